@@ -1,0 +1,239 @@
+"""The command line: release-bot [-c CONFIG] run|once|check-config|preview|query|status|demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot import __version__
+from bot.config import Config, load_config, masked
+from bot.errors import BotError
+
+log = logging.getLogger("release-bot")
+
+
+def default_config_path() -> str:
+    env = os.environ.get("RELEASE_BOT_CONFIG")
+    if env:
+        return env
+    return "config.toml" if Path("config.toml").exists() else "config.example.toml"
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    # httpx logs every request at INFO; our own lines say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    setup_logging(args.log_level or config.log_level)
+    return config
+
+
+# -- verbs -----------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import Bot
+
+    config = _config(args)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        bot = Bot(config)
+        try:
+            await bot.run(stop)
+        finally:
+            await bot.aclose()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from bot.app import Bot
+
+    config = _config(args)
+
+    async def main() -> int:
+        bot = Bot(config)
+        try:
+            polls, delivery = await bot.once()
+        finally:
+            await bot.aclose()
+        failed = [p for p in polls if not p.ok]
+        for poll in polls:
+            state = "ok" if poll.ok else f"FAILED: {poll.error}"
+            extra = f", baseline {', '.join(poll.baselined)}" if poll.baselined else ""
+            print(f"{poll.source}: {state}; {len(poll.events)} announced, {poll.new_releases} new"
+                  f"{extra}", file=sys.stderr)
+        print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
+        return 1 if failed or delivery.failed else 0
+
+    return asyncio.run(main())
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot.render import Renderer
+    from bot.sinks import build_sinks
+    from bot.messages import sample_events
+
+    config = _config(args)
+    renderer = Renderer(override_dir=config.templates)
+    for sink in build_sinks(config.outputs):
+        for event in sample_events():
+            sink.format(event, renderer)  # raises RenderError naming the template
+    print(f"# {config.path}: OK ({len(config.sources)} source(s), {len(config.outputs)} output(s))")
+    print(f"# state: {config.state}")
+    for source in config.sources:
+        print(f"# source {source.name} ({source.kind}), every {source.interval:g}s:")
+        for name, url in source.documents():
+            print(f"#   {name}: {url}")
+    print(json.dumps(masked(dict(config.raw)), indent=2, default=str))
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from bot.preview import preview
+
+    config = _config(args)
+    lines = asyncio.run(preview(config, args.source, last=args.last))
+    for line in lines:
+        print(line)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from bot.commands import StateView, answer
+    from bot.store import Store
+
+    config = _config(args)
+    line = " ".join(args.line).strip()
+    if not line.startswith("!"):
+        line = "!" + line
+    if not config.state.exists():
+        print(f"no state yet at {config.state}: run `release-bot once` first", file=sys.stderr)
+        return 1
+    with Store(config.state) as store:
+        replies = answer(line, StateView.of(store.releases()))
+    for reply in replies or ["(no reply)"]:
+        print(reply)
+    return 0
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    seconds = (datetime.now(UTC) - when).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{when:%Y-%m-%d %H:%M:%S}Z ({seconds / size:.0f} {unit} ago)"
+    return f"{when:%Y-%m-%d %H:%M:%S}Z ({seconds:.0f} s ago)"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.store import Store
+
+    config = _config(args)
+    if not config.state.exists():
+        print(f"no state yet at {config.state}: the bot has not run")
+        return 0
+    with Store(config.state) as store:
+        print(f"state: {config.state} (schema {store.schema_version})")
+        for source in config.sources:
+            status = store.source_status(source.name)
+            known = len(store.known_releases(source.name))
+            print(f"source {source.name}: {known} releases known")
+            if status is None:
+                print("  never polled")
+                continue
+            print(f"  last fetch:   {_ago(status.last_attempt_at)}")
+            print(f"  last success: {_ago(status.last_success_at)}")
+            print(f"  last change:  {_ago(status.last_change_at)}")
+            if status.last_error:
+                print(f"  last error:   {status.last_error} ({status.error_streak} failure(s) in a row, "
+                      f"{_ago(status.last_error_at)})")
+            else:
+                print("  last error:   none")
+        counts = store.outbox_counts()
+        for output in config.outputs:
+            c = counts.get(output.name, {})
+            print(f"output {output.name} ({output.kind}): {c.get('queued', 0)} queued, "
+                  f"{c.get('delivered', 0)} delivered, {c.get('failed', 0)} failed permanently")
+        for sink, key, state, error in store.outbox_errors():
+            print(f"  {sink} {key} [{state}]: {error}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    setup_logging(args.log_level or "warning")
+    return asyncio.run(run_demo(keep=args.keep))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="release-bot",
+        description="Announces releases of Flatcar Container Linux (and any release feed) on IRC, mail "
+        "and the console.",
+    )
+    parser.add_argument("--version", action="version", version=f"release-bot {__version__}")
+    parser.add_argument("-c", "--config", default=default_config_path(),
+                        help="TOML config file (default: $RELEASE_BOT_CONFIG, ./config.toml, "
+                        "./config.example.toml)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        help="override bot.log_level")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    sub.add_parser("run", help="the daemon: poll on schedule and deliver, until SIGTERM/SIGINT"
+                   ).set_defaults(func=cmd_run)
+    sub.add_parser("once", help="one poll and delivery cycle, then exit (exit 1 when a source failed)"
+                   ).set_defaults(func=cmd_once)
+    sub.add_parser("check-config", help="validate the config and templates; print it with secrets masked"
+                   ).set_defaults(func=cmd_check_config)
+    p = sub.add_parser("preview", help="render what would be announced from a source's current data, "
+                       "without touching state or sending")
+    p.add_argument("source", help="source name from the config")
+    p.add_argument("--last", type=int, default=1,
+                   help="when nothing is new, render the newest N releases per document (default 1)")
+    p.set_defaults(func=cmd_preview)
+    p = sub.add_parser("query", help="answer a channel command from state, e.g. '!release stable'")
+    p.add_argument("line", nargs="+")
+    p.set_defaults(func=cmd_query)
+    sub.add_parser("status", help="each source's last fetch/change/error; outbox per output"
+                   ).set_defaults(func=cmd_status)
+    p = sub.add_parser("demo", help="offline demo over bundled real Flatcar snapshots")
+    p.add_argument("--keep", metavar="DIR", help="keep the demo's state, mbox and config in DIR")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BotError as exc:
+        print(f"release-bot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,149 @@
+"""`release-bot demo`: the real pipeline over two consecutive real Flatcar snapshots, offline.
+
+A local HTTP server on 127.0.0.1 serves the snapshot of 2025-02-18 (bundled in bot/demo_data), the
+bot records its baseline; the server switches to 2025-03-20 and the bot announces what changed: a
+major version promoted to beta, a stable point release, LTS point releases of two streams.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tempfile
+import threading
+from contextlib import redirect_stdout
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from bot.app import Bot
+from bot.commands import StateView, answer
+from bot.config import load_config
+
+DATA = Path(__file__).resolve().parent / "demo_data"
+SNAPSHOTS = ("2025-02-18-56835e81", "2025-03-20-3e9fd11f")
+
+
+class SnapshotServer:
+    """Serves `{name: bytes}` with ETag / If-None-Match, on 127.0.0.1 and an ephemeral port."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                body = outer.files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", etag)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def load(self, folder: Path) -> None:
+        self.files = {p.name.removesuffix(".gz"): gzip.decompress(p.read_bytes()) for p in folder.glob("*.gz")}
+
+    def __enter__(self) -> SnapshotServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+CONFIG = """\
+[bot]
+state = "state.sqlite3"
+
+[[sources]]
+name = "flatcar"
+kind = "flatcar"
+base_url = "{base_url}"
+channels = ["alpha", "beta", "stable", "lts"]
+
+[[outputs]]
+name = "console"
+kind = "console"
+
+[[outputs]]
+name = "mbox"
+kind = "mbox"
+path = "announcements.mbox"
+"""
+
+
+async def run_demo(*, keep: str | None = None) -> int:
+    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="release-bot-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    with SnapshotServer() as server:
+        config_path = workdir / "config.toml"
+        config_path.write_text(CONFIG.format(base_url=server.base_url), encoding="utf-8")
+        config = load_config(config_path)
+        print(f"release-bot demo: real Flatcar data served from {server.base_url} (offline), "
+              f"files in {workdir}\n")
+
+        server.load(DATA / SNAPSHOTS[0])
+        print(f"1. First poll: the site as it was on {SNAPSHOTS[0][:10]}.")
+        bot = Bot(config)
+        try:
+            polls, delivery = await bot.once()
+        finally:
+            await bot.aclose()
+        known = sum(p.new_releases for p in polls)
+        print(f"   baseline recorded: {known} releases known, {delivery.delivered} announcements "
+              "(nothing old is announced)\n")
+
+        server.load(DATA / SNAPSHOTS[1])
+        print(f"2. Next poll (a new process): the site as it was on {SNAPSHOTS[1][:10]}. Announcements:\n")
+        bot = Bot(config)
+        out = io.StringIO()
+        try:
+            with redirect_stdout(out):
+                polls, delivery = await bot.once()
+        finally:
+            await bot.aclose()
+        for line in out.getvalue().splitlines():
+            print(f"   {line}")
+        print(f"\n   {sum(len(p.events) for p in polls)} events, {delivery.delivered} messages delivered "
+              f"(console + {config.outputs[1].options['path'].name})\n")
+
+        print("3. Poll again: the server answers 304 Not Modified; nothing is announced twice.")
+        bot = Bot(config)
+        try:
+            with redirect_stdout(out):
+                polls, delivery = await bot.once()
+            print(f"   {sum(p.unchanged for p in polls)} documents unchanged, "
+                  f"{sum(len(p.events) for p in polls)} events\n")
+            state = StateView.of(bot.store.releases())
+        finally:
+            await bot.aclose()
+
+    for command in ("!release stable", "!release lts", "!release"):
+        print(f"<you> {command}")
+        for reply in answer(command, state) or []:
+            print(f"<release-bot> {reply}")
+        print()
+    print(f"Mails written to {workdir / 'announcements.mbox'}")
+    return 0

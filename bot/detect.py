@@ -1,0 +1,123 @@
+"""Change detection: a snapshot plus what is already known → new releases and events. Pure: no I/O.
+
+Events are keyed by meaning — (source, stream, version) — so a re-rendered feed, edited notes,
+reordered entries or entries that leave and come back announce nothing new, while an older release
+that appears late (an LTS-2022 point release after an LTS-2024 one) is announced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from bot.model import CHANNEL_ORDER, KEY_PACKAGES, Event, PackageChange, Release, Snapshot, version_key
+
+StreamVersion = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """`new` are releases to record; `events` the subset worth announcing, oldest first."""
+
+    new: tuple[Release, ...]
+    events: tuple[Event, ...]
+    baselined: tuple[str, ...]  # names of documents recorded silently for the first time
+
+
+def package_changes(previous: Mapping[str, str], current: Mapping[str, str]) -> tuple[PackageChange, ...]:
+    """What changed between two package maps: key packages first (in KEY_PACKAGES order), then the rest."""
+    names = [n for n in KEY_PACKAGES if n in previous or n in current]
+    names += sorted((set(previous) | set(current)) - set(KEY_PACKAGES))
+    return tuple(
+        PackageChange(name, previous.get(name), current.get(name))
+        for name in names
+        if previous.get(name) != current.get(name)
+    )
+
+
+def previous_release(release: Release, pool: Collection[Release]) -> Release | None:
+    """The highest release of the same stream with a lower version."""
+    mine = version_key(release.version)
+    best: Release | None = None
+    for other in pool:
+        if other.stream != release.stream or version_key(other.version) >= mine:
+            continue
+        if best is None or version_key(other.version) > version_key(best.version):
+            best = other
+    return best
+
+
+def promoted_from(release: Release, pool: Collection[Release]) -> str | None:
+    """The channel a major version came from when `release` is the first of its major in its stream.
+
+    Flatcar's ladder: N.0.x alpha → N.1.x beta → N.2.x stable → N.3.x lts. A channel outside the ladder
+    (a feed's stream, edge) is never a promotion.
+    """
+    if release.channel not in CHANNEL_ORDER:
+        return None
+    index = CHANNEL_ORDER.index(release.channel)
+    if index == 0:
+        return None
+    mine = version_key(release.version)
+    for other in pool:
+        if (
+            other.stream == release.stream
+            and other.major == release.major
+            and version_key(other.version) < mine
+        ):
+            return None
+    return CHANNEL_ORDER[index - 1]
+
+
+def _sort_key(release: Release) -> tuple[object, ...]:
+    published = release.published.timestamp() if release.published else 0.0
+    return (published, release.stream, version_key(release.version))
+
+
+def detect(
+    snapshot: Snapshot,
+    known: Mapping[StreamVersion, Release],
+    *,
+    baselined_documents: Collection[str],
+    announce_on_baseline: int = 0,
+) -> Detection:
+    """Compare a snapshot with the known releases of its source.
+
+    A document never parsed before (first run, or a channel newly added to the config) is a baseline:
+    its releases are recorded silently, except the newest `announce_on_baseline` of them.
+    """
+    seen: dict[StreamVersion, Release] = {}
+    announce: set[StreamVersion] = set()
+    baselined: list[str] = []
+    for document in snapshot.documents:
+        fresh = [r for r in document.releases if (r.stream, r.version) not in known
+                 and (r.stream, r.version) not in seen]
+        for release in fresh:
+            seen[(release.stream, release.version)] = release
+        if document.name in baselined_documents:
+            announce.update((r.stream, r.version) for r in fresh)
+        else:
+            baselined.append(document.name)
+            if announce_on_baseline > 0:
+                newest = sorted(fresh, key=_sort_key)[-announce_on_baseline:]
+                announce.update((r.stream, r.version) for r in newest)
+
+    pool = [*known.values(), *seen.values()]
+    events: list[Event] = []
+    for release in sorted(seen.values(), key=_sort_key):
+        if (release.stream, release.version) not in announce:
+            continue
+        previous = previous_release(release, pool)
+        origin = promoted_from(release, pool)
+        changes = package_changes(previous.packages, release.packages) if previous else ()
+        events.append(
+            Event(
+                kind="promotion" if origin else "release",
+                release=release,
+                previous=previous,
+                promoted_from=origin,
+                changes=changes,
+            )
+        )
+    new = tuple(sorted(seen.values(), key=_sort_key))
+    return Detection(new=new, events=tuple(events), baselined=tuple(baselined))

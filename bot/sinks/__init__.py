@@ -1,0 +1,71 @@
+"""Sinks deliver rendered messages from the outbox: console, mbox (IRC and mail plug in the same way).
+
+`format` runs when an event is recorded (the rendered text goes into the outbox in the same
+transaction); `deliver` runs later, from the outbox, and raises DeliveryError on failure.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from bot.config import OutputConfig
+from bot.messages import event_context, message_id
+from bot.model import Event
+from bot.render import Renderer
+from bot.store import OutboxItem, OutboxMessage
+
+
+class Sink(ABC):
+    kind: str = ""
+
+    def __init__(self, config: OutputConfig) -> None:
+        self.config = config
+        self.name = config.name
+
+    def wants(self, event: Event) -> bool:
+        release = event.release
+        return self.config.route.matches(
+            source=release.source, channel=release.channel, stream=release.stream, kind=event.kind
+        )
+
+    def format(self, event: Event, renderer: Renderer) -> OutboxMessage:
+        return OutboxMessage(
+            sink=self.name,
+            message_id=message_id(event, self.name),
+            payload=self.render(event, renderer),
+        )
+
+    @abstractmethod
+    def render(self, event: Event, renderer: Renderer) -> dict[str, object]:
+        """What goes into the outbox for this event (plain JSON-able data)."""
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare for delivery (connect, open files)."""
+
+    @abstractmethod
+    async def deliver(self, item: OutboxItem) -> None:
+        """Deliver one message; raise DeliveryError when it could not be delivered."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what `open` took."""
+
+
+def irc_line(event: Event, renderer: Renderer) -> str:
+    """The one-line announcement (IRC and console): template, then the sanitiser."""
+    from bot.text import sanitize
+
+    template = "irc/promotion.j2" if event.kind == "promotion" else "irc/release.j2"
+    return sanitize(renderer.render(template, **event_context(event)))
+
+
+def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:
+    from bot.sinks.console import ConsoleSink
+    from bot.sinks.mbox import MboxSink
+
+    sinks: list[Sink] = []
+    for output in outputs:
+        if output.kind == "console":
+            sinks.append(ConsoleSink(output))
+        elif output.kind == "mbox":
+            sinks.append(MboxSink(output))
+    return sinks

@@ -1,0 +1,1 @@
+"""Sources: fetch and parse release data into model objects."""

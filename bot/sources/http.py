@@ -1,0 +1,325 @@
+"""The one async HTTP client every source uses.
+
+Conditional GET (ETag / Last-Modified, plus a body hash so an identical body is not parsed again),
+redirects followed by hand and restricted to http/https, a byte cap enforced while streaming, a
+wall-clock deadline over the whole fetch, and a concurrency bound shared by all fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self, TypeAlias
+
+import httpx
+
+from bot.errors import FetchError
+
+__all__ = ["FetchResult", "HttpFetcher", "Validators"]
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+
+# Turns a message into a FetchError naming the source and the URL being fetched.
+_Fail: TypeAlias = Callable[[str], FetchError]
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What to remember about a fetched document so the next fetch can be conditional."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one successful fetch."""
+
+    url: str  # final URL after redirects
+    status: int  # 200 (or another 2xx), or 304
+    body: bytes | None  # None when not_modified
+    not_modified: bool  # 304, or a 200 whose body hashes to previous.body_sha256
+    validators: Validators  # what to store for next time
+    content_type: str | None  # the raw Content-Type header, e.g. "text/html; charset=utf-8"
+    elapsed: float  # seconds, the whole fetch including redirects
+
+
+@dataclass
+class _Progress:
+    """The URL currently being fetched, so a deadline error can name it."""
+
+    url: str
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def _connect_detail(exc: BaseException) -> str:
+    """The root cause of a connection failure, e.g. "[Errno 111] Connection refused".
+
+    httpx (via anyio) often wraps it as "All connection attempts failed"; the chain has the real error.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error: {_describe(cause)}"
+        if isinstance(cause, socket.gaierror):
+            return f"DNS lookup failed: [Errno {cause.errno}] {cause.strerror}"
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return f"[Errno {cause.errno}] {os.strerror(cause.errno)}"
+        cause = cause.__cause__ or cause.__context__
+    return _describe(exc)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+class HttpFetcher:
+    """An async HTTP client with one shared connection pool; use `async with` or call `aclose()`.
+
+    One instance belongs to one event loop (the loop of its first fetch).
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        timeout: float = 30.0,
+        max_bytes: int = 16 * 1024 * 1024,
+        max_redirects: int = 5,
+        concurrency: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must not be negative, got {max_bytes!r}")
+        if max_redirects < 0:
+            raise ValueError(f"max_redirects must not be negative, got {max_redirects!r}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.concurrency = concurrency
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the shared client. Safe to call more than once; a later fetch opens a new client."""
+        client, self._client, self._client_loop = self._client, None, None
+        if client is not None:
+            await client.aclose()
+
+    def _get_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            # A client from another (finished) loop cannot be reused: its pooled connections are dead.
+            self._client = httpx.AsyncClient(
+                follow_redirects=False,
+                transport=self._transport,
+                timeout=httpx.Timeout(self.timeout),
+                headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip"},
+            )
+            self._client_loop = loop
+        return self._client
+
+    def _get_semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._semaphore_loop = loop
+        return self._semaphore
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        source: str,
+        previous: Validators | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call deadline is part of the API
+        max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """GET `url`, following redirects; raise FetchError on any failure.
+
+        `timeout` bounds the whole fetch (connect, headers, body, every redirect), measured from the
+        moment a concurrency slot is acquired. `previous` makes the request conditional.
+        """
+        deadline = self.timeout if timeout is None else timeout
+        cap = self.max_bytes if max_bytes is None else max_bytes
+        if deadline <= 0:
+            raise ValueError(f"timeout must be positive, got {deadline!r}")
+        if cap < 0:
+            raise ValueError(f"max_bytes must not be negative, got {cap!r}")
+        progress = _Progress(url)
+        async with self._get_semaphore():
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(deadline):
+                    return await self._fetch(
+                        progress,
+                        source=source,
+                        previous=previous,
+                        deadline=deadline,
+                        cap=cap,
+                        extra_headers=headers,
+                        started=started,
+                    )
+            except TimeoutError:
+                raise FetchError(
+                    f"timed out after {_seconds(deadline)}", source=source, url=progress.url
+                ) from None
+
+    async def _fetch(
+        self,
+        progress: _Progress,
+        *,
+        source: str,
+        previous: Validators | None,
+        deadline: float,
+        cap: int,
+        extra_headers: Mapping[str, str] | None,
+        started: float,
+    ) -> FetchResult:
+        def fail(message: str) -> FetchError:
+            return FetchError(message, source=source, url=progress.url)
+
+        request_headers: dict[str, str] = {}
+        if previous is not None:
+            if previous.etag:
+                request_headers["If-None-Match"] = previous.etag
+            if previous.last_modified:
+                request_headers["If-Modified-Since"] = previous.last_modified
+        if extra_headers:
+            request_headers.update(extra_headers)
+
+        try:
+            current = httpx.URL(progress.url)
+        except httpx.InvalidURL as exc:
+            raise fail(f"invalid URL: {_describe(exc)}") from None
+        if current.scheme not in ALLOWED_SCHEMES:
+            raise fail(f"unsupported URL scheme {current.scheme!r} (only http and https)")
+
+        client = self._get_client()
+        redirects = 0
+        while True:
+            progress.url = str(current)
+            try:
+                async with client.stream(
+                    "GET", current, headers=request_headers, timeout=httpx.Timeout(deadline)
+                ) as response:
+                    status = response.status_code
+                    if status in REDIRECT_STATUSES:
+                        current = self._redirect_target(response, current, redirects, fail)
+                        redirects += 1
+                        continue
+                    content_type = response.headers.get("content-type")
+                    etag = response.headers.get("etag")
+                    last_modified = response.headers.get("last-modified")
+                    if status == 304:
+                        old = previous or Validators()
+                        return FetchResult(
+                            url=progress.url,
+                            status=status,
+                            body=None,
+                            not_modified=True,
+                            validators=Validators(
+                                etag=etag or old.etag,
+                                last_modified=last_modified or old.last_modified,
+                                body_sha256=old.body_sha256,
+                            ),
+                            content_type=content_type,
+                            elapsed=time.monotonic() - started,
+                        )
+                    if not 200 <= status < 300:
+                        reason = response.reason_phrase
+                        raise fail(f"HTTP {status} {reason}".rstrip())
+                    body, digest = await self._read_body(response, cap, fail)
+            except httpx.TimeoutException:
+                raise fail(f"timed out after {_seconds(deadline)}") from None
+            except httpx.ConnectError as exc:
+                raise fail(f"connection failed: {_connect_detail(exc)}") from None
+            except httpx.DecodingError as exc:
+                raise fail(f"could not decode the response body: {_describe(exc)}") from None
+            except httpx.InvalidURL as exc:
+                raise fail(f"invalid URL: {_describe(exc)}") from None
+            except httpx.HTTPError as exc:
+                raise fail(f"request failed: {type(exc).__name__}: {_describe(exc)}") from None
+
+            validators = Validators(etag=etag, last_modified=last_modified, body_sha256=digest)
+            unchanged = previous is not None and previous.body_sha256 == digest
+            return FetchResult(
+                url=progress.url,
+                status=status,
+                body=None if unchanged else body,
+                not_modified=unchanged,
+                validators=validators,
+                content_type=content_type,
+                elapsed=time.monotonic() - started,
+            )
+
+    def _redirect_target(
+        self,
+        response: httpx.Response,
+        current: httpx.URL,
+        redirects: int,
+        fail: _Fail,
+    ) -> httpx.URL:
+        location = response.headers.get("location")
+        if not location:
+            raise fail(f"HTTP {response.status_code} redirect without a Location header")
+        try:
+            target = current.join(location)
+        except httpx.InvalidURL as exc:
+            raise fail(f"redirect to invalid URL {location!r}: {_describe(exc)}") from None
+        if target.scheme not in ALLOWED_SCHEMES:
+            raise fail(f"redirect to unsupported URL {location!r} (only http and https are followed)")
+        if redirects >= self.max_redirects:
+            raise fail(f"too many redirects (more than {self.max_redirects}); next was {str(target)!r}")
+        return target
+
+    @staticmethod
+    async def _read_body(response: httpx.Response, cap: int, fail: _Fail) -> tuple[bytes, str]:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > cap:
+            raise fail(f"response body of {int(declared)} bytes exceeds the max_bytes cap of {cap} bytes")
+        chunks: list[bytes] = []
+        total = 0
+        digest = hashlib.sha256()
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > cap:
+                raise fail(f"response body exceeds the max_bytes cap of {cap} bytes")
+            digest.update(chunk)
+            chunks.append(chunk)
+        return b"".join(chunks), digest.hexdigest()

@@ -1,0 +1,463 @@
+"""SQLite state: known releases, per-document HTTP validators, events, and the outbox.
+
+The state change of a poll and the outbox rows it causes are written in one transaction
+(`commit_poll`). Sinks read the outbox and mark delivery, so a crash or an outage leaves messages
+queued, never lost. The schema is versioned with `PRAGMA user_version` and migrated on open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.errors import StoreError
+from bot.model import Event, PackageChange, Release
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE documents (
+        source TEXT NOT NULL,
+        name TEXT NOT NULL,
+        url TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        body_sha256 TEXT,
+        baselined_at TEXT NOT NULL,
+        fetched_at TEXT,
+        changed_at TEXT,
+        PRIMARY KEY (source, name)
+    );
+    CREATE TABLE source_status (
+        source TEXT PRIMARY KEY,
+        last_attempt_at TEXT,
+        last_success_at TEXT,
+        last_change_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        error_streak INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE releases (
+        source TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        version TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        project TEXT NOT NULL,
+        title TEXT NOT NULL,
+        published TEXT,
+        link TEXT,
+        packages TEXT NOT NULL,
+        notes TEXT NOT NULL,
+        notes_format TEXT NOT NULL,
+        architectures TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        PRIMARY KEY (source, stream, version)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        version TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id INTEGER NOT NULL REFERENCES events(id),
+        sink TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        UNIQUE (sink, event_id)
+    );
+    CREATE INDEX outbox_pending ON outbox (sink, state, id);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def release_to_dict(release: Release) -> dict[str, Any]:
+    return {
+        "source": release.source,
+        "project": release.project,
+        "stream": release.stream,
+        "channel": release.channel,
+        "version": release.version,
+        "title": release.title,
+        "published": _ts(release.published),
+        "link": release.link,
+        "packages": dict(release.packages),
+        "notes": release.notes,
+        "notes_format": release.notes_format,
+        "architectures": list(release.architectures),
+    }
+
+
+def release_from_dict(data: Mapping[str, Any]) -> Release:
+    return Release(
+        source=data["source"],
+        project=data["project"],
+        stream=data["stream"],
+        channel=data["channel"],
+        version=data["version"],
+        title=data["title"],
+        published=_dt(data["published"]),
+        link=data["link"],
+        packages=dict(data["packages"]),
+        notes=data["notes"],
+        notes_format=data["notes_format"],
+        architectures=tuple(data["architectures"]),
+    )
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return {
+        "kind": event.kind,
+        "release": release_to_dict(event.release),
+        "previous": release_to_dict(event.previous) if event.previous else None,
+        "promoted_from": event.promoted_from,
+        "changes": [[c.name, c.old, c.new] for c in event.changes],
+    }
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event:
+    return Event(
+        kind=data["kind"],
+        release=release_from_dict(data["release"]),
+        previous=release_from_dict(data["previous"]) if data["previous"] else None,
+        promoted_from=data["promoted_from"],
+        changes=tuple(PackageChange(n, o, w) for n, o, w in data["changes"]),
+    )
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    source: str
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_sha256: str | None
+
+
+@dataclass(frozen=True)
+class DocumentUpdate:
+    """A fetched document: new validators and whether its body was parsed into the snapshot."""
+
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_sha256: str | None
+    changed: bool
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    sink: str
+    message_id: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    event_id: int
+    event_key: str
+    sink: str
+    message_id: str
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_change_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    error_streak: int
+
+
+class Store:
+    """One SQLite database file. Not shared across threads; each process opens its own."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open state database: {exc}") from exc
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(f"{self.path}: not a usable release-bot state database: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {current} was written by a newer release-bot "
+                f"(this one knows up to {SCHEMA_VERSION}); refusing to touch it"
+            )
+        for number in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as db:
+                for statement in MIGRATIONS[number - 1].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- sources and documents ------------------------------------------------------------------
+
+    def documents(self, source: str) -> dict[str, DocumentState]:
+        rows = self._db.execute(
+            "SELECT source, name, url, etag, last_modified, body_sha256 FROM documents WHERE source = ?",
+            (source,),
+        )
+        return {row["name"]: DocumentState(**dict(row)) for row in rows}
+
+    def known_releases(self, source: str) -> dict[tuple[str, str], Release]:
+        rows = self._db.execute("SELECT * FROM releases WHERE source = ?", (source,))
+        return {(row["stream"], row["version"]): self._release(row) for row in rows}
+
+    def releases(self, source: str | None = None) -> list[Release]:
+        if source is None:
+            rows = self._db.execute("SELECT * FROM releases")
+        else:
+            rows = self._db.execute("SELECT * FROM releases WHERE source = ?", (source,))
+        return [self._release(row) for row in rows]
+
+    @staticmethod
+    def _release(row: sqlite3.Row) -> Release:
+        data = dict(row)
+        data["packages"] = json.loads(data["packages"])
+        data["architectures"] = json.loads(data["architectures"])
+        data.pop("first_seen_at")
+        return release_from_dict(data)
+
+    def commit_poll(
+        self,
+        source: str,
+        *,
+        now: datetime,
+        documents: Sequence[DocumentUpdate],
+        new_releases: Iterable[Release],
+        events: Sequence[tuple[Event, Sequence[OutboxMessage]]],
+        error: str | None = None,
+    ) -> list[int]:
+        """Record one poll in one transaction: validators, new releases, events and their outbox rows.
+
+        Returns the ids of the events inserted (an event whose key is already stored is skipped).
+        """
+        stamp = _ts(now)
+        inserted: list[int] = []
+        with self.transaction() as db:
+            changed = False
+            for doc in documents:
+                db.execute(
+                    """INSERT INTO documents (source, name, url, etag, last_modified, body_sha256,
+                                              baselined_at, fetched_at, changed_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (source, name) DO UPDATE SET
+                           url = excluded.url, etag = excluded.etag,
+                           last_modified = excluded.last_modified, body_sha256 = excluded.body_sha256,
+                           fetched_at = excluded.fetched_at,
+                           changed_at = COALESCE(excluded.changed_at, documents.changed_at)""",
+                    (source, doc.name, doc.url, doc.etag, doc.last_modified, doc.body_sha256,
+                     stamp, stamp, stamp if doc.changed else None),
+                )
+            for release in new_releases:
+                changed = True
+                data = release_to_dict(release)
+                db.execute(
+                    """INSERT OR IGNORE INTO releases (source, stream, version, channel, project, title,
+                           published, link, packages, notes, notes_format, architectures, first_seen_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (release.source, release.stream, release.version, release.channel, release.project,
+                     release.title, data["published"], release.link, json.dumps(data["packages"]),
+                     release.notes, release.notes_format, json.dumps(data["architectures"]), stamp),
+                )
+            for event, messages in events:
+                source_name, stream, version = event.release.key
+                cursor = db.execute(
+                    """INSERT OR IGNORE INTO events (key, kind, source, stream, version, created_at, payload)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (event.key, event.kind, source_name, stream, version, stamp,
+                     json.dumps(event_to_dict(event))),
+                )
+                if cursor.rowcount == 0:
+                    continue
+                event_id = int(cursor.lastrowid or 0)
+                inserted.append(event_id)
+                for message in messages:
+                    db.execute(
+                        """INSERT INTO outbox (event_id, sink, message_id, payload, created_at)
+                           VALUES (?, ?, ?, ?, ?)""",
+                        (event_id, message.sink, message.message_id, json.dumps(message.payload), stamp),
+                    )
+            db.execute(
+                """INSERT INTO source_status (source, last_attempt_at, last_success_at, last_change_at,
+                                              last_error, last_error_at, error_streak)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (source) DO UPDATE SET
+                       last_attempt_at = excluded.last_attempt_at,
+                       last_success_at = COALESCE(excluded.last_success_at, source_status.last_success_at),
+                       last_change_at = COALESCE(excluded.last_change_at, source_status.last_change_at),
+                       last_error = excluded.last_error,
+                       last_error_at = COALESCE(excluded.last_error_at, source_status.last_error_at),
+                       error_streak = CASE WHEN excluded.last_error IS NULL THEN 0
+                                           ELSE source_status.error_streak + 1 END""",
+                (source, stamp, None if error else stamp, stamp if changed else None, error,
+                 stamp if error else None, 1 if error else 0),
+            )
+        return inserted
+
+    def record_failure(self, source: str, *, now: datetime, error: str) -> int:
+        """Record a failed poll (nothing else changes). Returns the failure streak length."""
+        self.commit_poll(source, now=now, documents=(), new_releases=(), events=(), error=error)
+        status = self.source_status(source)
+        return status.error_streak if status else 1
+
+    def source_status(self, source: str) -> SourceStatus | None:
+        row = self._db.execute("SELECT * FROM source_status WHERE source = ?", (source,)).fetchone()
+        if row is None:
+            return None
+        return SourceStatus(
+            source=row["source"],
+            last_attempt_at=_dt(row["last_attempt_at"]),
+            last_success_at=_dt(row["last_success_at"]),
+            last_change_at=_dt(row["last_change_at"]),
+            last_error=row["last_error"],
+            last_error_at=_dt(row["last_error_at"]),
+            error_streak=row["error_streak"],
+        )
+
+    # -- events and outbox ----------------------------------------------------------------------
+
+    def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, Event]]:
+        sql = "SELECT id, payload FROM events WHERE id > ?"
+        args: list[Any] = [since_id]
+        if source is not None:
+            sql += " AND source = ?"
+            args.append(source)
+        rows = self._db.execute(sql + " ORDER BY id", args)
+        return [(row["id"], event_from_dict(json.loads(row["payload"]))) for row in rows]
+
+    def pending(self, sink: str, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Queued messages for a sink that are due, oldest first."""
+        rows = self._db.execute(
+            """SELECT o.*, e.key AS event_key FROM outbox o JOIN events e ON e.id = o.event_id
+               WHERE o.sink = ? AND o.state = 'queued'
+                 AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
+               ORDER BY o.id LIMIT ?""",
+            (sink, _ts(now), limit),
+        )
+        return [
+            OutboxItem(
+                id=row["id"],
+                event_id=row["event_id"],
+                event_key=row["event_key"],
+                sink=row["sink"],
+                message_id=row["message_id"],
+                payload=json.loads(row["payload"]),
+                attempts=row["attempts"],
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+            for row in rows
+        ]
+
+    def mark_delivered(self, item_id: int, *, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                """UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,
+                       last_error = NULL WHERE id = ?""",
+                (_ts(now), item_id),
+            )
+
+    def mark_attempt_failed(
+        self, item_id: int, *, error: str, permanent: bool, retry_at: datetime | None
+    ) -> None:
+        """A failed delivery: transient ones stay queued until `retry_at`; permanent ones are kept as
+        'failed' (visible in `status`, never deleted)."""
+        with self.transaction() as db:
+            db.execute(
+                """UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?,
+                       next_attempt_at = ? WHERE id = ?""",
+                ("failed" if permanent else "queued", error, _ts(retry_at), item_id),
+            )
+
+    def outbox_counts(self) -> dict[str, dict[str, int]]:
+        """{sink: {state: count}}."""
+        counts: dict[str, dict[str, int]] = {}
+        for row in self._db.execute("SELECT sink, state, COUNT(*) AS n FROM outbox GROUP BY sink, state"):
+            counts.setdefault(row["sink"], {})[row["state"]] = row["n"]
+        return counts
+
+    def outbox_errors(self, sink: str | None = None, *, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        """(sink, event key, state, last error) of messages whose last attempt failed."""
+        sql = """SELECT o.sink, e.key, o.state, o.last_error FROM outbox o JOIN events e ON e.id = o.event_id
+                 WHERE o.last_error IS NOT NULL"""
+        args: list[Any] = []
+        if sink is not None:
+            sql += " AND o.sink = ?"
+            args.append(sink)
+        rows = self._db.execute(sql + " ORDER BY o.id DESC LIMIT ?", [*args, limit])
+        return [(r[0], r[1], r[2], r[3]) for r in rows]

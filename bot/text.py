@@ -1,0 +1,426 @@
+"""Pure text helpers: HTML/Markdown to plain text, the one sanitiser, UTF-8 byte-exact splitting, wrapping.
+
+Nothing here does I/O. Every function takes and returns ``str``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import textwrap
+import unicodedata
+from html.parser import HTMLParser
+
+__all__ = [
+    "html_to_text",
+    "markdown_to_text",
+    "sanitize",
+    "sanitize_multiline",
+    "split_utf8",
+    "truncate_utf8",
+    "wrap_text",
+]
+
+# --------------------------------------------------------------------------------------------------------
+# HTML → text
+# --------------------------------------------------------------------------------------------------------
+
+#: Elements whose text is never shown.
+_SKIP_CONTENT = frozenset({"script", "style", "head", "title", "template", "noscript"})
+#: Elements that start and end a paragraph (a blank line around them).
+_PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "table"})
+#: Elements that start and end a line.
+_LINE = frozenset({"div", "br", "tr", "hr", "dl", "dt", "dd", "section", "article", "header", "footer"})
+_LISTS = frozenset({"ul", "ol"})
+
+_HSPACE = re.compile(r"[^\S\n]+")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text; line breaks are "pending" until the next visible text, so whitespace between
+    tags never produces stray blank lines."""
+
+    def __init__(self) -> None:
+        # convert_charrefs=True: entities are unescaped exactly once, by the parser, in handle_data.
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._pending = 0  # newlines to emit before the next visible text
+        self._prefix = ""  # list bullet to emit at the start of the next visible text
+        self._skip_depth = 0
+        self._pre_depth = 0
+        self._list_depth = 0
+
+    def _break(self, count: int) -> None:
+        if self._list_depth and count > 1:
+            count = 1  # paragraphs inside a list item do not open blank lines between items
+        self._pending = max(self._pending, count)
+
+    def _emit(self, text: str) -> None:
+        if self._pending:
+            self.parts.append("\n" * self._pending)
+            self._pending = 0
+        if self._prefix:
+            self.parts.append(self._prefix)
+            self._prefix = ""
+        self.parts.append(text)
+
+    def _block(self, tag: str, opening: bool) -> None:
+        if tag == "li":
+            self._break(1)
+            if opening:
+                self._prefix = "  " * max(self._list_depth - 1, 0) + "- "
+        elif tag in _LISTS:
+            if not opening:
+                self._list_depth = max(self._list_depth - 1, 0)
+            self._break(1 if self._list_depth else 2)
+            if opening:
+                self._list_depth += 1
+        elif tag in _PARAGRAPH:
+            if tag == "pre":
+                self._pre_depth = self._pre_depth + 1 if opening else max(self._pre_depth - 1, 0)
+            self._break(2)
+        elif tag in _LINE:
+            self._break(1)
+        elif tag in ("td", "th") and self.parts and not self._pending:
+            self.parts.append(" ")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_CONTENT:
+            self._skip_depth += 1
+        else:
+            self._block(tag, opening=True)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <br/>, <hr/>, <script/>: no content, so they must not open a skip region.
+        if tag not in _SKIP_CONTENT:
+            self._block(tag, opening=True)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_CONTENT:
+            self._skip_depth = max(self._skip_depth - 1, 0)
+        else:
+            self._block(tag, opening=False)
+
+    def handle_data(self, data: str) -> None:
+        if self._skip_depth:
+            return
+        data = data.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+        if self._pre_depth:
+            self._emit(data)
+            return
+        data = re.sub(r"\s+", " ", data)
+        if data.strip():
+            self._emit(data)
+        elif data and not self._pending and self.parts:
+            self.parts.append(" ")
+
+
+def html_to_text(html: str) -> str:
+    """Readable plain text from an HTML fragment (e.g. an Atom entry's content).
+
+    Script and style contents are dropped, block elements become line breaks, list items get a "- "
+    prefix, links keep their text only, entities are unescaped exactly once, runs of spaces collapse and
+    there is at most one blank line in a row.
+    """
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return _tidy_lines("".join(parser.parts))
+
+
+def _tidy_lines(text: str) -> str:
+    lines: list[str] = []
+    for raw in text.split("\n"):
+        stripped = raw.strip()
+        if not stripped:
+            lines.append("")
+            continue
+        indent = raw[: len(raw) - len(raw.lstrip(" "))] if raw.lstrip(" ").startswith("- ") else ""
+        lines.append(indent + _HSPACE.sub(" ", stripped))
+    return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Markdown → text
+# --------------------------------------------------------------------------------------------------------
+
+_MD_ESCAPABLE = "\\`*_{}[]()#+-.!|<>~"
+_ESC_BASE = 0xF0000  # Supplementary Private Use Area-A: placeholders for backslash-escaped characters.
+_MD_ESCAPE = re.compile(r"\\([" + re.escape(_MD_ESCAPABLE) + r"])")
+_MD_FENCE = re.compile(r"^\s*(```|~~~)")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s+|$)")
+_MD_HEADING_TAIL = re.compile(r"\s+#+\s*$")
+_MD_BULLET = re.compile(r"^(\s*)[-*+]\s+")
+_MD_ORDERED = re.compile(r"^(\s*)(\d{1,9}[.)])\s+")
+_MD_RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
+_MD_QUOTE = re.compile(r"^\s{0,3}>\s?")
+# [text](url) and ![alt](url); the URL may contain one level of balanced parentheses.
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
+_MD_REF_LINK = re.compile(r"!?\[([^\]]+)\]\[[^\]]*\]")
+_MD_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>")
+_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_MD_EMPH_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
+_MD_EMPH_UNDER = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
+_MD_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+
+
+def _md_inline(text: str) -> str:
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_REF_LINK.sub(r"\1", text)
+    text = _MD_AUTOLINK.sub(r"\1", text)
+    text = text.replace("`", "")
+    for _ in range(3):  # nested emphasis, e.g. _Changes since **Stable 1.2.3**_
+        before = text
+        text = _MD_STRONG.sub(r"\2", text)
+        text = _MD_STRIKE.sub(r"\1", text)
+        text = _MD_EMPH_STAR.sub(r"\1", text)
+        text = _MD_EMPH_UNDER.sub(r"\1", text)
+        if text == before:
+            break
+    return text
+
+
+def markdown_to_text(md: str) -> str:
+    """Light Markdown → plain text, good enough for release notes as Flatcar writes them.
+
+    ``[text](url)`` → ``text``; ``**``, ``__``, ``_emph_``, ``*emph*`` and backticks are stripped;
+    heading hashes removed; "- " bullets kept ("*"/"+" bullets become "- "); blank lines collapse.
+    """
+    md = md.replace("\r\n", "\n").replace("\r", "\n")
+    md = _MD_ESCAPE.sub(lambda m: chr(_ESC_BASE + _MD_ESCAPABLE.index(m.group(1))), md)
+    out: list[str] = []
+    in_fence = False
+    for line in md.split("\n"):
+        if _MD_FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            out.append(line.rstrip())
+            continue
+        if not line.strip():
+            out.append("")
+            continue
+        if _MD_RULE.match(line):
+            out.append("")
+            continue
+        line = _MD_QUOTE.sub("", line)
+        if _MD_HEADING.match(line):
+            line = _MD_HEADING_TAIL.sub("", _MD_HEADING.sub("", line))
+            out.append(_HSPACE.sub(" ", _md_inline(line)).strip())
+            continue
+        prefix = ""
+        bullet = _MD_BULLET.match(line)
+        ordered = _MD_ORDERED.match(line)
+        if bullet:
+            prefix = ("  " if len(bullet.group(1)) >= 2 else "") + "- "
+            line = line[bullet.end() :]
+        elif ordered:
+            prefix = ("  " if len(ordered.group(1)) >= 2 else "") + ordered.group(2) + " "
+            line = line[ordered.end() :]
+        out.append(prefix + _HSPACE.sub(" ", _md_inline(line)).strip())
+    text = "\n".join(out)
+    text = "".join(
+        _MD_ESCAPABLE[ord(ch) - _ESC_BASE] if _ESC_BASE <= ord(ch) < _ESC_BASE + len(_MD_ESCAPABLE) else ch
+        for ch in text
+    )
+    return _MANY_NEWLINES.sub("\n\n", text).strip()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Sanitising untrusted text
+# --------------------------------------------------------------------------------------------------------
+
+# mIRC colour (\x03 + fg[,bg]) and hex colour (\x04 + RRGGBB[,RRGGBB]) codes, with their digits.
+_IRC_COLOUR = re.compile(r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?")
+#: Characters that separate words or lines: they become a space (or a newline in multi-line mode).
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x85\u2028\u2029")
+_WS_RUN = re.compile(r"\s+")
+#: Unicode categories removed outright: controls (incl. IRC formatting codes), format characters
+#: (zero-width, bidi embeddings/overrides/isolates, BOM, …), lone surrogates (unencodable as UTF-8).
+_REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+
+def _clean_chars(text: str, *, keep_newlines: bool) -> str:
+    text = _IRC_COLOUR.sub("", text)
+    if keep_newlines:
+        text = text.replace("\r\n", "\n")
+    out: list[str] = []
+    for ch in text:
+        if ch in _LINE_BREAKS:
+            out.append("\n" if keep_newlines and ch not in "\x0b\x0c" else " ")
+        elif ch == "\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in _REMOVED_CATEGORIES:
+            continue
+        elif ch.isspace():  # NBSP, ideographic space, …
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def sanitize(text: str) -> str:
+    """The one sanitiser for untrusted text going to IRC (and mail headers): a single safe line.
+
+    Removes every control character (C0, DEL, C1 — so NUL, CTCP \\x01 and IRC formatting codes, with the
+    digits of a colour code), Unicode format characters (zero-width, bidi overrides/isolates, BOM) and
+    lone surrogates. Newlines, tabs and line/paragraph separators become spaces, runs of whitespace
+    collapse to one space, and the result is stripped.
+    """
+    return _WS_RUN.sub(" ", _clean_chars(text, keep_newlines=False)).strip()
+
+
+def sanitize_multiline(text: str) -> str:
+    """Like `sanitize`, but keeps line structure, for mail bodies.
+
+    "\\r\\n", lone "\\r" and U+2028/U+2029/U+0085 become "\\n"; other controls and format characters
+    are removed, tabs become a space. Within each line runs of spaces collapse to one (leading
+    indentation is kept) and trailing whitespace is dropped; at most one blank line in a row; leading
+    and trailing blank lines are dropped.
+    """
+    lines: list[str] = []
+    for raw in _clean_chars(text, keep_newlines=True).split("\n"):
+        body = raw.lstrip(" ")
+        indent = raw[: len(raw) - len(body)]
+        body = re.sub(r" {2,}", " ", body).rstrip()
+        lines.append(indent + body if body else "")
+    return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+# --------------------------------------------------------------------------------------------------------
+# UTF-8 byte budgets
+# --------------------------------------------------------------------------------------------------------
+
+_ZWJ = "\u200d"
+
+
+def _extends_grapheme(ch: str) -> bool:
+    """True if `ch` belongs to the grapheme before it (combining mark, ZWJ, emoji modifier, tag)."""
+    if ch == _ZWJ:
+        return True
+    cp = ord(ch)
+    if 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:
+        return True
+    return unicodedata.category(ch) in ("Mn", "Me", "Mc")
+
+
+def _offsets(text: str) -> list[int]:
+    """offsets[i] = UTF-8 byte length of text[:i]."""
+    offsets = [0]
+    total = 0
+    for ch in text:
+        total += len(ch.encode("utf-8", "surrogatepass"))
+        offsets.append(total)
+    return offsets
+
+
+def _fit(offsets: list[int], start: int, budget: int) -> int:
+    """Largest character index j ≥ start with offsets[j] - offsets[start] ≤ budget."""
+    return bisect.bisect_right(offsets, offsets[start] + budget) - 1
+
+
+def _grapheme_cut(text: str, start: int, end: int) -> int:
+    """Move a hard cut at `end` back so it does not separate a base character from its marks."""
+    j = end
+    while j > start and j < len(text) and (_extends_grapheme(text[j]) or text[j - 1] == _ZWJ):
+        j -= 1
+    return j if j > start else end
+
+
+def split_utf8(text: str, max_bytes: int) -> list[str]:
+    """Split `text` into pieces that each encode to at most `max_bytes` bytes of UTF-8.
+
+    Breaks at the last space that fits (the space is dropped); a word longer than the limit is cut at a
+    character boundary, avoiding cuts between a base character and its combining marks where possible.
+    Never returns empty (or all-space) pieces. Raises ValueError if max_bytes < 4 (one character of
+    UTF-8 can take 4 bytes).
+    """
+    if max_bytes < 4:
+        raise ValueError(f"max_bytes must be at least 4, got {max_bytes}")
+    offsets = _offsets(text)
+    n = len(text)
+    pieces: list[str] = []
+    start = 0
+    while start < n:
+        end = _fit(offsets, start, max_bytes)
+        if end >= n:
+            piece, start = text[start:], n
+        elif text[end] == " ":
+            piece, start = text[start:end], end + 1
+        else:
+            space = text.rfind(" ", start, end)
+            if space > start:
+                piece, start = text[start:space], space + 1
+            elif space == start:  # the window starts with a space: drop it and look again
+                start += 1
+                continue
+            else:
+                cut = _grapheme_cut(text, start, end)
+                piece, start = text[start:cut], cut
+        if piece.strip(" "):
+            pieces.append(piece)
+    return pieces
+
+
+def truncate_utf8(text: str, max_bytes: int, ellipsis: str = "…") -> str:
+    """`text` unchanged if it fits in `max_bytes` of UTF-8; else cut and `ellipsis` appended.
+
+    The cut is at a word boundary if there is one within the last 30% of the kept text, else at a
+    character boundary. The result (ellipsis included) encodes to at most `max_bytes` bytes.
+    Raises ValueError if the ellipsis alone does not fit.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) <= max_bytes:
+        return text
+    budget = max_bytes - len(ellipsis.encode("utf-8", "surrogatepass"))
+    if budget < 0:
+        raise ValueError(f"max_bytes={max_bytes} is too small for the ellipsis {ellipsis!r}")
+    offsets = _offsets(text)
+    end = _fit(offsets, 0, budget)
+    if text[end] == " ":
+        cut = end
+    else:
+        cut = _grapheme_cut(text, 0, end)
+        space = text.rfind(" ", 0, end)
+        if space > 0 and offsets[space] >= 0.7 * offsets[end]:
+            cut = space
+    return text[:cut].rstrip() + ellipsis
+
+
+# --------------------------------------------------------------------------------------------------------
+# Wrapping for mail bodies
+# --------------------------------------------------------------------------------------------------------
+
+_LIST_ITEM = re.compile(r"^(\s*)([-*•]|\d{1,9}[.)])\s+")
+
+
+def wrap_text(text: str, width: int = 72) -> str:
+    """Wrap each line of `text` at `width` columns for a mail body.
+
+    List items ("- ", "* ", "1. ") get a hanging indent; other lines keep their own indentation. Words
+    are never broken (so URLs and CVE ids stay whole): a line is longer than `width` only if it holds a
+    single word that is. Blank lines are kept.
+    """
+    out: list[str] = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line.strip():
+            out.append("")
+            continue
+        line = line.rstrip().expandtabs()
+        item = _LIST_ITEM.match(line)
+        if item:
+            initial = item.group(1) + item.group(2) + " "
+            subsequent = " " * len(initial)
+            body = line[item.end() :]
+        else:
+            body = line.lstrip()
+            initial = subsequent = line[: len(line) - len(body)]
+        wrapper = textwrap.TextWrapper(
+            width=width,
+            initial_indent=initial,
+            subsequent_indent=subsequent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        out.extend(wrapper.wrap(body) or [initial.rstrip()])
+    return "\n".join(out)
