@@ -57,13 +57,22 @@ def parse_document(source: SourceConfig, name: str, url: str, body: bytes) -> tu
     """Parse one fetched body with the source's parser (CPU-bound: call it off the event loop)."""
     if source.kind == "flatcar":
         document = parse_releases_json(
-            body, source=source.name, project=source.project, url=url, doc_name=name,
+            body,
+            source=source.name,
+            project=source.project,
+            url=url,
+            doc_name=name,
             release_link=source.release_link,
         )
         return document, []
     result = parse_feed(
-        body, source=source.name, project=source.project, stream=source.stream, url=url,
-        version_pattern=source.version_pattern, doc_name=name,
+        body,
+        source=source.name,
+        project=source.project,
+        stream=source.stream,
+        url=url,
+        version_pattern=source.version_pattern,
+        doc_name=name,
     )
     return result.document, list(result.warnings)
 
@@ -98,7 +107,7 @@ class Bot:
             for sink in self.sinks:
                 try:
                     await sink.close()
-                except Exception:  # noqa: BLE001 - closing must go on for the other sinks
+                except Exception:
                     log.exception("closing sink %s failed", sink.name)
         await self.fetcher.aclose()
         self.store.close()
@@ -145,7 +154,9 @@ class Bot:
     def _messages(self, events: Sequence[Event]) -> list[tuple[Event, list[OutboxMessage]]]:
         out = []
         for event in events:
-            out.append((event, [sink.format(event, self.renderer) for sink in self.sinks if sink.wants(event)]))
+            out.append(
+                (event, [sink.format(event, self.renderer) for sink in self.sinks if sink.wants(event)])
+            )
         return out
 
     async def poll(self, source: SourceConfig) -> PollResult:
@@ -177,14 +188,18 @@ class Bot:
         if detection.baselined:
             log.info(
                 "source %s: baseline recorded for %s (%d releases, nothing old announced)",
-                source.name, ", ".join(detection.baselined), len(detection.new) - len(detection.events),
+                source.name,
+                ", ".join(detection.baselined),
+                len(detection.new) - len(detection.events),
             )
         if error:
             self._note_failure(source, error)
         else:
             self._note_success(source)
         for event in detection.events:
-            log.info("source %s: %s %s %s", source.name, event.kind, event.release.stream, event.release.version)
+            log.info(
+                "source %s: %s %s %s", source.name, event.kind, event.release.stream, event.release.version
+            )
         return PollResult(
             source.name,
             ok=error is None,
@@ -200,8 +215,11 @@ class Bot:
         streak = self._streaks.get(source.name, 0) + 1
         self._streaks[source.name] = streak
         if streak == 1:
-            log.warning("%s — retrying in %s (further failures are logged at debug level until it recovers)",
-                        error, _human(self.retry_delay(source)))
+            log.warning(
+                "%s — retrying in %s (further failures are logged at debug level until it recovers)",
+                error,
+                _human(self.retry_delay(source)),
+            )
         else:
             log.debug("source %s still failing (%d in a row): %s", source.name, streak, error)
 
@@ -215,8 +233,8 @@ class Bot:
         streak = self._streaks.get(source.name, 0)
         if streak == 0:
             return source.interval
-        base = min(self.config.http.retry_initial * 2 ** (streak - 1), self.config.http.retry_max)
-        return min(base * random.uniform(0.8, 1.2), self.config.http.retry_max)  # noqa: S311 - jitter
+        base: float = min(self.config.http.retry_initial * 2.0 ** (streak - 1), self.config.http.retry_max)
+        return min(base * random.uniform(0.8, 1.2), self.config.http.retry_max)
 
     async def poll_all(self) -> list[PollResult]:
         results = await asyncio.gather(*(self.poll(s) for s in self.config.sources), return_exceptions=True)
@@ -253,11 +271,14 @@ class Bot:
                     try:
                         await sink.deliver(item)
                     except DeliveryError as exc:
-                        retry = None if exc.permanent else self.clock() + timedelta(
-                            seconds=min(30 * 2 ** min(item.attempts, 10), 3600)
+                        retry = (
+                            None
+                            if exc.permanent
+                            else self.clock() + timedelta(seconds=min(30 * 2 ** min(item.attempts, 10), 3600))
                         )
-                        self.store.mark_attempt_failed(item.id, error=str(exc), permanent=exc.permanent,
-                                                       retry_at=retry)
+                        self.store.mark_attempt_failed(
+                            item.id, error=str(exc), permanent=exc.permanent, retry_at=retry
+                        )
                         result.failed += 1
                         result.errors.append(str(exc))
                         log.warning("delivery of %s failed: %s", item.event_key, exc)
@@ -288,7 +309,7 @@ class Bot:
         async def poll_job(source: SourceConfig) -> None:
             try:
                 result = await self.poll(source)
-            except Exception:  # noqa: BLE001 - a bug in one poll must not stop the daemon
+            except Exception:
                 log.exception("source %s: unexpected error while polling", source.name)
                 self._streaks[source.name] = self._streaks.get(source.name, 0) + 1
                 result = PollResult(source.name, ok=False)
@@ -304,21 +325,39 @@ class Bot:
                 await self.deliver()
             except BotError as exc:
                 log.error("delivery: %s", exc)
-            except Exception:  # noqa: BLE001 - keep the daemon alive; the outbox keeps the messages
+            except Exception:
                 log.exception("delivery: unexpected error")
 
         for source in self.config.sources:
             scheduler.add_job(
-                poll_job, "interval", args=[source], seconds=source.interval, id=f"poll:{source.name}",
-                next_run_time=self.clock(), max_instances=1, coalesce=True, misfire_grace_time=None,
+                poll_job,
+                "interval",
+                args=[source],
+                seconds=source.interval,
+                id=f"poll:{source.name}",
+                next_run_time=self.clock(),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
             )
         scheduler.add_job(
-            deliver_job, "interval", seconds=self.config.deliver_interval, id="deliver",
-            next_run_time=self.clock(), max_instances=1, coalesce=True, misfire_grace_time=None,
+            deliver_job,
+            "interval",
+            seconds=self.config.deliver_interval,
+            id="deliver",
+            next_run_time=self.clock(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
         )
         scheduler.start()
-        log.info("release-bot %s running: %d source(s), %d output(s); state %s", __version__,
-                 len(self.config.sources), len(self.sinks), self.config.state)
+        log.info(
+            "release-bot %s running: %d source(s), %d output(s); state %s",
+            __version__,
+            len(self.config.sources),
+            len(self.sinks),
+            self.config.state,
+        )
         try:
             while not stop.is_set():
                 waiter = asyncio.ensure_future(wake.wait())

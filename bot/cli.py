@@ -84,8 +84,10 @@ def cmd_once(args: argparse.Namespace) -> int:
         for poll in polls:
             state = "ok" if poll.ok else f"FAILED: {poll.error}"
             extra = f", baseline {', '.join(poll.baselined)}" if poll.baselined else ""
-            print(f"{poll.source}: {state}; {len(poll.events)} announced, {poll.new_releases} new"
-                  f"{extra}", file=sys.stderr)
+            print(
+                f"{poll.source}: {state}; {len(poll.events)} announced, {poll.new_releases} new{extra}",
+                file=sys.stderr,
+            )
         print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
         return 1 if failed or delivery.failed else 0
 
@@ -93,9 +95,9 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot.messages import sample_events
     from bot.render import Renderer
     from bot.sinks import build_sinks
-    from bot.messages import sample_events
 
     config = _config(args)
     renderer = Renderer(override_dir=config.templates)
@@ -170,15 +172,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  last success: {_ago(status.last_success_at)}")
             print(f"  last change:  {_ago(status.last_change_at)}")
             if status.last_error:
-                print(f"  last error:   {status.last_error} ({status.error_streak} failure(s) in a row, "
-                      f"{_ago(status.last_error_at)})")
+                print(
+                    f"  last error:   {status.last_error} ({status.error_streak} failure(s) in a row, "
+                    f"{_ago(status.last_error_at)})"
+                )
             else:
                 print("  last error:   none")
         counts = store.outbox_counts()
         for output in config.outputs:
             c = counts.get(output.name, {})
-            print(f"output {output.name} ({output.kind}): {c.get('queued', 0)} queued, "
-                  f"{c.get('delivered', 0)} delivered, {c.get('failed', 0)} failed permanently")
+            print(
+                f"output {output.name} ({output.kind}): {c.get('queued', 0)} queued, "
+                f"{c.get('delivered', 0)} delivered, {c.get('failed', 0)} failed permanently"
+            )
         for sink, key, state, error in store.outbox_errors():
             print(f"  {sink} {key} [{state}]: {error}")
     return 0
@@ -198,29 +204,43 @@ def build_parser() -> argparse.ArgumentParser:
         "and the console.",
     )
     parser.add_argument("--version", action="version", version=f"release-bot {__version__}")
-    parser.add_argument("-c", "--config", default=default_config_path(),
-                        help="TOML config file (default: $RELEASE_BOT_CONFIG, ./config.toml, "
-                        "./config.example.toml)")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        help="override bot.log_level")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=default_config_path(),
+        help="TOML config file (default: $RELEASE_BOT_CONFIG, ./config.toml, ./config.example.toml)",
+    )
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), help="override bot.log_level"
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    sub.add_parser("run", help="the daemon: poll on schedule and deliver, until SIGTERM/SIGINT"
-                   ).set_defaults(func=cmd_run)
-    sub.add_parser("once", help="one poll and delivery cycle, then exit (exit 1 when a source failed)"
-                   ).set_defaults(func=cmd_once)
-    sub.add_parser("check-config", help="validate the config and templates; print it with secrets masked"
-                   ).set_defaults(func=cmd_check_config)
-    p = sub.add_parser("preview", help="render what would be announced from a source's current data, "
-                       "without touching state or sending")
+    sub.add_parser("run", help="the daemon: poll on schedule and deliver, until SIGTERM/SIGINT").set_defaults(
+        func=cmd_run
+    )
+    sub.add_parser(
+        "once", help="one poll and delivery cycle, then exit (exit 1 when a source failed)"
+    ).set_defaults(func=cmd_once)
+    sub.add_parser(
+        "check-config", help="validate the config and templates; print it with secrets masked"
+    ).set_defaults(func=cmd_check_config)
+    p = sub.add_parser(
+        "preview",
+        help="render what would be announced from a source's current data, without touching state or sending",
+    )
     p.add_argument("source", help="source name from the config")
-    p.add_argument("--last", type=int, default=1,
-                   help="when nothing is new, render the newest N releases per document (default 1)")
+    p.add_argument(
+        "--last",
+        type=int,
+        default=1,
+        help="when nothing is new, render the newest N releases per document (default 1)",
+    )
     p.set_defaults(func=cmd_preview)
     p = sub.add_parser("query", help="answer a channel command from state, e.g. '!release stable'")
     p.add_argument("line", nargs="+")
     p.set_defaults(func=cmd_query)
-    sub.add_parser("status", help="each source's last fetch/change/error; outbox per output"
-                   ).set_defaults(func=cmd_status)
+    sub.add_parser("status", help="each source's last fetch/change/error; outbox per output").set_defaults(
+        func=cmd_status
+    )
     p = sub.add_parser("demo", help="offline demo over bundled real Flatcar snapshots")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's state, mbox and config in DIR")
     p.set_defaults(func=cmd_demo)

@@ -58,7 +58,11 @@ def current_by_stream(state: StateView) -> dict[tuple[str, str], Release]:
 
 def describe(release: Release, *, with_channel: bool = True) -> str:
     label = stream_label(release.channel, release.stream)
-    head = f"{release.project} {label} {release.version}" if with_channel else f"{release.project} {release.version}"
+    head = (
+        f"{release.project} {label} {release.version}"
+        if with_channel
+        else f"{release.project} {release.version}"
+    )
     parts = [f"{head} ({_date(release)})"]
     packages = key_packages(release.packages)
     if packages:
@@ -74,7 +78,9 @@ def _release(args: Sequence[str], state: StateView) -> list[str]:
         return ["no releases known yet — the first poll has not completed"]
     if not args:
         by_project: dict[str, list[Release]] = {}
-        for (project, _stream), release in sorted(current.items(), key=lambda kv: (kv[0][0], _stream_order(kv[0][1]))):
+        for (project, _stream), release in sorted(
+            current.items(), key=lambda kv: (kv[0][0], _stream_order(kv[0][1]))
+        ):
             by_project.setdefault(project, []).append(release)
         return [
             f"{project}: "
@@ -88,7 +94,8 @@ def _release(args: Sequence[str], state: StateView) -> list[str]:
             return [f"no release {wanted} is known"]
         return [describe(r) for r in sorted(found, key=lambda r: _stream_order(r.stream))]
     matches = [
-        r for (_p, stream), r in current.items()
+        r
+        for (_p, stream), r in current.items()
         if stream == wanted or r.channel == wanted or stream_label(r.channel, stream).lower() == wanted
     ]
     if not matches:
@@ -102,7 +109,7 @@ def answer(line: str, state: StateView, *, prefix: str = "!") -> list[str] | Non
     text = line.strip()
     if not text.startswith(prefix):
         return None
-    words = text[len(prefix):].split()
+    words = text[len(prefix) :].split()
     if not words:
         return None
     command, args = words[0].lower(), words[1:]

@@ -104,8 +104,11 @@ class Config:
         for src in self.sources:
             if src.name == name:
                 return src
-        raise ConfigError(f"no source named {name!r} (known: {', '.join(s.name for s in self.sources)})",
-                          path=str(self.path), key="sources")
+        raise ConfigError(
+            f"no source named {name!r} (known: {', '.join(s.name for s in self.sources)})",
+            path=str(self.path),
+            key="sources",
+        )
 
 
 class _Table:
@@ -136,14 +139,14 @@ class _Table:
             raise self.error(name, f"expected {what}, got {type(value).__name__} {value!r}")
         return value
 
-    def str(self, name: str, default: Any = ..., *, choices: Sequence[str] | None = None) -> Any:
+    def string(self, name: str, default: Any = ..., *, choices: Sequence[str] | None = None) -> Any:
         what = f"one of {', '.join(map(repr, choices))}" if choices else "a string"
         value = self.get(name, str, default, what=what)
         if choices and value is not None and value not in choices:
             raise self.error(name, f"expected {what}, got {value!r}")
         return value
 
-    def int(self, name: str, default: Any = ..., *, minimum: int = 0) -> Any:
+    def integer(self, name: str, default: Any = ..., *, minimum: int = 0) -> Any:
         value = self.get(name, int, default, what=f"an integer ≥ {minimum}")
         if value is not None and value < minimum:
             raise self.error(name, f"expected an integer ≥ {minimum}, got {value}")
@@ -169,7 +172,9 @@ class _Table:
             if not isinstance(item, str):
                 raise self.error(f"{name}[{i}]", f"expected a string, got {item!r}")
             if choices and item not in choices:
-                raise self.error(f"{name}[{i}]", f"expected one of {', '.join(map(repr, choices))}, got {item!r}")
+                raise self.error(
+                    f"{name}[{i}]", f"expected one of {', '.join(map(repr, choices))}, got {item!r}"
+                )
         return tuple(value)
 
     def table(self, name: str, *, required: bool = False) -> _Table:
@@ -186,7 +191,7 @@ class _Table:
         return out
 
     def path(self, name: str, base: Path, default: Any = ...) -> Any:
-        value = self.str(name, default)
+        value = self.string(name, default)
         if value is None:
             return None
         p = Path(value).expanduser()
@@ -230,18 +235,18 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
     bot = top.table("bot")
     state = bot.path("state", base, "state/release-bot.sqlite3")
     templates = bot.path("templates", base, None)
-    log_level = bot.str("log_level", "info", choices=("debug", "info", "warning", "error"))
+    log_level = bot.string("log_level", "info", choices=("debug", "info", "warning", "error"))
     deliver_interval = bot.duration("deliver_interval", 10.0, minimum=1.0)
     bot.finish()
 
     http_t = top.table("http")
     http = HttpConfig(
         timeout=http_t.duration("timeout", 30.0, minimum=1.0),
-        max_bytes=http_t.int("max_bytes", 32 * 1024 * 1024, minimum=1024),
-        concurrency=http_t.int("concurrency", 4, minimum=1),
+        max_bytes=http_t.integer("max_bytes", 32 * 1024 * 1024, minimum=1024),
+        concurrency=http_t.integer("concurrency", 4, minimum=1),
         retry_initial=http_t.duration("retry_initial", 30.0, minimum=1.0),
         retry_max=http_t.duration("retry_max", 3600.0, minimum=1.0),
-        user_agent=http_t.str("user_agent", DEFAULT_USER_AGENT),
+        user_agent=http_t.string("user_agent", DEFAULT_USER_AGENT),
     )
     http_t.finish()
 
@@ -249,16 +254,18 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
     for table in top.tables("sources"):
         sources.append(_source(table))
     if not sources:
-        raise ConfigError("no sources configured; add at least one [[sources]] table", path=str(path),
-                          key="sources")
+        raise ConfigError(
+            "no sources configured; add at least one [[sources]] table", path=str(path), key="sources"
+        )
     _unique([s.name for s in sources], file=str(path), key="sources")
 
     outputs: list[OutputConfig] = []
     for table in top.tables("outputs"):
         outputs.append(_output(table, base, source_names=[s.name for s in sources]))
     if not outputs:
-        raise ConfigError("no outputs configured; add at least one [[outputs]] table", path=str(path),
-                          key="outputs")
+        raise ConfigError(
+            "no outputs configured; add at least one [[outputs]] table", path=str(path), key="outputs"
+        )
     _unique([o.name for o in outputs], file=str(path), key="outputs")
     top.finish()
     return Config(
@@ -283,14 +290,14 @@ def _unique(names: list[str], *, file: str, key: str) -> None:
 
 
 def _name(table: _Table) -> str:
-    name: str = table.str("name")
+    name: str = table.string("name")
     if not _NAME.match(name):
         raise table.error("name", f"expected letters, digits, '-', '_' or '.', got {name!r}")
     return name
 
 
 def _url(table: _Table, name: str, default: Any = ...) -> str:
-    value: str = table.str(name, default)
+    value: str = table.string(name, default)
     if not re.match(r"^https?://[^/\s]+", value):
         raise table.error(name, f"expected an http:// or https:// URL, got {value!r}")
     return value
@@ -298,9 +305,9 @@ def _url(table: _Table, name: str, default: Any = ...) -> str:
 
 def _source(table: _Table) -> SourceConfig:
     name = _name(table)
-    kind = table.str("kind", choices=("flatcar", "feed"))
+    kind = table.string("kind", choices=("flatcar", "feed"))
     interval = table.duration("interval", 900.0, minimum=10.0)
-    announce = table.int("announce_on_first_run", 0, minimum=0)
+    announce = table.integer("announce_on_first_run", 0, minimum=0)
     if kind == "flatcar":
         channels = table.str_list("channels", ("alpha", "beta", "stable", "lts"), choices=FLATCAR_CHANNELS)
         streams = table.str_list("lts_streams", ())
@@ -309,16 +316,17 @@ def _source(table: _Table) -> SourceConfig:
                 raise table.error(f"lts_streams[{i}]", f'expected a name like "lts-2024", got {stream!r}')
         if not channels and not streams:
             raise table.error("channels", "no channels and no lts_streams: nothing to watch")
-        link = table.str("release_link", "https://www.flatcar.org/releases#release-{version}")
+        link = table.string("release_link", "https://www.flatcar.org/releases#release-{version}")
         try:
             link.format(version="1.2.3", channel="stable", stream="stable")
         except (KeyError, IndexError, ValueError) as exc:
-            raise table.error("release_link", f"bad placeholder {exc}; use {{version}}, {{channel}}, "
-                                              "{stream}") from exc
+            raise table.error(
+                "release_link", f"bad placeholder {exc}; use {{version}}, {{channel}}, {{stream}}"
+            ) from exc
         config = SourceConfig(
             name=name,
             kind="flatcar",
-            project=table.str("project", "Flatcar"),
+            project=table.string("project", "Flatcar"),
             interval=interval,
             announce_on_first_run=announce,
             base_url=_url(table, "base_url", DEFAULT_FLATCAR_BASE_URL),
@@ -327,7 +335,7 @@ def _source(table: _Table) -> SourceConfig:
             release_link=link,
         )
     else:
-        pattern = table.str("version_pattern", None)
+        pattern = table.string("version_pattern", None)
         if pattern is not None:
             try:
                 re.compile(pattern)
@@ -336,11 +344,11 @@ def _source(table: _Table) -> SourceConfig:
         config = SourceConfig(
             name=name,
             kind="feed",
-            project=table.str("project", name),
+            project=table.string("project", name),
             interval=interval,
             announce_on_first_run=announce,
             url=_url(table, "url"),
-            stream=table.str("stream", "releases"),
+            stream=table.string("stream", "releases"),
             version_pattern=pattern,
         )
     table.finish()
@@ -360,13 +368,13 @@ def _route(table: _Table, source_names: Sequence[str]) -> Route:
 
 def _output(table: _Table, base: Path, *, source_names: Sequence[str]) -> OutputConfig:
     name = _name(table)
-    kind = table.str("kind", choices=("console", "mbox"))
+    kind = table.string("kind", choices=("console", "mbox"))
     route = _route(table, source_names)
     options: dict[str, Any] = {}
     if kind == "mbox":
         options["path"] = table.path("path", base)
-        options["from"] = table.str("from", "release-bot <release-bot@localhost>")
-        options["to"] = table.str("to", "announce@localhost")
+        options["from"] = table.string("from", "release-bot <release-bot@localhost>")
+        options["to"] = table.string("to", "announce@localhost")
     table.finish()
     return OutputConfig(name=name, kind=kind, route=route, options=options)
 

@@ -32,7 +32,7 @@ class SnapshotServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 body = outer.files.get(self.path.lstrip("/"))
                 if body is None:
                     self.send_error(404)
@@ -50,7 +50,7 @@ class SnapshotServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -62,7 +62,9 @@ class SnapshotServer:
         return f"http://{host!s}:{port}/"
 
     def load(self, folder: Path) -> None:
-        self.files = {p.name.removesuffix(".gz"): gzip.decompress(p.read_bytes()) for p in folder.glob("*.gz")}
+        self.files = {
+            p.name.removesuffix(".gz"): gzip.decompress(p.read_bytes()) for p in folder.glob("*.gz")
+        }
 
     def __enter__(self) -> SnapshotServer:
         self.thread.start()
@@ -101,8 +103,10 @@ async def run_demo(*, keep: str | None = None) -> int:
         config_path = workdir / "config.toml"
         config_path.write_text(CONFIG.format(base_url=server.base_url), encoding="utf-8")
         config = load_config(config_path)
-        print(f"release-bot demo: real Flatcar data served from {server.base_url} (offline), "
-              f"files in {workdir}\n")
+        print(
+            f"release-bot demo: real Flatcar data served from {server.base_url} (offline), "
+            f"files in {workdir}\n"
+        )
 
         server.load(DATA / SNAPSHOTS[0])
         print(f"1. First poll: the site as it was on {SNAPSHOTS[0][:10]}.")
@@ -112,8 +116,10 @@ async def run_demo(*, keep: str | None = None) -> int:
         finally:
             await bot.aclose()
         known = sum(p.new_releases for p in polls)
-        print(f"   baseline recorded: {known} releases known, {delivery.delivered} announcements "
-              "(nothing old is announced)\n")
+        print(
+            f"   baseline recorded: {known} releases known, {delivery.delivered} announcements "
+            "(nothing old is announced)\n"
+        )
 
         server.load(DATA / SNAPSHOTS[1])
         print(f"2. Next poll (a new process): the site as it was on {SNAPSHOTS[1][:10]}. Announcements:\n")
@@ -126,16 +132,20 @@ async def run_demo(*, keep: str | None = None) -> int:
             await bot.aclose()
         for line in out.getvalue().splitlines():
             print(f"   {line}")
-        print(f"\n   {sum(len(p.events) for p in polls)} events, {delivery.delivered} messages delivered "
-              f"(console + {config.outputs[1].options['path'].name})\n")
+        print(
+            f"\n   {sum(len(p.events) for p in polls)} events, {delivery.delivered} messages delivered "
+            f"(console + {config.outputs[1].options['path'].name})\n"
+        )
 
         print("3. Poll again: the server answers 304 Not Modified; nothing is announced twice.")
         bot = Bot(config)
         try:
             with redirect_stdout(out):
                 polls, delivery = await bot.once()
-            print(f"   {sum(p.unchanged for p in polls)} documents unchanged, "
-                  f"{sum(len(p.events) for p in polls)} events\n")
+            print(
+                f"   {sum(p.unchanged for p in polls)} documents unchanged, "
+                f"{sum(len(p.events) for p in polls)} events\n"
+            )
             state = StateView.of(bot.store.releases())
         finally:
             await bot.aclose()

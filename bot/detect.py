@@ -90,8 +90,11 @@ def detect(
     announce: set[StreamVersion] = set()
     baselined: list[str] = []
     for document in snapshot.documents:
-        fresh = [r for r in document.releases if (r.stream, r.version) not in known
-                 and (r.stream, r.version) not in seen]
+        fresh = [
+            r
+            for r in document.releases
+            if (r.stream, r.version) not in known and (r.stream, r.version) not in seen
+        ]
         for release in fresh:
             seen[(release.stream, release.version)] = release
         if document.name in baselined_documents:

@@ -63,22 +63,40 @@ def sample_events() -> list[Event]:
     from bot.model import PackageChange, Release
 
     previous = Release(
-        source="sample", project="Flatcar", stream="beta", channel="beta", version="4230.1.0",
-        title="4230.1.0", published=datetime(2025, 3, 20, 14, 5, tzinfo=UTC),
+        source="sample",
+        project="Flatcar",
+        stream="beta",
+        channel="beta",
+        version="4230.1.0",
+        title="4230.1.0",
+        published=datetime(2025, 3, 20, 14, 5, tzinfo=UTC),
         link="https://www.flatcar.org/releases#release-4230.1.0",
         packages={"kernel": "6.6.83", "systemd": "256"},
     )
     release = Release(
-        source="sample", project="Flatcar", stream="stable", channel="stable", version="4230.2.0",
-        title="4230.2.0", published=datetime(2025, 4, 10, 12, 0, tzinfo=UTC),
+        source="sample",
+        project="Flatcar",
+        stream="stable",
+        channel="stable",
+        version="4230.2.0",
+        title="4230.2.0",
+        published=datetime(2025, 4, 10, 12, 0, tzinfo=UTC),
         link="https://www.flatcar.org/releases#release-4230.2.0",
         packages={"kernel": "6.6.88", "systemd": "256", "docker": "27.4.1"},
-        notes="## Changes\n\n- Linux ([CVE-2025-1](https://example.invalid))", notes_format="markdown",
+        notes="## Changes\n\n- Linux ([CVE-2025-1](https://example.invalid))",
+        notes_format="markdown",
     )
     changes = (PackageChange("kernel", "6.6.83", "6.6.88"), PackageChange("docker", None, "27.4.1"))
     lts = Release(
-        source="sample", project="Flatcar", stream="lts-2024", channel="lts", version="4081.3.2",
-        published=None, link=None, notes="<p>html <b>notes</b></p>", notes_format="html",
+        source="sample",
+        project="Flatcar",
+        stream="lts-2024",
+        channel="lts",
+        version="4081.3.2",
+        published=None,
+        link=None,
+        notes="<p>html <b>notes</b></p>",
+        notes_format="html",
     )
     return [
         Event(kind="release", release=release, previous=previous, changes=changes),

@@ -46,8 +46,10 @@ async def preview(config: Config, source_name: str, *, last: int = 1) -> list[st
         lines.append(f"# {len(events)} new event(s) since the stored state would be announced:")
     else:
         events = detect(snapshot, {}, baselined_documents=(), announce_on_baseline=last).events
-        lines.append(f"# nothing new against the stored state; the newest {last} release(s) per document "
-                     "would be announced like this:")
+        lines.append(
+            f"# nothing new against the stored state; the newest {last} release(s) per document "
+            "would be announced like this:"
+        )
     renderer = Renderer(override_dir=config.templates)
     for sink in build_sinks(config.outputs):
         for event in events:

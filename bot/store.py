@@ -321,8 +321,17 @@ class Store:
                            last_modified = excluded.last_modified, body_sha256 = excluded.body_sha256,
                            fetched_at = excluded.fetched_at,
                            changed_at = COALESCE(excluded.changed_at, documents.changed_at)""",
-                    (source, doc.name, doc.url, doc.etag, doc.last_modified, doc.body_sha256,
-                     stamp, stamp, stamp if doc.changed else None),
+                    (
+                        source,
+                        doc.name,
+                        doc.url,
+                        doc.etag,
+                        doc.last_modified,
+                        doc.body_sha256,
+                        stamp,
+                        stamp,
+                        stamp if doc.changed else None,
+                    ),
                 )
             for release in new_releases:
                 changed = True
@@ -331,17 +340,36 @@ class Store:
                     """INSERT OR IGNORE INTO releases (source, stream, version, channel, project, title,
                            published, link, packages, notes, notes_format, architectures, first_seen_at)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (release.source, release.stream, release.version, release.channel, release.project,
-                     release.title, data["published"], release.link, json.dumps(data["packages"]),
-                     release.notes, release.notes_format, json.dumps(data["architectures"]), stamp),
+                    (
+                        release.source,
+                        release.stream,
+                        release.version,
+                        release.channel,
+                        release.project,
+                        release.title,
+                        data["published"],
+                        release.link,
+                        json.dumps(data["packages"]),
+                        release.notes,
+                        release.notes_format,
+                        json.dumps(data["architectures"]),
+                        stamp,
+                    ),
                 )
             for event, messages in events:
                 source_name, stream, version = event.release.key
                 cursor = db.execute(
                     """INSERT OR IGNORE INTO events (key, kind, source, stream, version, created_at, payload)
                        VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                    (event.key, event.kind, source_name, stream, version, stamp,
-                     json.dumps(event_to_dict(event))),
+                    (
+                        event.key,
+                        event.kind,
+                        source_name,
+                        stream,
+                        version,
+                        stamp,
+                        json.dumps(event_to_dict(event)),
+                    ),
                 )
                 if cursor.rowcount == 0:
                     continue
@@ -365,8 +393,15 @@ class Store:
                        last_error_at = COALESCE(excluded.last_error_at, source_status.last_error_at),
                        error_streak = CASE WHEN excluded.last_error IS NULL THEN 0
                                            ELSE source_status.error_streak + 1 END""",
-                (source, stamp, None if error else stamp, stamp if changed else None, error,
-                 stamp if error else None, 1 if error else 0),
+                (
+                    source,
+                    stamp,
+                    None if error else stamp,
+                    stamp if changed else None,
+                    error,
+                    stamp if error else None,
+                    1 if error else 0,
+                ),
             )
         return inserted
 

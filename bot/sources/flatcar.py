@@ -63,11 +63,8 @@ def _packages(value: Any) -> dict[str, str]:
         raise ValueError("major_software is not a mapping")
     packages: dict[str, str] = {}
     for name, versions in data.items():
-        if isinstance(versions, list | tuple):
-            text = ", ".join(str(v) for v in versions)
-        else:
-            text = str(versions)
-        packages[str(name)] = text
+        many = isinstance(versions, list | tuple)
+        packages[str(name)] = ", ".join(str(v) for v in versions) if many else str(versions)
     return packages
 
 
@@ -115,8 +112,9 @@ def parse_releases_json(
         elif _VERSION.match(key):
             records[key] = record
         else:
-            raise ParseError(f"unexpected key {key!r} (neither a version nor a current* pointer)",
-                             source=source, url=url)
+            raise ParseError(
+                f"unexpected key {key!r} (neither a version nor a current* pointer)", source=source, url=url
+            )
 
     # major version → LTS stream, from the current-YYYY pointers (a pointer is a copy of a record).
     lts_majors: dict[str, str] = {}
@@ -133,7 +131,9 @@ def parse_releases_json(
     for version, record in records.items():
         try:
             channel = str(record["channel"])
-            published = parse_release_date(str(record["release_date"])) if record.get("release_date") else None
+            published = (
+                parse_release_date(str(record["release_date"])) if record.get("release_date") else None
+            )
             packages = _packages(record.get("major_software"))
             architectures = _architectures(record.get("architectures"))
         except (KeyError, ValueError, SyntaxError, TypeError) as exc:
