@@ -7,6 +7,7 @@ from environment variables named by `*_env` keys and are never printed.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -24,6 +25,7 @@ DEFAULT_USER_AGENT = "release-bot/{version} (+https://github.com/flatcar/release
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_MAX_DURATION = 365 * 86400
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LTS_STREAM = re.compile(r"^lts-\d{4}$")
 
@@ -160,8 +162,13 @@ class _Table:
             if not match:
                 raise self.error(name, f"expected {what}, got {value!r}")
             value = float(match.group(1)) * _UNITS[match.group(2)]
+        if value is not None and not math.isfinite(value):
+            raise self.error(name, f"expected {what}, got {value!r}")
         if value is not None and value < minimum:
             raise self.error(name, f"must be at least {minimum:g} seconds, got {value:g}")
+        if value is not None and value > _MAX_DURATION:
+            # nan/inf/huge values pass a plain minimum check but crash the scheduler (timedelta overflow).
+            raise self.error(name, f"must be at most {_MAX_DURATION:g} seconds (365 days), got {value:g}")
         return None if value is None else float(value)
 
     def str_list(self, name: str, default: Any = ..., *, choices: Sequence[str] | None = None) -> Any:

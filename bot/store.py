@@ -437,14 +437,18 @@ class Store:
         return [(row["id"], event_from_dict(json.loads(row["payload"]))) for row in rows]
 
     def pending(self, sink: str, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        """Queued messages for a sink that are due, oldest first."""
+        """Queued messages for a sink, oldest first, up to the first one whose retry is not due yet:
+        a message waiting for its retry holds back the ones queued after it, so order is kept."""
         rows = self._db.execute(
             """SELECT o.*, e.key AS event_key FROM outbox o JOIN events e ON e.id = o.event_id
-               WHERE o.sink = ? AND o.state = 'queued'
-                 AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?)
-               ORDER BY o.id LIMIT ?""",
-            (sink, _ts(now), limit),
-        )
+               WHERE o.sink = ? AND o.state = 'queued' ORDER BY o.id LIMIT ?""",
+            (sink, limit),
+        ).fetchall()
+        due = _ts(now) or ""
+        for index, row in enumerate(rows):
+            if row["next_attempt_at"] is not None and row["next_attempt_at"] > due:
+                rows = rows[:index]
+                break
         return [
             OutboxItem(
                 id=row["id"],

@@ -1,0 +1,56 @@
+"""Small helpers shared by tests: real data loading and golden files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+from bot.model import Document, Release, Snapshot
+from bot.sources.flatcar import parse_releases_json
+
+DATA = Path(__file__).resolve().parent / "data"
+HISTORY = DATA / "history"
+SNAPSHOTS = tuple(sorted(p.name for p in HISTORY.iterdir() if p.is_dir()))
+CHANNEL_FILES = ("alpha", "beta", "stable", "lts")
+
+
+def history_bytes(snapshot: str, name: str) -> bytes:
+    return gzip.decompress((HISTORY / snapshot / f"releases-{name}.json.gz").read_bytes())
+
+
+def history_snapshot(snapshot: str, channels: tuple[str, ...] = CHANNEL_FILES) -> Snapshot:
+    documents = []
+    for channel in channels:
+        name = f"releases-{channel}.json"
+        documents.append(
+            parse_releases_json(
+                history_bytes(snapshot, channel), source="flatcar", project="Flatcar", url=name, doc_name=name
+            )
+        )
+    return Snapshot("flatcar", tuple(documents))
+
+
+def known_from(snapshot: Snapshot) -> dict[tuple[str, str], Release]:
+    return {(r.stream, r.version): r for d in snapshot.documents for r in d.releases}
+
+
+def only(snapshot: Snapshot, *names: str) -> Snapshot:
+    return Snapshot(snapshot.source, tuple(d for d in snapshot.documents if d.name in names))
+
+
+def replace_doc(snapshot: Snapshot, document: Document) -> Snapshot:
+    return Snapshot(
+        snapshot.source, tuple(document if d.name == document.name else d for d in snapshot.documents)
+    )
+
+
+def check_golden(path: Path, actual: str) -> None:
+    """Compare with a reviewed golden file; UPDATE_GOLDEN=1 rewrites it (then review the diff)."""
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        if os.environ.get("CI") and not path.exists():
+            raise AssertionError(f"golden file {path} is missing")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    expected = path.read_text(encoding="utf-8")
+    assert actual == expected, f"output differs from {path} (UPDATE_GOLDEN=1 to accept, then review)"

@@ -1,0 +1,58 @@
+"""Golden files: real snapshot → events → rendered IRC line, mail subject and mail body.
+
+A change in output is a visible diff in tests/data/golden/; accept one with UPDATE_GOLDEN=1 and review it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.detect import detect
+from bot.messages import event_context
+from bot.render import Renderer
+from bot.sinks import irc_line
+from bot.text import sanitize
+from tests.helpers import DATA, SNAPSHOTS, check_golden, history_snapshot, known_from
+
+DOCS = {"releases-alpha.json", "releases-beta.json", "releases-stable.json", "releases-lts.json"}
+
+
+def render_all(before: str, after: str) -> str:
+    renderer = Renderer()
+    detection = detect(history_snapshot(after), known_from(history_snapshot(before)), baselined_documents=DOCS)
+    out = [f"# {before} -> {after}: {len(detection.events)} events", ""]
+    for event in detection.events:
+        context = event_context(event)
+        out += [
+            f"== {event.key}",
+            f"irc: {irc_line(event, renderer)}",
+            f"subject: {sanitize(renderer.render('mail/release.subject.j2', **context))}",
+            "body:",
+            renderer.render("mail/release.txt.j2", **context),
+            "",
+        ]
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize(("before", "after"), list(zip(SNAPSHOTS, SNAPSHOTS[1:], strict=False)))
+def test_history_golden(before: str, after: str) -> None:
+    check_golden(DATA / "golden" / f"{before[:10]}_to_{after[:10]}.txt", render_all(before, after))
+
+
+def test_irc_lines_are_single_sanitised_lines() -> None:
+    text = render_all(SNAPSHOTS[1], SNAPSHOTS[2])
+    irc = [line for line in text.splitlines() if line.startswith("irc: ")]
+    assert len(irc) == 4
+    for line in irc:
+        assert not any(ch in line for ch in "\r\n\x00\x01\x03")
+    promotion = next(line for line in irc if "promoted" in line)
+    assert "4230 promoted from alpha to beta: 4230.1.0 released 2025-03-20" in promotion
+    assert "https://www.flatcar.org/releases#release-4230.1.0" in promotion
+
+
+def test_mail_body_lines_fit_72_columns_except_urls() -> None:
+    text = render_all(SNAPSHOTS[1], SNAPSHOTS[2])
+    for line in text.splitlines():
+        if line.startswith(("irc: ", "== ", "# ", "subject: ")):
+            continue
+        assert len(line) <= 72 or "://" in line or " " not in line.strip(), line

@@ -1,0 +1,328 @@
+"""The whole pipeline over a real local HTTP server serving the real Flatcar history snapshots.
+
+Source → snapshot → events → (state + outbox, one transaction) → console and mbox sinks; restarts as
+new processes; a kill between "state written" and "delivered"; failing sources next to a good one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import mailbox
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import Bot
+from bot.config import load_config
+from bot.sinks.console import ConsoleSink
+from bot.sinks.mbox import MboxSink
+from bot.store import Store
+from tests.helpers import SNAPSHOTS, history_bytes
+from tests.httpserver import LocalHTTPServer, hang, slow_drip
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = ("alpha", "beta", "stable", "lts")
+
+
+def serve(server: LocalHTTPServer, snapshot: str, prefix: str = "/flatcar") -> None:
+    for name in FILES:
+        server.set(f"{prefix}/releases-{name}.json", history_bytes(snapshot, name),
+                   content_type="application/json")
+
+
+def write_config(tmp_path: Path, server: LocalHTTPServer, extra_sources: str = "", extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        [bot]
+        state = "state.sqlite3"
+        {extra}
+        [http]
+        timeout = "2s"
+        max_bytes = 2000000
+        retry_initial = "1s"
+        retry_max = "2s"
+
+        [[sources]]
+        name = "flatcar"
+        kind = "flatcar"
+        base_url = "{server.url('/flatcar/')}"
+        channels = ["alpha", "beta", "stable", "lts"]
+        """)
+        + textwrap.dedent(extra_sources)
+        + textwrap.dedent("""
+        [[outputs]]
+        name = "console"
+        kind = "console"
+
+        [[outputs]]
+        name = "mbox"
+        kind = "mbox"
+        path = "out.mbox"
+        """),
+        encoding="utf-8",
+    )
+    return path
+
+
+def mbox_ids(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    box = mailbox.mbox(path, create=False)
+    try:
+        return [str(m["Message-ID"]) for m in box]
+    finally:
+        box.close()
+
+
+def cli(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run release-bot as a new process, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "-c", str(config), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
+    )
+
+
+def run_once(config_path: Path, console: io.StringIO | None = None) -> tuple[list[object], object]:
+    async def main() -> tuple[list[object], object]:
+        config = load_config(config_path)
+        sinks = [ConsoleSink(config.outputs[0], stream=console or io.StringIO()), MboxSink(config.outputs[1])]
+        bot = Bot(config, sinks=sinks)
+        try:
+            polls, delivery = await bot.once()
+        finally:
+            await bot.aclose()
+        return list(polls), delivery
+
+    return asyncio.run(main())
+
+
+def test_history_replay_end_to_end(http_server: LocalHTTPServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, http_server)
+    seen_lines: list[str] = []
+    for i, snapshot in enumerate(SNAPSHOTS):
+        serve(http_server, snapshot)
+        console = io.StringIO()
+        polls, delivery = run_once(config, console)
+        assert all(p.ok for p in polls)  # type: ignore[attr-defined]
+        lines = console.getvalue().splitlines()
+        if i == 0:
+            assert lines == []  # baseline: nothing old announced
+        seen_lines += lines
+    assert len(seen_lines) == 8
+    assert any("4230 promoted from alpha to beta: 4230.1.0" in line for line in seen_lines)
+    assert any("LTS-2023 3510.3.7" in line for line in seen_lines)
+    ids = mbox_ids(tmp_path / "out.mbox")
+    assert len(ids) == 8 and len(set(ids)) == 8
+    assert "<promotion.flatcar.beta.4230.1.0.mbox@release-bot.invalid>" in ids
+
+    # Same data again: conditional GET answers 304, nothing is parsed or announced.
+    http_server.clear_requests()
+    console = io.StringIO()
+    polls, _ = run_once(config, console)
+    assert console.getvalue() == ""
+    assert sum(p.unchanged for p in polls) == 4  # type: ignore[attr-defined]
+    assert all(r.headers.get("If-None-Match") for r in http_server.requests)
+    assert mbox_ids(tmp_path / "out.mbox") == ids
+
+
+def test_restart_between_steps_in_new_processes(http_server: LocalHTTPServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, http_server)
+    outputs = []
+    for snapshot in (*SNAPSHOTS, SNAPSHOTS[-1]):
+        serve(http_server, snapshot)
+        result = cli(config, "once")
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.splitlines())
+    assert outputs[0] == []
+    assert len(outputs[1]) == 4 and len(outputs[2]) == 4
+    assert outputs[3] == []  # a fourth process sees the same data: nothing twice
+    ids = mbox_ids(tmp_path / "out.mbox")
+    assert len(ids) == 8 and len(set(ids)) == 8
+
+
+KILL_AFTER_COMMIT = """
+import asyncio, os, signal, sys
+from bot.app import Bot
+from bot.config import load_config
+
+async def main():
+    config = load_config(sys.argv[1])
+    bot = Bot(config)
+    result = await bot.poll(config.sources[0])
+    print(len(result.events), flush=True)
+    if sys.argv[2] == "after-write":
+        # deliver one message to the mbox but die before the outbox row is marked delivered
+        sink = next(s for s in bot.sinks if s.name == "mbox")
+        item = bot.store.pending("mbox", now=bot.clock())[0]
+        await sink.deliver(item)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("where", ["after-commit", "after-write"])
+def test_kill_between_state_written_and_delivered(http_server: LocalHTTPServer, tmp_path: Path,
+                                                  where: str) -> None:
+    config = write_config(tmp_path, http_server)
+    serve(http_server, SNAPSHOTS[1])
+    assert cli(config, "once").returncode == 0  # baseline
+    serve(http_server, SNAPSHOTS[2])
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_COMMIT, str(config), where],
+                            capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert killed.stdout.strip() == "4"
+    with Store(tmp_path / "state.sqlite3") as store:
+        assert store.outbox_counts()["mbox"] == {"queued": 4}
+    status = cli(config, "status")
+    assert "output mbox (mbox): 4 queued" in status.stdout
+
+    restarted = cli(config, "once")
+    assert restarted.returncode == 0, restarted.stderr
+    assert len(restarted.stdout.splitlines()) == 4  # the console gets the queued lines now
+    ids = mbox_ids(tmp_path / "out.mbox")
+    assert len(ids) == 4 and len(set(ids)) == 4  # delivered once, even the one written before the kill
+    again = cli(config, "once")
+    assert again.stdout == ""
+    assert mbox_ids(tmp_path / "out.mbox") == ids
+
+
+def test_failing_sources_do_not_affect_the_good_one(http_server: LocalHTTPServer, tmp_path: Path) -> None:
+    http_server.set_handler("/slow.xml", slow_drip(100, 0.5))
+    http_server.set_handler("/hang.xml", hang())
+    http_server.set("/500.xml", b"oops", status=500)
+    http_server.set("/html.xml", b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+    http_server.set("/big.xml", b"<feed>" + b"x" * 3_000_000 + b"</feed>", content_type="application/xml")
+    extra = "".join(
+        f"""
+        [[sources]]
+        name = "{name}"
+        kind = "feed"
+        url = "{http_server.url('/' + name + '.xml')}"
+        """
+        for name in ("slow", "hang", "500", "html", "big")
+    )
+    config = write_config(tmp_path, http_server, extra_sources=extra)
+    serve(http_server, SNAPSHOTS[1])
+    started = time.monotonic()
+    first = cli(config, "once")
+    assert first.returncode == 1
+    assert time.monotonic() - started < 30
+    errors = {line.split(":")[0]: line for line in first.stderr.splitlines() if "FAILED" in line}
+    assert set(errors) == {"slow", "hang", "500", "html", "big"}
+    assert "timed out after 2s" in errors["slow"] and "timed out" in errors["hang"]
+    assert "HTTP 500" in errors["500"]
+    assert "not an Atom/RSS feed" in errors["html"]
+    assert "max_bytes" in errors["big"]
+    assert "flatcar: ok" in first.stderr
+
+    serve(http_server, SNAPSHOTS[2])
+    second = cli(config, "once")
+    assert second.returncode == 1
+    assert len(second.stdout.splitlines()) == 4  # the good source announced despite the others
+    status = cli(config, "status").stdout
+    assert "source 500: 0 releases known" in status
+    assert "2 failure(s) in a row" in status
+
+
+def test_render_error_records_nothing_and_recovers(http_server: LocalHTTPServer, tmp_path: Path) -> None:
+    override = tmp_path / "tpl" / "irc"
+    override.mkdir(parents=True)
+    (override / "release.j2").write_text("{{ no_such_variable }}", encoding="utf-8")
+    config = write_config(tmp_path, http_server, extra='templates = "tpl"')
+    serve(http_server, SNAPSHOTS[1])
+    assert cli(config, "once").returncode == 0  # baseline renders nothing
+    serve(http_server, SNAPSHOTS[2])
+    broken = cli(config, "once")
+    assert broken.returncode == 1
+    assert "irc/release.j2" in broken.stderr and "no_such_variable" in broken.stderr
+    (override / "release.j2").unlink()
+    fixed = cli(config, "once")
+    assert fixed.returncode == 0, fixed.stderr
+    assert len(fixed.stdout.splitlines()) == 4
+
+
+def test_sink_outage_keeps_messages_queued_in_order(http_server: LocalHTTPServer, tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, http_server)
+    (tmp_path / "out.mbox").mkdir()  # the mbox path is unusable: every write fails
+    now = [datetime(2025, 3, 20, 15, 0, tzinfo=UTC)]
+
+    async def cycle(snapshot: str) -> object:
+        serve(http_server, snapshot)
+        config = load_config(config_path)
+        bot = Bot(config, sinks=[MboxSink(config.outputs[1])], clock=lambda: now[0])
+        try:
+            _, delivery = await bot.once()
+        finally:
+            await bot.aclose()
+        return delivery
+
+    asyncio.run(cycle(SNAPSHOTS[1]))
+    delivery = asyncio.run(cycle(SNAPSHOTS[2]))
+    assert delivery.failed == 1 and delivery.delivered == 0  # type: ignore[attr-defined]
+    with Store(tmp_path / "state.sqlite3") as store:
+        assert store.outbox_counts()["mbox"] == {"queued": 4}
+        assert "cannot write" in (store.outbox_errors()[0][3] or "")
+    (tmp_path / "out.mbox").rmdir()
+    delivery = asyncio.run(cycle(SNAPSHOTS[2]))
+    assert delivery.delivered == 0  # the retry is not due yet
+    now[0] += timedelta(minutes=5)
+    delivery = asyncio.run(cycle(SNAPSHOTS[2]))
+    assert delivery.delivered == 4  # type: ignore[attr-defined]
+    ids = mbox_ids(tmp_path / "out.mbox")
+    with Store(tmp_path / "state.sqlite3") as store:
+        order = [m for _, m in sorted((i, e.key) for i, e in store.events())]
+    assert [i.split("@")[0].strip("<") for i in ids] == [
+        k.replace(":", ".").replace("/", ".") + ".mbox" for k in order
+    ]
+
+
+def test_daemon_keeps_running_when_network_fails_and_stops_on_sigterm(tmp_path: Path) -> None:
+    class Closed:  # a port nothing listens on any more
+        def __init__(self) -> None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.port = sock.getsockname()[1]
+
+        def url(self, path: str) -> str:
+            return f"http://127.0.0.1:{self.port}{path}"
+
+    config = write_config(tmp_path, Closed())  # type: ignore[arg-type]
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "-c", str(config), "run"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(5)
+        assert proc.poll() is None  # still running, retrying
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    warnings = [line for line in stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, stderr  # one line per failure streak, not one per retry
+    assert "connection failed" in warnings[0] and "flatcar" in warnings[0]
+    with Store(tmp_path / "state.sqlite3") as store:
+        status = store.source_status("flatcar")
+    assert status is not None and status.error_streak >= 3  # retried with backoff (1 s, 2 s, 2 s)
+    assert "release-bot stopping" in stderr
+
+
+def test_counter_of_mbox_is_per_event() -> None:
+    # Message-IDs are stable per event and sink: the same event rendered twice gives the same id.
+    from bot.messages import message_id, sample_events
+
+    ids = Counter(message_id(e, "mbox") for e in sample_events() + sample_events())
+    assert set(ids.values()) == {2}
+    assert os.sep not in "".join(ids)
