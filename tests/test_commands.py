@@ -191,7 +191,7 @@ def test_unknown_command_is_truncated(state: StateView):
 
 @pytest.mark.parametrize(
     "line",
-    ["release stable", "hello !release stable", "", "   ", "!", "!   ", "?release stable", "! release"],
+    ["release stable", "hello !release stable", "", "   ", "!", "!   ", "?release stable"],
 )
 def test_non_commands_get_no_reply(state: StateView, line: str):
     assert answer(line, state) is None
@@ -265,15 +265,19 @@ def evil_state(releases: tuple[Release, ...]) -> StateView:
 )
 def test_untrusted_release_fields_cannot_inject(evil_state: StateView, line: str):
     lines = _assert_safe(answer(line, evil_state))
-    text = " ".join(lines)
-    assert "9999" in text  # the evil releases are really in the replies
-    # the words survive as harmless text on the same line
-    if line == "!release stable":
-        assert "PRIVMSG #x :evil" in lines[0]
-        assert "ACTION waves" in lines[0]
-        assert "red" in lines[0]
-        assert "0412red" not in lines[0]  # colour digits are removed with the code
-        assert lines[0].startswith("Flatcar PRIVMSG #x :evil")
+    # the evil releases are really in the replies: their text survives as harmless words on one line
+    assert "PRIVMSG #x :evilACTION wavesredbold" in " ".join(lines)
+
+
+def test_untrusted_release_fields_become_one_harmless_line(evil_state: StateView):
+    lines = _assert_safe(answer("!release stable", evil_state))
+    assert len(lines) == 2  # the real Flatcar project, then the evil one (another project name)
+    assert lines[0].startswith("Flatcar stable 4152.2.2 (2025-03-20)")
+    junk = "PRIVMSG #x :evilACTION wavesredbold"  # colour codes are removed with their digits
+    assert lines[1] == (
+        f"Flatcar {junk} stable 9999.0.0 {junk} (2025-04-01) — kernel 6.6 {junk} , systemd {junk} "
+        f"— https://example.org/ {junk}"
+    )
 
 
 def test_evil_version_by_version_lookup_is_not_found_safely(evil_state: StateView):

@@ -162,7 +162,10 @@ version_pattern = 'v?(\\d+\\.\\d+\\.\\d+)'
     flatcar, feed = config.sources
     assert flatcar.interval == 7200.0
     assert flatcar.base_url == DEFAULT_FLATCAR_BASE_URL
-    assert flatcar.documents()[-1] == ("releases-lts-2024.json", DEFAULT_FLATCAR_BASE_URL + "releases-lts-2024.json")
+    assert flatcar.documents()[-1] == (
+        "releases-lts-2024.json",
+        DEFAULT_FLATCAR_BASE_URL + "releases-lts-2024.json",
+    )
     assert feed.kind == "feed"
     assert feed.project == "ignition"  # defaults to the name
     assert feed.stream == "releases"
@@ -588,7 +591,9 @@ def test_masked_shows_env_names_not_values(monkeypatch: pytest.MonkeyPatch):
 # --------------------------------------------------------------------------------------------------
 
 
-def _m(route: Route, source: str = "flatcar", channel: str = "stable", stream: str = "", kind: str = "release"):
+def _m(
+    route: Route, source: str = "flatcar", channel: str = "stable", stream: str = "", kind: str = "release"
+):
     return route.matches(source=source, channel=channel, stream=stream or channel, kind=kind)
 
 
@@ -669,6 +674,7 @@ def test_cli_check_config_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.chdir(tmp_path)
     assert cli.main(["-c", str(EXAMPLE), "check-config"]) == 0
     out, err = capsys.readouterr()
+    assert "error" not in err
     assert f"# {EXAMPLE}: OK (1 source(s), 2 output(s))" in out
     assert "https://www.flatcar.org/releases-json/releases-stable.json" in out
     dump = json.loads(out[out.index("\n{") + 1 :])
