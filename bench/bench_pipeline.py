@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import gzip
+import os
 import platform
 import resource
 import shutil
@@ -611,8 +612,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cpu_count() -> int | str:
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:

@@ -100,19 +100,21 @@ def _release(args: Sequence[str], state: StateView) -> list[str]:
     ]
     if not matches:
         names = sorted({s for (_p, s) in current} | {r.channel for r in current.values()}, key=_stream_order)
-        return [f"unknown channel {wanted!r}; known: {', '.join(names)}"]
+        return [f"unknown channel {wanted[:30]!r}; known: {', '.join(names)}"]
     return [describe(r) for r in sorted(matches, key=lambda r: (r.project, _stream_order(r.stream)))]
 
 
 def answer(line: str, state: StateView, *, prefix: str = "!") -> list[str] | None:
     """The reply to a command line, or None when the line is not a command. Replies are sanitised."""
-    text = line.strip()
+    text = sanitize(line)
     if not text.startswith(prefix):
         return None
     words = text[len(prefix) :].split()
     if not words:
         return None
     command, args = words[0].lower(), words[1:]
+    if not command[:1].isalpha():
+        return None  # "!!!" or "! release" is chatter, not a command
     if command == "release":
         replies = _release(args, state)
     elif command == "help":

@@ -7,12 +7,14 @@ that appears late (an LTS-2022 point release after an LTS-2024 one) is announced
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from bisect import bisect_left
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.model import CHANNEL_ORDER, KEY_PACKAGES, Event, PackageChange, Release, Snapshot, version_key
 
 StreamVersion = tuple[str, str]
+VersionKey = tuple[tuple[int, int | str], ...]
 
 
 @dataclass(frozen=True)
@@ -35,38 +37,47 @@ def package_changes(previous: Mapping[str, str], current: Mapping[str, str]) -> 
     )
 
 
-def previous_release(release: Release, pool: Collection[Release]) -> Release | None:
-    """The highest release of the same stream with a lower version."""
-    mine = version_key(release.version)
-    best: Release | None = None
-    for other in pool:
-        if other.stream != release.stream or version_key(other.version) >= mine:
-            continue
-        if best is None or version_key(other.version) > version_key(best.version):
-            best = other
-    return best
+class StreamIndex:
+    """Releases grouped by stream and sorted by version, for the lookups detection makes per event."""
 
+    def __init__(self, pool: Iterable[Release]) -> None:
+        groups: dict[str, list[tuple[VersionKey, Release]]] = {}
+        for release in pool:
+            groups.setdefault(release.stream, []).append((version_key(release.version), release))
+        self._streams = {stream: sorted(items, key=lambda kv: kv[0]) for stream, items in groups.items()}
+        self._keys = {stream: [k for k, _ in items] for stream, items in self._streams.items()}
 
-def promoted_from(release: Release, pool: Collection[Release]) -> str | None:
-    """The channel a major version came from when `release` is the first of its major in its stream.
+    def previous(self, release: Release) -> Release | None:
+        """The highest release of the same stream with a lower version."""
+        keys = self._keys.get(release.stream, [])
+        index = bisect_left(keys, version_key(release.version))
+        return self._streams[release.stream][index - 1][1] if index > 0 else None
 
-    Flatcar's ladder: N.0.x alpha → N.1.x beta → N.2.x stable → N.3.x lts. A channel outside the ladder
-    (a feed's stream, edge) is never a promotion.
-    """
-    if release.channel not in CHANNEL_ORDER:
-        return None
-    index = CHANNEL_ORDER.index(release.channel)
-    if index == 0:
-        return None
-    mine = version_key(release.version)
-    for other in pool:
-        if (
-            other.stream == release.stream
-            and other.major == release.major
-            and version_key(other.version) < mine
-        ):
+    def promoted_from(self, release: Release) -> str | None:
+        """The channel a major version came from when `release` is the first of its major in its stream.
+
+        Flatcar's ladder: N.0.x alpha → N.1.x beta → N.2.x stable → N.3.x lts. A channel outside the
+        ladder (a feed's stream, edge) is never a promotion.
+        """
+        if release.channel not in CHANNEL_ORDER:
             return None
-    return CHANNEL_ORDER[index - 1]
+        index = CHANNEL_ORDER.index(release.channel)
+        if index == 0:
+            return None
+        previous = self.previous(release)
+        if previous is not None and previous.major == release.major:
+            return None
+        return CHANNEL_ORDER[index - 1]
+
+
+def previous_release(release: Release, pool: Iterable[Release]) -> Release | None:
+    """The highest release of the same stream with a lower version."""
+    return StreamIndex(pool).previous(release)
+
+
+def promoted_from(release: Release, pool: Iterable[Release]) -> str | None:
+    """See StreamIndex.promoted_from."""
+    return StreamIndex(pool).promoted_from(release)
 
 
 def _sort_key(release: Release) -> tuple[object, ...]:
@@ -105,13 +116,13 @@ def detect(
                 newest = sorted(fresh, key=_sort_key)[-announce_on_baseline:]
                 announce.update((r.stream, r.version) for r in newest)
 
-    pool = [*known.values(), *seen.values()]
+    index = StreamIndex([*known.values(), *seen.values()])
     events: list[Event] = []
     for release in sorted(seen.values(), key=_sort_key):
         if (release.stream, release.version) not in announce:
             continue
-        previous = previous_release(release, pool)
-        origin = promoted_from(release, pool)
+        previous = index.previous(release)
+        origin = index.promoted_from(release)
         changes = package_changes(previous.packages, release.packages) if previous else ()
         events.append(
             Event(

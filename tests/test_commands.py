@@ -214,7 +214,7 @@ def test_empty_state():
     assert help_line.startswith("commands:")
 
 
-def test_unknown_date(state: StateView):
+def test_unknown_date():
     undated = Release(source="x", project="X", stream="stable", channel="stable", version="1.0.0")
     assert answer("!release stable", StateView.of([undated])) == ["X stable 1.0.0 (unknown date)"]
 
@@ -311,3 +311,11 @@ def test_unknown_channel_echo_is_sanitised(state: StateView):
     (line,) = _assert_safe(answer("!release \x0304nosuch\x03\x01", state))
     assert line.startswith("unknown channel ")
     assert line.endswith("; known: alpha, beta, stable, lts-2024, lts-2023, lts")
+
+
+def test_punctuation_after_prefix_is_chatter_not_a_command(state: StateView) -> None:
+    assert answer("!!!", state) is None
+    assert answer("! release stable", state) is None
+    assert answer("!release " + "y" * 500, state) == [
+        f"unknown channel {'y' * 30!r}; known: alpha, beta, stable, lts-2024, lts-2023, lts"
+    ]

@@ -148,7 +148,8 @@ def test_events_are_ordered_by_release_date() -> None:
     old = Release("s", "P", "stable", "stable", "1.0.1", published=day.replace(day=2))
     new = Release("s", "P", "stable", "stable", "1.0.2", published=day.replace(day=3))
     base = Release("s", "P", "stable", "stable", "1.0.0", published=day)
-    result = detect(Snapshot("s", (Document("d", (new, old)),)), {("stable", "1.0.0"): base},
-                    baselined_documents={"d"})
+    result = detect(
+        Snapshot("s", (Document("d", (new, old)),)), {("stable", "1.0.0"): base}, baselined_documents={"d"}
+    )
     assert [e.release.version for e in result.events] == ["1.0.1", "1.0.2"]
     assert result.events[1].previous == old

@@ -5,6 +5,8 @@ A change in output is a visible diff in tests/data/golden/; accept one with UPDA
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bot.detect import detect
@@ -19,7 +21,9 @@ DOCS = {"releases-alpha.json", "releases-beta.json", "releases-stable.json", "re
 
 def render_all(before: str, after: str) -> str:
     renderer = Renderer()
-    detection = detect(history_snapshot(after), known_from(history_snapshot(before)), baselined_documents=DOCS)
+    detection = detect(
+        history_snapshot(after), known_from(history_snapshot(before)), baselined_documents=DOCS
+    )
     out = [f"# {before} -> {after}: {len(detection.events)} events", ""]
     for event in detection.events:
         context = event_context(event)
@@ -34,7 +38,7 @@ def render_all(before: str, after: str) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize(("before", "after"), list(zip(SNAPSHOTS, SNAPSHOTS[1:], strict=False)))
+@pytest.mark.parametrize(("before", "after"), list(itertools.pairwise(SNAPSHOTS)))
 def test_history_golden(before: str, after: str) -> None:
     check_golden(DATA / "golden" / f"{before[:10]}_to_{after[:10]}.txt", render_all(before, after))
 

@@ -36,8 +36,9 @@ FILES = ("alpha", "beta", "stable", "lts")
 
 def serve(server: LocalHTTPServer, snapshot: str, prefix: str = "/flatcar") -> None:
     for name in FILES:
-        server.set(f"{prefix}/releases-{name}.json", history_bytes(snapshot, name),
-                   content_type="application/json")
+        server.set(
+            f"{prefix}/releases-{name}.json", history_bytes(snapshot, name), content_type="application/json"
+        )
 
 
 def write_config(tmp_path: Path, server: LocalHTTPServer, extra_sources: str = "", extra: str = "") -> Path:
@@ -56,7 +57,7 @@ def write_config(tmp_path: Path, server: LocalHTTPServer, extra_sources: str = "
         [[sources]]
         name = "flatcar"
         kind = "flatcar"
-        base_url = "{server.url('/flatcar/')}"
+        base_url = "{server.url("/flatcar/")}"
         channels = ["alpha", "beta", "stable", "lts"]
         """)
         + textwrap.dedent(extra_sources)
@@ -89,7 +90,11 @@ def cli(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedPr
     """Run release-bot as a new process, as an operator would."""
     return subprocess.run(
         [sys.executable, "-m", "bot", "-c", str(config), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        check=False,
     )
 
 
@@ -113,7 +118,7 @@ def test_history_replay_end_to_end(http_server: LocalHTTPServer, tmp_path: Path)
     for i, snapshot in enumerate(SNAPSHOTS):
         serve(http_server, snapshot)
         console = io.StringIO()
-        polls, delivery = run_once(config, console)
+        polls, _delivery = run_once(config, console)
         assert all(p.ok for p in polls)  # type: ignore[attr-defined]
         lines = console.getvalue().splitlines()
         if i == 0:
@@ -173,14 +178,21 @@ asyncio.run(main())
 
 
 @pytest.mark.parametrize("where", ["after-commit", "after-write"])
-def test_kill_between_state_written_and_delivered(http_server: LocalHTTPServer, tmp_path: Path,
-                                                  where: str) -> None:
+def test_kill_between_state_written_and_delivered(
+    http_server: LocalHTTPServer, tmp_path: Path, where: str
+) -> None:
     config = write_config(tmp_path, http_server)
     serve(http_server, SNAPSHOTS[1])
     assert cli(config, "once").returncode == 0  # baseline
     serve(http_server, SNAPSHOTS[2])
-    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_COMMIT, str(config), where],
-                            capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_COMMIT, str(config), where],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert killed.stdout.strip() == "4"
     with Store(tmp_path / "state.sqlite3") as store:
@@ -209,7 +221,7 @@ def test_failing_sources_do_not_affect_the_good_one(http_server: LocalHTTPServer
         [[sources]]
         name = "{name}"
         kind = "feed"
-        url = "{http_server.url('/' + name + '.xml')}"
+        url = "{http_server.url("/" + name + ".xml")}"
         """
         for name in ("slow", "hang", "500", "html", "big")
     )
@@ -299,13 +311,18 @@ def test_daemon_keeps_running_when_network_fails_and_stops_on_sigterm(tmp_path: 
             return f"http://127.0.0.1:{self.port}{path}"
 
     config = write_config(tmp_path, Closed())  # type: ignore[arg-type]
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "-c", str(config), "run"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "-c", str(config), "run"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(5)
         assert proc.poll() is None  # still running, retrying
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=15)
+        _stdout, stderr = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
