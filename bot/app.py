@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot import __version__
+from bot.commands import StateView
 from bot.config import Config, SourceConfig
 from bot.detect import Detection, detect
 from bot.errors import BotError, DeliveryError, ParseError, RenderError, SourceError
@@ -101,6 +102,10 @@ class Bot:
         self.clock = clock
         self._streaks: dict[str, int] = {}
         self._sinks_open = False
+        self._sink_locks: dict[str, asyncio.Lock] = {}
+        self._wake = asyncio.Event()
+        for sink in self.sinks:
+            sink.attach(self)
 
     async def aclose(self) -> None:
         if self._sinks_open:
@@ -258,24 +263,32 @@ class Bot:
             self._sinks_open = True
 
     async def deliver(self) -> DeliveryResult:
-        """Deliver every due outbox message, per sink in order; a failing sink keeps the rest queued."""
+        """Deliver every due outbox message: sinks in parallel, each in order; a failing sink keeps
+        its remaining messages queued and does not hold up the others."""
         await self._open_sinks()
         result = DeliveryResult()
-        for sink in self.sinks:
-            while True:
+        await asyncio.gather(*(self._deliver_sink(sink, result) for sink in self.sinks))
+        return result
+
+    async def _deliver_sink(self, sink: Sink, result: DeliveryResult) -> None:
+        lock = self._sink_locks.setdefault(sink.name, asyncio.Lock())
+        if lock.locked():
+            return  # a delivery pass for this sink is already running; it will see new rows too
+        async with lock:
+            while sink.ready():
                 items = self.store.pending(sink.name, now=self.clock(), limit=100)
                 if not items:
-                    break
-                stop = False
+                    return
                 for item in items:
+                    if not sink.ready():
+                        return
                     try:
                         await sink.deliver(item)
                     except DeliveryError as exc:
-                        retry = (
-                            None
-                            if exc.permanent
-                            else self.clock() + timedelta(seconds=min(30 * 2 ** min(item.attempts, 10), 3600))
-                        )
+                        retry = None
+                        if not exc.permanent:
+                            delay = min(30 * 2 ** min(item.attempts, 10), 3600)
+                            retry = self.clock() + timedelta(seconds=delay)
                         self.store.mark_attempt_failed(
                             item.id, error=str(exc), permanent=exc.permanent, retry_at=retry
                         )
@@ -283,14 +296,18 @@ class Bot:
                         result.errors.append(str(exc))
                         log.warning("delivery of %s failed: %s", item.event_key, exc)
                         if not exc.permanent:
-                            stop = True  # keep order: the rest of this sink waits for the retry
-                            break
+                            return  # keep order: the rest of this sink waits for the retry
                         continue
                     self.store.mark_delivered(item.id, now=self.clock())
                     result.delivered += 1
-                if stop:
-                    break
-        return result
+
+    # -- what sinks may use (BotHooks) -----------------------------------------------------------
+
+    def state_view(self) -> StateView:
+        return StateView.of(self.store.releases())
+
+    def request_delivery(self) -> None:
+        self._wake.set()
 
     async def once(self) -> tuple[list[PollResult], DeliveryResult]:
         polls = await self.poll_all()
@@ -304,7 +321,8 @@ class Bot:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         scheduler = AsyncIOScheduler(timezone=UTC)
-        wake = asyncio.Event()
+        wake = self._wake
+        await self._open_sinks()
 
         async def poll_job(source: SourceConfig) -> None:
             try:

@@ -30,9 +30,9 @@ def render_all(before: str, after: str) -> str:
         out += [
             f"== {event.key}",
             f"irc: {irc_line(event, renderer)}",
-            f"subject: {sanitize(renderer.render('mail/release.subject.j2', **context))}",
+            f"subject: {sanitize(renderer.render(f'mail/{event.kind}.subject.j2', **context))}",
             "body:",
-            renderer.render("mail/release.txt.j2", **context),
+            renderer.render(f"mail/{event.kind}.txt.j2", **context),
             "",
         ]
     return "\n".join(out)

@@ -7,12 +7,26 @@ transaction); `deliver` runs later, from the outbox, and raises DeliveryError on
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
+from bot.commands import StateView
 from bot.config import OutputConfig
 from bot.messages import event_context, message_id
 from bot.model import Event
 from bot.render import Renderer
 from bot.store import OutboxItem, OutboxMessage
+
+
+class BotHooks(Protocol):
+    """What a sink may use of the running bot."""
+
+    def state_view(self) -> StateView:
+        """The known releases, for answering channel commands."""
+        ...
+
+    def request_delivery(self) -> None:
+        """Ask for a delivery pass soon (e.g. after a reconnect)."""
+        ...
 
 
 class Sink(ABC):
@@ -39,8 +53,17 @@ class Sink(ABC):
     def render(self, event: Event, renderer: Renderer) -> dict[str, object]:
         """What goes into the outbox for this event (plain JSON-able data)."""
 
+    def attach(self, bot: BotHooks) -> None:  # noqa: B027 - optional hook
+        """Called once by the Bot: a sink that answers people (IRC) or needs to wake delivery up
+        (after a reconnect) keeps `bot`."""
+
+    def ready(self) -> bool:
+        """False while the sink cannot deliver at all (e.g. IRC not connected): its messages stay
+        queued without counting as failed attempts."""
+        return True
+
     async def open(self) -> None:  # noqa: B027 - optional hook
-        """Prepare for delivery (connect, open files)."""
+        """Prepare for delivery (connect, open files). The daemon calls it at start."""
 
     @abstractmethod
     async def deliver(self, item: OutboxItem) -> None:
@@ -54,8 +77,7 @@ def irc_line(event: Event, renderer: Renderer) -> str:
     """The one-line announcement (IRC and console): template, then the sanitiser."""
     from bot.text import sanitize
 
-    template = "irc/promotion.j2" if event.kind == "promotion" else "irc/release.j2"
-    return sanitize(renderer.render(template, **event_context(event)))
+    return sanitize(renderer.render(f"irc/{event.kind}.j2", **event_context(event)))
 
 
 def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:

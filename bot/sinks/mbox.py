@@ -34,8 +34,8 @@ class MboxSink(Sink):
     def render(self, event: Event, renderer: Renderer) -> dict[str, object]:
         context = event_context(event)
         return {
-            "subject": sanitize(renderer.render("mail/release.subject.j2", **context)),
-            "body": renderer.render("mail/release.txt.j2", **context),
+            "subject": sanitize(renderer.render(f"mail/{event.kind}.subject.j2", **context)),
+            "body": renderer.render(f"mail/{event.kind}.txt.j2", **context),
             "date": format_datetime(event.release.published) if event.release.published else None,
         }
 
