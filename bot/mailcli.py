@@ -1,0 +1,184 @@
+"""Mail verbs of the command line: `send-test-mail` and `digest --preview | --send-now`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid, parseaddr
+
+from bot.config import Config, MailConfig
+from bot.errors import ConfigError, DeliveryError
+from bot.render import Renderer
+from bot.sinks.mail import MailSink, build_message
+
+ConfigLoader = Callable[[argparse.Namespace], Config]
+
+_HINTS = {
+    "connect": "is host/port right, is the server reachable from here, does `tls` match the port "
+    '(587: "starttls", 465: "implicit")?',
+    "STARTTLS": 'the server must offer STARTTLS for tls = "starttls"; on port 465 use tls = "implicit"',
+    "AUTH": "check `username` and the password in the environment variable named by `password_env` "
+    "(Gmail/Google Workspace: an app password)",
+    "send": "the server refused the sender, the list address or the message: is `from` allowed to post "
+    "to the list, is `to` right?",
+}
+
+
+def mail_sinks(config: Config, name: str | None) -> list[MailSink]:
+    outputs = [o for o in config.outputs if o.kind == "mail"]
+    if name is not None:
+        outputs = [o for o in config.outputs if o.name == name]
+        if not outputs or outputs[0].kind != "mail":
+            known = ", ".join(o.name for o in config.outputs if o.kind == "mail") or "none"
+            raise ConfigError(f"no mail output named {name!r} (mail outputs: {known})", path=str(config.path))
+    if not outputs:
+        raise ConfigError('no [[outputs]] with kind = "mail" in this config', path=str(config.path))
+    return [MailSink(o) for o in outputs]
+
+
+def _test_message(sink: MailSink, *, to: str | None) -> tuple[EmailMessage, list[str] | None]:
+    mail: MailConfig = sink.mail
+    now = datetime.now(UTC)
+    lines = [
+        f"This is a test mail from release-bot's output {sink.name!r}.",
+        "",
+        f"SMTP server: {mail.host}:{mail.port} (tls = {mail.tls})",
+        f"From: {mail.sender}",
+        f"To: {to or mail.to}",
+        f"Per-release mails: {'yes' if mail.per_release else 'no'}",
+        f"Digest: {mail.digest.describe() if mail.digest else 'no'}",
+        f"Sent: {now:%Y-%m-%d %H:%M:%S} UTC",
+        "",
+        "If the list shows it, announcements will reach it the same way.",
+    ]
+    payload = {
+        "subject": f"[release-bot] Test mail from output {sink.name}",
+        "text": "\n".join(lines),
+        "html": None,
+    }
+    missing = [env for _, env in mail.extra_headers_env if env not in sink.secrets()]
+    if missing:
+        raise DeliveryError(
+            f"environment variable ${missing[0]} (extra_headers_env) is not set", sink=sink.name
+        )
+    message = build_message(
+        mail,
+        payload,
+        message_id=make_msgid("release-bot-test", domain=mail.message_id_domain),
+        date=now,
+        secrets=sink.secrets(),
+        to=to,
+    )
+    return message, [parseaddr(to)[1]] if to else None
+
+
+async def send_test_mail(sinks: list[MailSink], *, to: str | None = None) -> int:
+    failed = 0
+    for sink in sinks:
+
+        def say(text: str, sink: MailSink = sink) -> None:
+            print(f"{sink.name}: {text} …", flush=True)
+
+        try:
+            message, recipients = _test_message(sink, to=to)
+            answer = await sink.send(message, recipients=recipients, progress=say)
+        except ValueError as exc:  # --to is not an address
+            failed += 1
+            print(f"{sink.name}: FAILED: {exc}")
+            continue
+        except DeliveryError as exc:
+            failed += 1
+            detail = str(exc).removeprefix(f"sink {sink.name!r}: ")
+            print(f"{sink.name}: FAILED: {detail}")
+            step = detail.split(":", 1)[0]
+            if step in _HINTS:
+                print(f"{sink.name}: hint: {_HINTS[step]}")
+            continue
+        print(f"{sink.name}: OK: the server accepted the test mail ({answer})")
+    return 1 if failed else 0
+
+
+def cmd_send_test_mail(args: argparse.Namespace, load: ConfigLoader) -> int:
+    config = load(args)
+    sinks = mail_sinks(config, args.output)
+    return asyncio.run(send_test_mail(sinks, to=args.to))
+
+
+def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:
+    from bot import digest as digests
+    from bot.store import Store
+
+    config = load(args)
+    sinks = [s for s in mail_sinks(config, args.output) if s.mail.digest is not None]
+    if not sinks:
+        raise ConfigError("no mail output with an [outputs.digest] table", path=str(config.path))
+    renderer = Renderer(override_dir=config.templates)
+    now = datetime.now(UTC)
+    if args.preview:
+        store = Store(config.state if config.state.exists() else ":memory:")
+        try:
+            for sink in sinks:
+                plan = digests.plan(store, sink, period_end=now)
+                message = digests.render(sink, plan, renderer)
+                since = plan.period_start.isoformat() if plan.period_start else "the beginning"
+                print(f"# output {sink.name}: {len(plan.events)} announcement(s) since {since}")
+                if not plan.events and not (sink.mail.digest and sink.mail.digest.send_empty):
+                    print("# (empty: a scheduled digest would not be sent; send_empty = false)")
+                print(f"Subject: {message.payload['subject']}")
+                print(f"Message-ID: {message.message_id}")
+                print()
+                print(message.payload["text"], end="")
+                if args.html:
+                    print()
+                    print(message.payload["html"], end="")
+        finally:
+            store.close()
+        return 0
+
+    from bot.app import Bot
+
+    async def send_now() -> int:
+        bot = Bot(config)
+        try:
+            for sink in sinks:
+                plan = digests.enqueue(bot.store, sink, renderer, now=now, period_end=now, force=True)
+                count = len(plan.events) if plan else 0
+                print(f"{sink.name}: digest queued ({count} announcement(s))", file=sys.stderr)
+            delivery = await bot.deliver()
+        finally:
+            await bot.aclose()
+        print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
+        for error in delivery.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1 if delivery.failed else 0
+
+    return asyncio.run(send_now())
+
+
+def add_mail_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser], load: ConfigLoader) -> None:
+    p = sub.add_parser(
+        "send-test-mail",
+        help="send a test mail through each mail output (or OUTPUT): checks the whole path, says what failed",
+    )
+    p.add_argument("output", nargs="?", help="a mail output's name (default: every mail output)")
+    p.add_argument("--to", help="send to this address instead of the list")
+    p.set_defaults(func=lambda args: cmd_send_test_mail(args, load))
+    p = sub.add_parser("digest", help="show (--preview) or send (--send-now) the digest of a mail output now")
+    p.add_argument(
+        "output", nargs="?", help="a mail output's name (default: every mail output with a digest)"
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--preview", action="store_true", help="print the digest as it would be sent now; writes nothing"
+    )
+    mode.add_argument(
+        "--send-now",
+        action="store_true",
+        help="queue the digest of everything since the previous one (even if empty) and deliver",
+    )
+    p.add_argument("--html", action="store_true", help="with --preview: also print the HTML part")
+    p.set_defaults(func=lambda args: cmd_digest(args, load))
