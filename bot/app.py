@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot import __version__
-from bot.commands import StateView
+from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
+from bot.deprecations import DeprecationDetection, detect_deprecations
 from bot.detect import Detection, detect
 from bot.errors import BotError, DeliveryError, ParseError, RenderError, SourceError
-from bot.model import Document, Event, Snapshot
+from bot.model import AnyEvent, Document, Event, Snapshot
 from bot.render import Renderer
+from bot.roadmap import detect_roadmap
 from bot.sinks import Sink, build_sinks
 from bot.sources.feed import parse_feed
 from bot.sources.flatcar import parse_releases_json
+from bot.sources.github import fetch_roadmap
 from bot.sources.http import FetchResult, HttpFetcher, Validators
-from bot.store import DocumentUpdate, OutboxMessage, Store
+from bot.store import DocumentUpdate, OutboxItem, OutboxMessage, Store
 
 log = logging.getLogger("release-bot")
 
@@ -40,11 +43,12 @@ class PollResult:
     source: str
     ok: bool
     error: str | None = None
-    events: list[Event] = field(default_factory=list)
+    events: list[AnyEvent] = field(default_factory=list)
     new_releases: int = 0
     baselined: tuple[str, ...] = ()
     unchanged: int = 0
     warnings: list[str] = field(default_factory=list)
+    retry_after: float | None = None  # rate limited: seconds until the source may be asked again
 
 
 @dataclass
@@ -156,7 +160,7 @@ class Bot:
         documents.sort(key=lambda d: order[d.name])
         return documents, updates, errors, warnings
 
-    def _messages(self, events: Sequence[Event]) -> list[tuple[Event, list[OutboxMessage]]]:
+    def _messages(self, events: Sequence[AnyEvent]) -> list[tuple[AnyEvent, list[OutboxMessage]]]:
         out = []
         for event in events:
             out.append(
@@ -167,6 +171,8 @@ class Bot:
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, detect what is new, and record state + outbox in one transaction."""
         now = self.clock()
+        if source.is_roadmap:
+            return await self._poll_roadmap(source, now)
         documents, updates, errors, warnings = await self._fetch_documents(source)
         known = self.store.known_releases(source.name)
         baselined = set(self.store.documents(source.name))
@@ -177,8 +183,10 @@ class Bot:
             announce_on_baseline=source.announce_on_first_run,
         )
         error = "; ".join(errors) if errors else None
+        deprecations = await self._deprecations(source, detection)
+        events = _in_order([*detection.events, *deprecations.events])
         try:
-            messages = self._messages(detection.events)
+            messages = self._messages(events)
         except RenderError as exc:
             # Nothing is recorded, so the same releases are detected again once the template is fixed.
             error = f"source {source.name!r}: rendering failed: {exc}"
@@ -186,7 +194,14 @@ class Bot:
             self.store.record_failure(source.name, now=now, error=error)
             return PollResult(source.name, ok=False, error=error)
         self.store.commit_poll(
-            source.name, now=now, documents=updates, new_releases=detection.new, events=messages, error=error
+            source.name,
+            now=now,
+            documents=updates,
+            new_releases=detection.new,
+            events=messages,
+            error=error,
+            notices=deprecations.notices,
+            reaches=deprecations.reaches,
         )
         for warning in warnings:
             log.warning("%s", warning)
@@ -201,19 +216,100 @@ class Bot:
             self._note_failure(source, error)
         else:
             self._note_success(source)
-        for event in detection.events:
-            log.info(
-                "source %s: %s %s %s", source.name, event.kind, event.release.stream, event.release.version
-            )
+        for event in events:
+            log.info("source %s: %s", source.name, event.key)
         return PollResult(
             source.name,
             ok=error is None,
             error=error,
-            events=list(detection.events),
+            events=events,
             new_releases=len(detection.new),
             baselined=detection.baselined,
             unchanged=sum(1 for u in updates if not u.changed),
             warnings=warnings,
+        )
+
+    async def _deprecations(self, source: SourceConfig, detection: Detection) -> DeprecationDetection:
+        """Deprecation notices in the new releases' notes, and notices reaching a later channel with
+        them (Flatcar sources only). A release recorded silently records its notices silently. Reading
+        every release's notes (a first poll: the whole history) is CPU work: off the event loop."""
+        if source.kind != "flatcar" or not detection.new:
+            return DeprecationDetection((), (), ())
+        announced = {(e.release.stream, e.release.version) for e in detection.events}
+        reached = {(r.notice_id, r.channel) for r in self.store.reaches(source.name)}
+        return await asyncio.to_thread(
+            detect_deprecations,
+            [(r, (r.stream, r.version) in announced) for r in detection.new],
+            self.store.notices(source.name),
+            reached,
+        )
+
+    async def _poll_roadmap(self, source: SourceConfig, now: datetime) -> PollResult:
+        """Poll a roadmap source (GitHub Project, labelled issues, feed) and record its changes."""
+        fetched = await fetch_roadmap(self.fetcher, source, self.store.documents(source.name))
+        known = {item.id: item for item in self.store.roadmap_items(source.name)}
+        detection = detect_roadmap(
+            fetched.documents,
+            known,
+            baselined_documents=self.store.document_baselines(source.name),
+            known_notices={n.id for n in self.store.notices(source.name)},
+            statuses=source.statuses,
+            deprecation_labels=source.deprecation_labels,
+            announce_on_baseline=source.announce_on_first_run,
+            every_document=[name for name, _ in source.documents()],
+        )
+        error = "; ".join(fetched.errors) if fetched.errors else None
+        if fetched.rate_limited:
+            error = "; ".join(e for e in (error, fetched.rate_limited) if e)
+        events: list[AnyEvent] = list(detection.events)
+        try:
+            messages = self._messages(events)
+        except RenderError as exc:
+            error = f"source {source.name!r}: rendering failed: {exc}"
+            self._note_failure(source, error)
+            self.store.record_failure(source.name, now=now, error=error)
+            return PollResult(source.name, ok=False, error=error)
+        self.store.commit_poll(
+            source.name,
+            now=now,
+            documents=fetched.updates,
+            new_releases=(),
+            events=messages,
+            error=error,
+            notices=detection.notices,
+            reaches=detection.reaches,
+            roadmap_items=detection.items,
+            roadmap_absent=detection.absent,
+        )
+        if detection.baselined:
+            log.info(
+                "source %s: baseline recorded for %s (%d items, nothing old announced)",
+                source.name,
+                ", ".join(detection.baselined),
+                len(detection.items),
+            )
+        if fetched.errors:
+            self._note_failure(source, "; ".join(fetched.errors))
+        elif fetched.retry_after is None:
+            self._note_success(source)
+        if fetched.retry_after is not None:
+            # not a failure: the source said when to come back; the next poll is pushed to that time
+            log.info(
+                "source %s: %s; next poll in %s",
+                source.name,
+                fetched.rate_limited,
+                _human(fetched.retry_after),
+            )
+        for event in events:
+            log.info("source %s: %s", source.name, event.key)
+        return PollResult(
+            source.name,
+            ok=error is None,
+            error=error,
+            events=events,
+            baselined=detection.baselined,
+            unchanged=sum(1 for u in fetched.updates if not u.changed),
+            retry_after=fetched.retry_after,
         )
 
     def _note_failure(self, source: SourceConfig, error: str) -> None:
@@ -232,6 +328,13 @@ class Bot:
         streak = self._streaks.pop(source.name, 0)
         if streak:
             log.info("source %s recovered after %d failed poll(s)", source.name, streak)
+
+    def next_poll_delay(self, source: SourceConfig, result: PollResult) -> float:
+        """Seconds until the source's next poll: its interval; after a failure the backoff; when it was
+        rate limited, the time until the limit resets."""
+        if result.retry_after is not None:
+            return max(result.retry_after, 1.0)
+        return source.interval if result.ok else self.retry_delay(source)
 
     def retry_delay(self, source: SourceConfig) -> float:
         """Exponential backoff with jitter after consecutive failures, capped by http.retry_max."""
@@ -285,6 +388,13 @@ class Bot:
                     try:
                         await sink.deliver(item)
                     except DeliveryError as exc:
+                        if not exc.permanent and not sink.ready():
+                            # The sink went down mid-delivery (IRC disconnected): the message stays
+                            # queued as it is, first in line once the sink is ready again.
+                            result.failed += 1
+                            result.errors.append(str(exc))
+                            log.info("delivery of %s interrupted, stays queued: %s", item.event_key, exc)
+                            return
                         retry = None
                         if not exc.permanent:
                             delay = min(30 * 2 ** min(item.attempts, 10), 3600)
@@ -304,13 +414,22 @@ class Bot:
     # -- what sinks may use (BotHooks) -----------------------------------------------------------
 
     def state_view(self) -> StateView:
-        return StateView.of(self.store.releases())
+        return load_state_view(self.store)
 
     def request_delivery(self) -> None:
         self._wake.set()
 
+    def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[Event, str]]:
+        return [(event, mid) for _, event, mid in self.store.sink_history(sink, source=source)]
+
+    def backlog(self, sink: str) -> list[OutboxItem]:
+        return self.store.pending(sink, now=self.clock(), limit=100)
+
     async def once(self) -> tuple[list[PollResult], DeliveryResult]:
         polls = await self.poll_all()
+        from bot.digest import check_digests
+
+        check_digests(self)  # mail digests due now (a missed one included) go out with this delivery
         delivery = await self.deliver()
         return polls, delivery
 
@@ -333,7 +452,7 @@ class Bot:
                 result = PollResult(source.name, ok=False)
             job = scheduler.get_job(f"poll:{source.name}")
             if job is not None:
-                delay = self.retry_delay(source) if not result.ok else source.interval
+                delay = self.next_poll_delay(source, result)
                 job.modify(next_run_time=self.clock() + timedelta(seconds=delay))
             if result.events:
                 wake.set()
@@ -368,6 +487,9 @@ class Bot:
             coalesce=True,
             misfire_grace_time=None,
         )
+        from bot.digest import schedule_digests
+
+        schedule_digests(self, scheduler, on_queued=wake.set)  # mail digests: cron jobs + a missed one
         scheduler.start()
         log.info(
             "release-bot %s running: %d source(s), %d output(s); state %s",
@@ -391,6 +513,19 @@ class Bot:
         finally:
             scheduler.shutdown(wait=False)
             log.info("release-bot stopping")
+
+
+def _in_order(events: Sequence[AnyEvent]) -> list[AnyEvent]:
+    """Oldest first; a release's own announcement before the deprecation notices it brings."""
+    indexed = list(enumerate(events))
+    indexed.sort(
+        key=lambda pair: (
+            pair[1].published.timestamp() if pair[1].published else 0.0,
+            0 if isinstance(pair[1], Event) else 1,
+            pair[0],
+        )
+    )
+    return [event for _, event in indexed]
 
 
 def _human(seconds: float) -> str:

@@ -95,15 +95,18 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bot.messages import sample_events
+    from bot.messages import sample_events, sample_plan_events
     from bot.render import Renderer
     from bot.sinks import build_sinks
 
     config = _config(args)
     renderer = Renderer(override_dir=config.templates)
     for sink in build_sinks(config.outputs):
-        for event in sample_events():
+        for event in [*sample_events(), *sample_plan_events()]:
             sink.format(event, renderer)  # raises RenderError naming the template
+    from bot.digest import check_templates
+
+    check_templates(build_sinks(config.outputs), renderer)  # mail digest templates
     print(f"# {config.path}: OK ({len(config.sources)} source(s), {len(config.outputs)} output(s))")
     print(f"# state: {config.state}")
     for source in config.sources:
@@ -125,7 +128,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from bot.commands import StateView, answer
+    from bot.commands import answer, load_state_view
     from bot.store import Store
 
     config = _config(args)
@@ -136,7 +139,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"no state yet at {config.state}: run `release-bot once` first", file=sys.stderr)
         return 1
     with Store(config.state) as store:
-        replies = answer(line, StateView.of(store.releases()))
+        replies = answer(line, load_state_view(store))
     for reply in replies or ["(no reply)"]:
         print(reply)
     return 0
@@ -163,8 +166,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"state: {config.state} (schema {store.schema_version})")
         for source in config.sources:
             status = store.source_status(source.name)
-            known = len(store.known_releases(source.name))
-            print(f"source {source.name}: {known} releases known")
+            if source.is_roadmap:
+                items = store.roadmap_items(source.name, present_only=True)
+                print(f"source {source.name}: {len(items)} roadmap items listed")
+            else:
+                known = len(store.known_releases(source.name))
+                notices = len(store.notices(source.name))
+                extra = f", {notices} deprecation notices" if notices else ""
+                print(f"source {source.name}: {known} releases known{extra}")
             if status is None:
                 print("  never polled")
                 continue
@@ -180,13 +189,28 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print("  last error:   none")
         counts = store.outbox_counts()
         for output in config.outputs:
-            c = counts.get(output.name, {})
+            # an IRC output has one sink per channel, named "OUTPUT/#channel"
+            names = sorted(s for s in counts if s == output.name or s.startswith(output.name + "/"))
+            c = {
+                state: sum(counts[s].get(state, 0) for s in names)
+                for state in ("queued", "delivered", "failed")
+            }
             print(
                 f"output {output.name} ({output.kind}): {c.get('queued', 0)} queued, "
                 f"{c.get('delivered', 0)} delivered, {c.get('failed', 0)} failed permanently"
             )
+            for sink in (n for n in names if n != output.name):
+                s = counts[sink]
+                print(
+                    f"  {sink}: {s.get('queued', 0)} queued, {s.get('delivered', 0)} delivered, "
+                    f"{s.get('failed', 0)} failed permanently"
+                )
         for sink, key, state, error in store.outbox_errors():
             print(f"  {sink} {key} [{state}]: {error}")
+        from bot.digest import status_lines
+
+        for line in status_lines(config, store):
+            print(line)
     return 0
 
 
@@ -244,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="offline demo over bundled real Flatcar snapshots")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's state, mbox and config in DIR")
     p.set_defaults(func=cmd_demo)
+    from bot.mailcli import add_mail_verbs
+
+    add_mail_verbs(sub, _config)  # send-test-mail, digest
     return parser
 
 

@@ -8,27 +8,57 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
+from bot.detect import StreamIndex, package_changes
 from bot.messages import key_packages, stream_label
-from bot.model import CHANNEL_ORDER, Release, version_key
+from bot.model import CHANNEL_ORDER, KEY_PACKAGES, Notice, Reach, Release, RoadmapItem, version_key
+from bot.plans import deprecations_reply, roadmap_reply
 from bot.text import sanitize
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 HELP = (
     "commands: {p}release — current version of every channel; {p}release <channel> "
     "(alpha, beta, stable, lts, lts-YYYY) — version, date, key packages, link; "
-    "{p}release <version> — where and when it was released; {p}help — this text"
+    "{p}release <version> — where and when it was released; "
+    "{p}changes <channel|version> — what changed since the previous release; "
+    "{p}deprecations [channel] — deprecations and removals on their way, and where they are; "
+    "{p}roadmap [status] — the project's plans; {p}help — this text"
 )
 
 
 @dataclass(frozen=True)
 class StateView:
-    """What commands may look at: every known release."""
+    """What commands may look at: every known release, deprecation notice (and the channels each has
+    reached) and roadmap item still listed."""
 
     releases: tuple[Release, ...]
+    notices: tuple[Notice, ...] = ()
+    reaches: tuple[Reach, ...] = ()
+    roadmap: tuple[RoadmapItem, ...] = ()
 
     @classmethod
-    def of(cls, releases: Iterable[Release]) -> StateView:
-        return cls(tuple(releases))
+    def of(
+        cls,
+        releases: Iterable[Release],
+        *,
+        notices: Iterable[Notice] = (),
+        reaches: Iterable[Reach] = (),
+        roadmap: Iterable[RoadmapItem] = (),
+    ) -> StateView:
+        return cls(tuple(releases), tuple(notices), tuple(reaches), tuple(roadmap))
+
+
+def load_state_view(store: Store) -> StateView:
+    """The state view of a state database (the bot's and `release-bot query`'s)."""
+    return StateView.of(
+        store.releases(),
+        notices=store.notices(),
+        reaches=store.reaches(),
+        roadmap=store.roadmap_items(present_only=True),
+    )
 
 
 def _date(release: Release) -> str:
@@ -104,8 +134,66 @@ def _release(args: Sequence[str], state: StateView) -> list[str]:
     return [describe(r) for r in sorted(matches, key=lambda r: (r.project, _stream_order(r.stream)))]
 
 
-def answer(line: str, state: StateView, *, prefix: str = "!") -> list[str] | None:
-    """The reply to a command line, or None when the line is not a command. Replies are sanitised."""
+def _find(wanted: str, state: StateView) -> list[Release] | str:
+    """The releases a channel name (current release) or a version names, or why there are none."""
+    current = current_by_stream(state)
+    if re.match(r"^\d+(\.\d+)*$", wanted):
+        found = [r for r in state.releases if r.version == wanted]
+        return sorted(found, key=lambda r: _stream_order(r.stream)) or f"no release {wanted} is known"
+    matches = [
+        r
+        for (_p, stream), r in current.items()
+        if stream == wanted or r.channel == wanted or stream_label(r.channel, stream).lower() == wanted
+    ]
+    if not matches:
+        names = sorted({s for (_p, s) in current} | {r.channel for r in current.values()}, key=_stream_order)
+        return f"unknown channel {wanted[:30]!r}; known: {', '.join(names)}"
+    return sorted(matches, key=lambda r: (r.project, _stream_order(r.stream)))
+
+
+def describe_changes(release: Release, previous: Release | None, *, max_other: int = 8) -> str:
+    """One line: what changed in `release` against the previous release of its stream."""
+    label = stream_label(release.channel, release.stream)
+    head = f"{release.project} {label} {release.version} ({_date(release)})"
+    if previous is None:
+        text = f"{head}: the first known release of its stream"
+    else:
+        changes = package_changes(previous.packages, release.packages)
+        since = f"{head} since {previous.version} ({_date(previous)})"
+        if not changes:
+            text = f"{since}: no package changes"
+        else:
+            key = [c for c in changes if c.name in KEY_PACKAGES]
+            other = [c for c in changes if c not in key]
+            parts = [f"{c.name} {c.old or '(new)'} → {c.new or '(removed)'}" for c in key]
+            if other:
+                names = ", ".join(c.name for c in other[:max_other])
+                extra = f" and {len(other) - max_other} more" if len(other) > max_other else ""
+                parts.append(f"{len(other)} other package(s) changed: {names}{extra}")
+            text = f"{since}: " + "; ".join(parts)
+    return f"{text} — {release.link}" if release.link else text
+
+
+def _changes(args: Sequence[str], state: StateView, prefix: str) -> list[str]:
+    if not state.releases:
+        return ["no releases known yet — the first poll has not completed"]
+    if not args:
+        return [f"usage: {prefix}changes <channel|version>, e.g. {prefix}changes stable"]
+    found = _find(args[0].lower(), state)
+    if isinstance(found, str):
+        return [found]
+    out = []
+    for release in found:
+        index = StreamIndex(r for r in state.releases if r.source == release.source)
+        out.append(describe_changes(release, index.previous(release)))
+    return out
+
+
+def answer(
+    line: str, state: StateView, *, prefix: str = "!", unknown: Literal["hint", "silent"] = "hint"
+) -> list[str] | None:
+    """The reply to a command line, or None when the line is not a command (or an unknown command and
+    `unknown` is "silent"). Replies are sanitised."""
     text = sanitize(line)
     if not text.startswith(prefix):
         return None
@@ -117,8 +205,23 @@ def answer(line: str, state: StateView, *, prefix: str = "!") -> list[str] | Non
         return None  # "!!!" or "! release" is chatter, not a command
     if command == "release":
         replies = _release(args, state)
+    elif command == "changes":
+        replies = _changes(args, state, prefix)
+    elif command in ("deprecations", "deprecation"):
+        replies = deprecations_reply(
+            args,
+            notices=state.notices,
+            reaches=state.reaches,
+            releases=state.releases,
+            roadmap=state.roadmap,
+            prefix=prefix,
+        )
+    elif command == "roadmap":
+        replies = roadmap_reply(args, items=state.roadmap, prefix=prefix)
     elif command == "help":
         replies = [HELP.format(p=prefix)]
+    elif unknown == "silent":
+        return None
     else:
         return [f"unknown command {sanitize(command)[:30]!r}; try {prefix}help"]
     return [sanitize(r) for r in replies]

@@ -15,12 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from bot.errors import ConfigError
 from bot.model import EVENT_KINDS
 from bot.sources.flatcar import CHANNELS as FLATCAR_CHANNELS
 
 DEFAULT_FLATCAR_BASE_URL = "https://www.flatcar.org/releases-json/"
+DEFAULT_GITHUB_API = "https://api.github.com"
+DEFAULT_GITHUB_GRAPHQL = "https://api.github.com/graphql"
+#: Source kinds that watch plans (roadmap items) rather than releases.
+ROADMAP_KINDS: tuple[str, ...] = ("github_project", "github_issues", "roadmap_feed")
+SOURCE_KINDS: tuple[str, ...] = ("flatcar", "feed", *ROADMAP_KINDS)
+#: Labels that make a roadmap item a deprecation notice.
+DEFAULT_DEPRECATION_LABELS: tuple[str, ...] = ("kind/deprecation", "deprecation")
 DEFAULT_USER_AGENT = "release-bot/{version} (+https://github.com/flatcar/release-bot)"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
@@ -49,7 +57,7 @@ class Route:
 @dataclass(frozen=True)
 class SourceConfig:
     name: str
-    kind: Literal["flatcar", "feed"]
+    kind: Literal["flatcar", "feed", "github_project", "github_issues", "roadmap_feed"]
     project: str
     interval: float
     announce_on_first_run: int
@@ -62,11 +70,39 @@ class SourceConfig:
     url: str = ""
     stream: str = "releases"
     version_pattern: str | None = None
+    # roadmap sources (github_project, github_issues, roadmap_feed; `url` for roadmap_feed)
+    api_url: str = ""  # GraphQL endpoint (github_project) or REST API base (github_issues)
+    org: str = "flatcar"
+    project_number: int = 0
+    status_field: str = "Status"
+    statuses: tuple[str, ...] = ()  # statuses worth announcing; empty: all
+    repo: str = ""
+    labels: tuple[str, ...] = ()
+    state: str = "all"
+    token_env: str | None = None
+    deprecation_labels: tuple[str, ...] = DEFAULT_DEPRECATION_LABELS
+    max_pages: int = 10
+    rate_limit_wait: float = 60.0
+
+    @property
+    def is_roadmap(self) -> bool:
+        return self.kind in ROADMAP_KINDS
 
     def documents(self) -> list[tuple[str, str]]:
         """(document name, URL) pairs this source fetches."""
-        if self.kind == "feed":
+        if self.kind in ("feed", "roadmap_feed"):
             return [("feed", self.url)]
+        if self.kind == "github_project":
+            return [(f"project-{self.org}-{self.project_number}", self.api_url)]
+        if self.kind == "github_issues":
+            base = self.api_url.rstrip("/")
+            query = f"state={self.state}&sort=updated&direction=desc&per_page=100"
+            if not self.labels:
+                return [("issues", f"{base}/repos/{self.repo}/issues?{query}")]
+            return [
+                (f"issues-{label}", f"{base}/repos/{self.repo}/issues?labels={quote(label, safe='')}&{query}")
+                for label in self.labels
+            ]
         base = self.base_url if self.base_url.endswith("/") else self.base_url + "/"
         names = [f"releases-{c}.json" for c in (*self.channels, *self.lts_streams)]
         return [(name, base + name) for name in names]
@@ -75,7 +111,7 @@ class SourceConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     name: str
-    kind: Literal["console", "mbox"]
+    kind: Literal["console", "mbox", "mail", "irc"]
     route: Route
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -312,10 +348,12 @@ def _url(table: _Table, name: str, default: Any = ...) -> str:
 
 def _source(table: _Table) -> SourceConfig:
     name = _name(table)
-    kind = table.string("kind", choices=("flatcar", "feed"))
+    kind = table.string("kind", choices=SOURCE_KINDS)
     interval = table.duration("interval", 900.0, minimum=10.0)
     announce = table.integer("announce_on_first_run", 0, minimum=0)
-    if kind == "flatcar":
+    if kind in ROADMAP_KINDS:
+        config = _roadmap_source(table, name=name, kind=kind, interval=interval, announce=announce)
+    elif kind == "flatcar":
         channels = table.str_list("channels", ("alpha", "beta", "stable", "lts"), choices=FLATCAR_CHANNELS)
         streams = table.str_list("lts_streams", ())
         for i, stream in enumerate(streams):
@@ -362,6 +400,57 @@ def _source(table: _Table) -> SourceConfig:
     return config
 
 
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _roadmap_source(table: _Table, *, name: str, kind: str, interval: float, announce: int) -> SourceConfig:
+    """github_project (a GitHub Project board, GraphQL), github_issues (labelled issues, REST) and
+    roadmap_feed (any Atom/RSS feed whose entries are plans)."""
+    common: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "project": table.string("project", name),
+        "interval": interval,
+        "announce_on_first_run": announce,
+        "deprecation_labels": table.str_list("deprecation_labels", DEFAULT_DEPRECATION_LABELS),
+    }
+    if kind == "roadmap_feed":
+        return SourceConfig(**common, url=_url(table, "url"), stream="roadmap")
+    token_default = "GITHUB_TOKEN" if kind == "github_project" else None
+    token_env = table.string("token_env", token_default)
+    if token_env is not None and not _ENV.match(token_env):
+        raise table.error("token_env", f"expected the name of an environment variable, got {token_env!r}")
+    common.update(
+        token_env=token_env,
+        max_pages=table.integer("max_pages", 10 if kind == "github_project" else 5, minimum=1),
+        rate_limit_wait=table.duration("rate_limit_wait", 60.0, minimum=0.0),
+    )
+    if kind == "github_project":
+        org = table.string("org", "flatcar")
+        if not _ORG.match(org):
+            raise table.error("org", f"expected a GitHub organisation login, got {org!r}")
+        return SourceConfig(
+            **common,
+            api_url=_url(table, "api_url", DEFAULT_GITHUB_GRAPHQL),
+            org=org,
+            project_number=table.integer("project_number", minimum=1),
+            status_field=table.string("status_field", "Status"),
+            statuses=table.str_list("statuses", ()),
+        )
+    repo = table.string("repo", "flatcar/Flatcar")
+    if not _REPO.match(repo):
+        raise table.error("repo", f'expected "owner/name", got {repo!r}')
+    return SourceConfig(
+        **common,
+        api_url=_url(table, "api_url", DEFAULT_GITHUB_API),
+        repo=repo,
+        labels=table.str_list("labels", ("kind/roadmap",)),
+        state=table.string("state", "all", choices=("all", "open")),
+    )
+
+
 def _route(table: _Table, source_names: Sequence[str]) -> Route:
     route = table.table("filter")
     result = Route(
@@ -375,22 +464,271 @@ def _route(table: _Table, source_names: Sequence[str]) -> Route:
 
 def _output(table: _Table, base: Path, *, source_names: Sequence[str]) -> OutputConfig:
     name = _name(table)
-    kind = table.string("kind", choices=("console", "mbox"))
+    kind = table.string("kind", choices=("console", "mbox", "mail", "irc"))
     route = _route(table, source_names)
     options: dict[str, Any] = {}
     if kind == "mbox":
         options["path"] = table.path("path", base)
         options["from"] = table.string("from", "release-bot <release-bot@localhost>")
         options["to"] = table.string("to", "announce@localhost")
+    elif kind == "mail":
+        options["mail"] = _mail(table, base, source_names=source_names)
+    elif kind == "irc":
+        from bot.irc.config import parse_irc  # IRC keys are documented and parsed there
+
+        options["irc"] = parse_irc(table, base, source_names=source_names, route=route)
     table.finish()
     return OutputConfig(name=name, kind=kind, route=route, options=options)
+
+
+# -- mail outputs (kind = "mail": one output = one mailing list) ------------------------------------
+
+#: Headers release-bot writes itself; `extra_headers` may not replace them.
+RESERVED_MAIL_HEADERS = frozenset(
+    {
+        "from", "to", "cc", "bcc", "reply-to", "sender", "subject", "date", "message-id", "in-reply-to",
+        "references", "mime-version", "content-type", "content-transfer-encoding", "return-path",
+        "received", "resent-from", "resent-to", "resent-date", "resent-message-id",
+    }
+)  # fmt: skip
+_HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 field-name: printable ASCII except ':'
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+_DEFAULT_MAIL_PORTS = {"starttls": 587, "implicit": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """When a mail output sends its digest: cron fields in a time zone."""
+
+    cron: tuple[tuple[str, str], ...]  # (field, expression) for minute, hour, day, month, day_of_week
+    timezone: str = "UTC"
+    send_empty: bool = False
+    route: Route = field(default_factory=Route)  # what the digest lists (default: everything)
+
+    def trigger(self) -> Any:
+        """The APScheduler 3.x CronTrigger for this schedule."""
+        from zoneinfo import ZoneInfo
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        return CronTrigger(**dict(self.cron), timezone=ZoneInfo(self.timezone))
+
+    def describe(self) -> str:
+        fields = dict(self.cron)
+        return " ".join(fields.get(name, "*") for name in _CRON_FIELDS) + f" ({self.timezone})"
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """How to reach one mailing list over SMTP, and what it receives. Secrets are env var names."""
+
+    host: str
+    port: int
+    tls: Literal["starttls", "implicit", "none"]
+    sender: str  # the `from` key
+    to: str
+    ca_file: Path | None = None
+    username: str | None = None
+    password_env: str | None = None
+    reply_to: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    extra_headers_env: tuple[tuple[str, str], ...] = ()
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    local_hostname: str | None = None
+    message_id_domain: str = "release-bot.invalid"
+    per_release: bool = True
+    digest: DigestConfig | None = None
+
+
+def mail_address(value: str) -> Any:
+    """`value` ("Name <list@example.org>" or a bare address) as an email.headerregistry.Address;
+    ValueError if it is not one address."""
+    from email.errors import HeaderParseError
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    if _has_control(value) or "@" not in address or any(ch.isspace() for ch in address):
+        raise ValueError(f"not a mail address: {value!r}")
+    try:
+        return Address(display_name=name, addr_spec=address)
+    except (HeaderParseError, IndexError, ValueError) as exc:
+        raise ValueError(f"not a mail address: {value!r}") from exc
+
+
+def _mail_address(table: _Table, name: str, default: Any = ...) -> Any:
+    value = table.string(name, default)
+    if value is None:
+        return None
+    try:
+        mail_address(value)
+    except ValueError:
+        raise table.error(
+            name, f'expected a mail address like "Name <list@example.org>", got {value!r}'
+        ) from None
+    return value
+
+
+def _has_control(value: str) -> bool:
+    """True if `value` holds a control or format character (CR, LF, NUL, bidi overrides, …)."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
+
+
+def _header_table(table: _Table, name: str, *, env: bool) -> tuple[tuple[str, str], ...]:
+    headers = table.table(name)
+    out: list[tuple[str, str]] = []
+    for header in headers.data:
+        value = headers.get(header, str, what="a string")
+        if not _HEADER_NAME.match(header):
+            raise headers.error(header, "not a valid header name (printable ASCII, no spaces or ':')")
+        if header.lower() in RESERVED_MAIL_HEADERS:
+            raise headers.error(header, "release-bot sets this header itself; it cannot be overridden")
+        if env and not _ENV_NAME.match(value):
+            raise headers.error(header, f"expected an environment variable name, got {value!r}")
+        if _has_control(value):
+            raise headers.error(header, f"control characters (CR, LF, …) are not allowed, got {value!r}")
+        out.append((header, value))
+    headers.finish()
+    return tuple(out)
+
+
+def _digest(table: _Table, *, source_names: Sequence[str]) -> DigestConfig:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    digest = table.table("digest")
+    zone = digest.string("timezone", "UTC")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise digest.error(
+            "timezone", f'expected an IANA time zone like "Europe/Berlin", got {zone!r}'
+        ) from exc
+    cron = digest.string("cron", None)
+    explicit: dict[str, str] = {}
+    for name in _CRON_FIELDS:
+        value = digest.get(name, (str, int), None, what="a cron expression (string) or an integer")
+        if value is not None:
+            explicit[name] = str(value)
+    fields: dict[str, str]
+    key = "cron"
+    if cron is not None:
+        if explicit:
+            raise digest.error(
+                next(iter(explicit)), "give either `cron` or the fields minute/hour/day/month/day_of_week"
+            )
+        parts = cron.split()
+        if len(parts) != 5:
+            raise digest.error("cron", f'expected 5 fields "minute hour day month day_of_week", got {cron!r}')
+        fields = dict(zip(_CRON_FIELDS, parts, strict=True))
+    else:
+        fields = explicit or {"minute": "0", "hour": "9", "day_of_week": "mon"}
+        key = next(iter(explicit), "cron")
+    if re.search(r"\d", fields.get("day_of_week", "")):
+        raise digest.error(
+            "cron" if cron is not None else "day_of_week",
+            "write weekdays as names (mon, tue, … sun, or mon-fri): crontab counts 0 as Sunday, "
+            f"APScheduler 3 as Monday, so numbers are ambiguous; got {fields['day_of_week']!r}",
+        )
+    config = DigestConfig(
+        cron=tuple((name, fields[name]) for name in _CRON_FIELDS if name in fields),
+        timezone=zone,
+        send_empty=digest.get("send_empty", bool, False, what="true or false"),
+        route=_route(digest, source_names),
+    )
+    try:
+        config.trigger()
+    except ValueError as exc:
+        raise digest.error(key, f"not a valid schedule: {exc}") from exc
+    digest.finish()
+    return config
+
+
+def _mail(table: _Table, base: Path, *, source_names: Sequence[str]) -> MailConfig:
+    from email.utils import parseaddr
+
+    host: str = table.string("host")
+    if not host or any(ch.isspace() for ch in host) or "/" in host:
+        raise table.error("host", f"expected a host name or IP address, got {host!r}")
+    tls = table.string("tls", "starttls", choices=("starttls", "implicit", "none"))
+    port = table.integer("port", _DEFAULT_MAIL_PORTS[tls], minimum=1)
+    if port > 65535:
+        raise table.error("port", f"expected a port number 1-65535, got {port}")
+    ca_file = table.path("ca_file", base, None)
+    if ca_file is not None and not ca_file.is_file():
+        raise table.error("ca_file", f"no such file: {ca_file}")
+    if ca_file is not None and tls == "none":
+        raise table.error("ca_file", 'has no effect with tls = "none"')
+    username = table.string("username", None)
+    password_env = table.string("password_env", None)
+    if password_env is not None and not _ENV_NAME.match(password_env):
+        raise table.error("password_env", f"expected an environment variable name, got {password_env!r}")
+    if username is not None and password_env is None:
+        raise table.error(
+            "password_env", "missing; `username` needs the password from an environment variable"
+        )
+    if password_env is not None and username is None:
+        raise table.error("username", "missing; `password_env` is set but there is no user to log in as")
+    if username is not None and tls == "none" and host not in _LOOPBACK:
+        raise table.error(
+            "username", 'refusing to send a password unencrypted: use tls = "starttls" or "implicit"'
+        )
+    sender = _mail_address(table, "from")
+    to = _mail_address(table, "to")
+    reply_to = _mail_address(table, "reply_to", None)
+    domain_default = parseaddr(sender)[1].rpartition("@")[2]
+    if not _DOMAIN.match(domain_default):
+        domain_default = "release-bot.invalid"
+    domain = table.string("message_id_domain", domain_default)
+    if not _DOMAIN.match(domain):
+        raise table.error("message_id_domain", f"expected a domain name, got {domain!r}")
+    local_hostname = table.string("local_hostname", None)
+    if local_hostname is not None and not _DOMAIN.match(local_hostname):
+        raise table.error("local_hostname", f"expected a host name, got {local_hostname!r}")
+    extra = _header_table(table, "extra_headers", env=False)
+    extra_env = _header_table(table, "extra_headers_env", env=True)
+    names = [h.lower() for h, _ in (*extra, *extra_env)]
+    for header in names:
+        if names.count(header) > 1:
+            raise table.error("extra_headers_env", f"header {header!r} is also in extra_headers")
+    per_release = table.get("per_release", bool, True, what="true or false")
+    digest = _digest(table, source_names=source_names) if "digest" in table.data else None
+    if not per_release and digest is None:
+        raise table.error(
+            "per_release", "is false and there is no [outputs.digest]: this list would get nothing"
+        )
+    return MailConfig(
+        host=host,
+        port=port,
+        tls=tls,
+        sender=sender,
+        to=to,
+        ca_file=ca_file,
+        username=username,
+        password_env=password_env,
+        reply_to=reply_to,
+        extra_headers=extra,
+        extra_headers_env=extra_env,
+        timeout=table.duration("timeout", 30.0, minimum=1.0),
+        connect_timeout=table.duration("connect_timeout", 10.0, minimum=1.0),
+        local_hostname=local_hostname,
+        message_id_domain=domain,
+        per_release=per_release,
+        digest=digest,
+    )
 
 
 def masked(data: Any, *, key: str = "") -> Any:
     """The raw config with secrets masked: `*_env` keys show the variable name and whether it is set;
     keys that look like secrets (password, token, secret) show `***`."""
     if isinstance(data, Mapping):
-        return {k: masked(v, key=k) for k, v in data.items()}
+        # a table of env var names (e.g. mail `extra_headers_env`): each value is shown like an `*_env` key
+        return {k: masked(v, key=key if key.endswith("_env") else k) for k, v in data.items()}
     if isinstance(data, list):
         return [masked(v, key=key) for v in data]
     if key.endswith("_env") and isinstance(data, str):

@@ -39,6 +39,15 @@ class FetchError(SourceError, ConnectionError):
     """The HTTP fetch failed: connection, timeout, status, size cap, redirect."""
 
 
+class RateLimitError(FetchError):
+    """The server asked us to slow down (HTTP 403/429 with `Retry-After`, or `X-RateLimit-Remaining: 0`).
+    `retry_after` is how many seconds to wait before asking again."""
+
+    def __init__(self, message: str, *, source: str, url: str | None = None, retry_after: float) -> None:
+        super().__init__(message, source=source, url=url)
+        self.retry_after = retry_after
+
+
 class ParseError(SourceError, ValueError):
     """The fetched document is not what the source expects."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.model import KEY_PACKAGES, Event
+from bot.model import KEY_PACKAGES, AnyEvent, DeprecationEvent, Event, RoadmapEvent
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+_-]+")
 
@@ -24,8 +24,12 @@ def stream_label(channel: str, stream: str) -> str:
     return channel
 
 
-def event_context(event: Event) -> dict[str, Any]:
+def event_context(event: AnyEvent) -> dict[str, Any]:
     """Everything a template may use. Text fields are untrusted: templates pass them through filters."""
+    if isinstance(event, DeprecationEvent):
+        return deprecation_context(event)
+    if isinstance(event, RoadmapEvent):
+        return roadmap_context(event)
     release = event.release
     return {
         "event": event,
@@ -49,11 +53,79 @@ def event_context(event: Event) -> dict[str, Any]:
     }
 
 
-def message_id(event: Event, sink: str, *, domain: str = "release-bot.invalid") -> str:
+def message_id(event: AnyEvent, sink: str, *, domain: str = "release-bot.invalid") -> str:
     """An RFC 5322 Message-ID that is the same every time for this event and sink."""
-    source, stream, version = event.release.key
-    local = ".".join(_UNSAFE.sub("_", part) for part in (event.kind, source, stream, version, sink))
+    if isinstance(event, Event):
+        source, stream, version = event.release.key
+        parts = [event.kind, source, stream, version]
+    else:
+        # "deprecation:flatcar/4722.0.0-20e239d3/beta", "roadmap:plans/flatcar/Flatcar#1234/in-progress"
+        kind, _, rest = event.key.partition(":")
+        parts = [kind, *rest.split("/")]
+    local = ".".join(_UNSAFE.sub("_", part) for part in (*parts, sink))
     return f"<{local}@{domain}>"
+
+
+def deprecation_context(event: DeprecationEvent) -> dict[str, Any]:
+    """What deprecation templates see: the notice, where it first appeared, and the channel and release
+    this event is about (the same, for a notice first seen)."""
+    from bot.deprecations import shorten
+
+    notice, reach = event.notice, event.reach
+    return {
+        "event": event,
+        "kind": event.kind,
+        "stage": event.stage,  # "new" or "reached"
+        "notice": notice,
+        "project": notice.project,
+        "source": notice.source,
+        "channel": reach.channel,
+        "stream": reach.stream,
+        "label": stream_label(reach.channel, reach.stream),
+        "version": reach.version,
+        "major": reach.version.split(".", 1)[0] if reach.version else None,
+        "published": reach.published,
+        "link": reach.link or notice.link,
+        "text": notice.text,
+        "summary": notice.summary,
+        "short": shorten(notice.summary, 220),
+        "heading": notice.heading,
+        "notice_links": list(notice.links),
+        "first_channel": notice.channel,
+        "first_label": stream_label(notice.channel, notice.stream),
+        "first_version": notice.version,
+        "first_published": notice.published,
+        "first_link": notice.link,
+    }
+
+
+def roadmap_context(event: RoadmapEvent) -> dict[str, Any]:
+    """What roadmap templates see: the item, what changed, and its previous status."""
+    from bot.deprecations import shorten
+
+    item = event.item
+    return {
+        "event": event,
+        "kind": event.kind,
+        "change": event.change,  # "new", "status" or "closed"
+        "item": item,
+        "project": item.project,
+        "source": item.source,
+        "channel": "roadmap",
+        "stream": "roadmap",
+        "label": "roadmap",
+        "version": item.id,
+        "title": item.title,
+        "short": shorten(item.title, 200),
+        "status": item.status,
+        "previous_status": event.previous_status,
+        "state": item.state,
+        "labels": list(item.labels),
+        "number": item.number,
+        "repo": item.repo,
+        "published": item.updated,
+        "link": item.url,
+    }
 
 
 def sample_events() -> list[Event]:
@@ -102,4 +174,72 @@ def sample_events() -> list[Event]:
         Event(kind="release", release=release, previous=previous, changes=changes),
         Event(kind="promotion", release=release, previous=previous, promoted_from="beta", changes=changes),
         Event(kind="release", release=lts),
+    ]
+
+
+def sample_plan_events() -> list[AnyEvent]:
+    """Deprecation and roadmap events shaped like real ones (a notice from Flatcar 4722.0.0's notes, a
+    project item), used by `check-config` to render those templates once."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from bot.model import Notice, Reach, RoadmapItem
+
+    notice = Notice(
+        source="sample",
+        project="Flatcar",
+        id="4722.0.0-20e239d3",
+        text="Dropped support for Rackspace, including OnMetal. Rackspace-specific images are no longer "
+        "built or published.",
+        summary="Dropped support for Rackspace, including OnMetal. Rackspace-specific images are no longer "
+        "built or published.",
+        channel="alpha",
+        stream="alpha",
+        version="4722.0.0",
+        published=datetime(2026, 6, 16, 11, 26, tzinfo=UTC),
+        link="https://www.flatcar.org/releases#release-4722.0.0",
+        heading="Changes",
+    )
+    first = Reach("sample", notice.id, "alpha", "alpha", "4722.0.0", notice.published, notice.link)
+    beta = Reach(
+        "sample",
+        notice.id,
+        "beta",
+        "beta",
+        "4722.1.0",
+        datetime(2026, 7, 9, 12, 0, tzinfo=UTC),
+        "https://www.flatcar.org/releases#release-4722.1.0",
+    )
+    item = RoadmapItem(
+        source="sample",
+        project="Flatcar",
+        id="flatcar/Flatcar#1234",
+        title="Sample roadmap item",
+        url="https://github.com/flatcar/Flatcar/issues/1234",
+        status="In progress",
+        labels=("kind/feature",),
+        number=1234,
+        repo="flatcar/Flatcar",
+        updated=datetime(2026, 7, 1, tzinfo=UTC),
+    )
+    roadmap_notice = Notice(
+        source="sample",
+        project="Flatcar",
+        id="flatcar/Flatcar#1235",
+        text="Deprecate the sample feature",
+        summary="Deprecate the sample feature",
+        channel="roadmap",
+        stream="roadmap",
+        version=None,
+        link="https://github.com/flatcar/Flatcar/issues/1235",
+        heading="kind/deprecation",
+    )
+    roadmap_reach = Reach("sample", roadmap_notice.id, "roadmap", "roadmap", None, None, roadmap_notice.link)
+    return [
+        DeprecationEvent(notice=notice, reach=first),
+        DeprecationEvent(notice=notice, reach=beta),
+        DeprecationEvent(notice=roadmap_notice, reach=roadmap_reach),
+        RoadmapEvent(change="new", item=item),
+        RoadmapEvent(change="status", item=item, previous_status="Planned"),
+        RoadmapEvent(change="closed", item=replace(item, state="closed"), previous_status="In progress"),
     ]

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Literal
 
 EventKind = Literal["release", "promotion"]
-EVENT_KINDS: tuple[str, ...] = ("release", "promotion")
+#: Every event kind an output may route on: release events (`Event`), deprecation notices
+#: (`DeprecationEvent`) and roadmap changes (`RoadmapEvent`).
+EVENT_KINDS: tuple[str, ...] = ("release", "promotion", "deprecation", "roadmap")
 
 #: Packages an announcement names, in this order, when the source reports them.
 KEY_PACKAGES: tuple[str, ...] = ("kernel", "systemd", "docker", "containerd", "ignition")
@@ -82,6 +84,31 @@ class Event:
         source, stream, version = self.release.key
         return f"{self.kind}:{source}/{stream}/{version}"
 
+    # What every kind of event has (see AnyEvent): routing, the events table and mail headers use these.
+    @property
+    def source(self) -> str:
+        return self.release.source
+
+    @property
+    def project(self) -> str:
+        return self.release.project
+
+    @property
+    def channel(self) -> str:
+        return self.release.channel
+
+    @property
+    def stream(self) -> str:
+        return self.release.stream
+
+    @property
+    def version(self) -> str:
+        return self.release.version
+
+    @property
+    def published(self) -> datetime | None:
+        return self.release.published
+
 
 _NUM = re.compile(r"\d+|[^\d.]+")
 
@@ -95,3 +122,186 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
         else:
             parts.append((0, token))
     return tuple(parts)
+
+
+# -- deprecations and roadmap (issue 5) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A deprecation or removal notice, as first seen: in a release's notes (`version` is that release)
+    or on a roadmap item labelled as a deprecation (`channel` "roadmap", `version` None).
+
+    `id` is built from meaning: the release it first appeared in and a hash of its normalised text
+    (release notes), or the item's identity (roadmap). Text fields are plain text, not yet sanitised.
+    """
+
+    source: str
+    project: str
+    id: str
+    text: str  # the whole notice, plain text (may span lines: sub-items)
+    summary: str  # one line: the heading (when it says something) and the notice's first line
+    channel: str  # where it first appeared
+    stream: str
+    version: str | None
+    published: datetime | None = None
+    link: str | None = None  # the release notes (or the roadmap item)
+    heading: str = ""  # the section it was found in ("Deprecation", "Breaking changes", …)
+    links: tuple[str, ...] = ()  # links inside the notice
+
+    @property
+    def major(self) -> str | None:
+        return self.version.split(".", 1)[0] if self.version else None
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A notice present in a channel: the channel it first appeared in, or one it reached later with
+    a release of a later major (Flatcar's channels ship every earlier alpha major's changes)."""
+
+    source: str
+    notice_id: str
+    channel: str
+    stream: str
+    version: str | None
+    published: datetime | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class DeprecationEvent:
+    """A notice first seen (`stage` "new") or reaching a later channel (`stage` "reached")."""
+
+    notice: Notice
+    reach: Reach
+    kind: Literal["deprecation"] = "deprecation"
+
+    @property
+    def stage(self) -> Literal["new", "reached"]:
+        return "new" if self.reach.channel == self.notice.channel else "reached"
+
+    @property
+    def summary(self) -> str:
+        """One line (untrusted text): the notice, and where it first appeared when it reached a channel."""
+        if self.stage == "new" or not self.notice.version:
+            return self.notice.summary
+        return f"{self.notice.summary} (first in {self.notice.channel} {self.notice.version})"
+
+    @property
+    def key(self) -> str:
+        return f"deprecation:{self.notice.source}/{self.notice.id}/{self.reach.channel}"
+
+    @property
+    def source(self) -> str:
+        return self.notice.source
+
+    @property
+    def project(self) -> str:
+        return self.notice.project
+
+    @property
+    def channel(self) -> str:
+        return self.reach.channel
+
+    @property
+    def stream(self) -> str:
+        return self.reach.stream
+
+    @property
+    def version(self) -> str:
+        return self.reach.version or self.notice.id
+
+    @property
+    def published(self) -> datetime | None:
+        return self.reach.published
+
+
+RoadmapChange = Literal["new", "status", "closed"]
+
+
+@dataclass(frozen=True)
+class RoadmapItem:
+    """One item of a project's plans: a GitHub Project item, a labelled issue, or a feed entry.
+
+    `id` is its identity by meaning: "owner/repo#number" for issues and pull requests (the same on a
+    project board and in an issue listing), the project item's node id for draft items, the entry id for
+    feed entries. Text fields are untrusted.
+    """
+
+    source: str
+    project: str
+    id: str
+    title: str
+    url: str | None = None
+    status: str = ""  # the project's status field ("Planned", "In progress", …); "" when none
+    state: Literal["open", "closed"] = "open"
+    labels: tuple[str, ...] = ()
+    number: int | None = None
+    repo: str | None = None
+    kind: str = "issue"  # issue, pull_request, draft, entry
+    updated: datetime | None = None
+    body: str = ""
+    created: datetime | None = None  # when the item was opened (or added to the board)
+
+    @property
+    def stage(self) -> str:
+        """What an announcement of this item's current state is keyed by: its status, else open/closed."""
+        if self.state == "closed":
+            return "closed"
+        return self.status or "open"
+
+
+@dataclass(frozen=True)
+class RoadmapEvent:
+    """A new roadmap item, a status change (Planned → In progress → Done), or an item closed."""
+
+    change: RoadmapChange
+    item: RoadmapItem
+    previous_status: str | None = None
+    kind: Literal["roadmap"] = "roadmap"
+
+    @property
+    def key(self) -> str:
+        return f"roadmap:{self.item.source}/{self.item.id}/{stage_slug(self.item.stage)}"
+
+    @property
+    def summary(self) -> str:
+        """One line (untrusted text): the item and what changed."""
+        if self.change == "status":
+            return f"{self.item.title}: {self.previous_status or 'no status'} → {self.item.status}"
+        if self.change == "new" and self.item.status:
+            return f"{self.item.title} [{self.item.status}]"
+        return self.item.title
+
+    @property
+    def source(self) -> str:
+        return self.item.source
+
+    @property
+    def project(self) -> str:
+        return self.item.project
+
+    @property
+    def channel(self) -> str:
+        return "roadmap"
+
+    @property
+    def stream(self) -> str:
+        return "roadmap"
+
+    @property
+    def version(self) -> str:
+        return self.item.id
+
+    @property
+    def published(self) -> datetime | None:
+        return self.item.updated
+
+
+#: Every kind of event: all have kind, key, source, project, channel, stream, version and published.
+AnyEvent = Event | DeprecationEvent | RoadmapEvent
+
+
+def stage_slug(status: str) -> str:
+    """'In progress' → 'in-progress': how a status appears in event keys and in `!roadmap` arguments."""
+    return re.sub(r"[^a-z0-9]+", "-", status.lower()).strip("-") or "none"

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import StoreError
-from bot.model import Event, PackageChange, Release
+from bot.model import (
+    AnyEvent,
+    DeprecationEvent,
+    Event,
+    Notice,
+    PackageChange,
+    Reach,
+    Release,
+    RoadmapEvent,
+    RoadmapItem,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -85,6 +95,65 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_pending ON outbox (sink, state, id);
     """,
+    # mail digests (issue 4): what each digest of each mail output covered. A queued digest is also an
+    # `events` row of kind 'digest' (key 'digest:<output>/<period end>') with its outbox row, so it is
+    # delivered like any message and never doubled; 'baseline' and 'empty' rows send nothing.
+    """
+    CREATE TABLE digests (
+        output TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        period_start TEXT,
+        last_event_id INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('baseline', 'empty', 'queued')),
+        event_id INTEGER REFERENCES events(id),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (output, period_end)
+    );
+    """,
+    # deprecations and roadmap (issue 5): notices found in release notes (or on roadmap items), the
+    # channels each has reached, and the roadmap items last seen with their status.
+    """
+    CREATE TABLE notices (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        project TEXT NOT NULL,
+        text TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        heading TEXT NOT NULL,
+        links TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        version TEXT,
+        published TEXT,
+        link TEXT,
+        first_seen_at TEXT NOT NULL,
+        PRIMARY KEY (source, id)
+    );
+    CREATE TABLE notice_reaches (
+        source TEXT NOT NULL,
+        notice_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        version TEXT,
+        published TEXT,
+        link TEXT,
+        first_seen_at TEXT NOT NULL,
+        PRIMARY KEY (source, notice_id, channel),
+        FOREIGN KEY (source, notice_id) REFERENCES notices (source, id)
+    );
+    CREATE TABLE roadmap_items (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        state TEXT NOT NULL,
+        present INTEGER NOT NULL DEFAULT 1,
+        payload TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (source, id)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -132,7 +201,21 @@ def release_from_dict(data: Mapping[str, Any]) -> Release:
     )
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
+def event_to_dict(event: AnyEvent) -> dict[str, Any]:
+    """JSON-able form of any event; release events keep their original payload format."""
+    if isinstance(event, DeprecationEvent):
+        return {
+            "kind": event.kind,
+            "notice": notice_to_dict(event.notice),
+            "reach": reach_to_dict(event.reach),
+        }
+    if isinstance(event, RoadmapEvent):
+        return {
+            "kind": event.kind,
+            "change": event.change,
+            "item": roadmap_item_to_dict(event.item),
+            "previous_status": event.previous_status,
+        }
     return {
         "kind": event.kind,
         "release": release_to_dict(event.release),
@@ -142,13 +225,123 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def event_from_dict(data: Mapping[str, Any]) -> Event:
+def event_from_dict(data: Mapping[str, Any]) -> AnyEvent:
+    """The inverse of event_to_dict, dispatching on `kind`."""
+    if data["kind"] == "deprecation":
+        return DeprecationEvent(notice=notice_from_dict(data["notice"]), reach=reach_from_dict(data["reach"]))
+    if data["kind"] == "roadmap":
+        return RoadmapEvent(
+            change=data["change"],
+            item=roadmap_item_from_dict(data["item"]),
+            previous_status=data["previous_status"],
+        )
+    return release_event_from_dict(data)
+
+
+def release_event_from_dict(data: Mapping[str, Any]) -> Event:
+    """A release or promotion event from its payload."""
     return Event(
         kind=data["kind"],
         release=release_from_dict(data["release"]),
         previous=release_from_dict(data["previous"]) if data["previous"] else None,
         promoted_from=data["promoted_from"],
         changes=tuple(PackageChange(n, o, w) for n, o, w in data["changes"]),
+    )
+
+
+def notice_to_dict(notice: Notice) -> dict[str, Any]:
+    return {
+        "source": notice.source,
+        "project": notice.project,
+        "id": notice.id,
+        "text": notice.text,
+        "summary": notice.summary,
+        "channel": notice.channel,
+        "stream": notice.stream,
+        "version": notice.version,
+        "published": _ts(notice.published),
+        "link": notice.link,
+        "heading": notice.heading,
+        "links": list(notice.links),
+    }
+
+
+def notice_from_dict(data: Mapping[str, Any]) -> Notice:
+    return Notice(
+        source=data["source"],
+        project=data["project"],
+        id=data["id"],
+        text=data["text"],
+        summary=data["summary"],
+        channel=data["channel"],
+        stream=data["stream"],
+        version=data["version"],
+        published=_dt(data["published"]),
+        link=data["link"],
+        heading=data["heading"],
+        links=tuple(data["links"]),
+    )
+
+
+def reach_to_dict(reach: Reach) -> dict[str, Any]:
+    return {
+        "source": reach.source,
+        "notice_id": reach.notice_id,
+        "channel": reach.channel,
+        "stream": reach.stream,
+        "version": reach.version,
+        "published": _ts(reach.published),
+        "link": reach.link,
+    }
+
+
+def reach_from_dict(data: Mapping[str, Any]) -> Reach:
+    return Reach(
+        source=data["source"],
+        notice_id=data["notice_id"],
+        channel=data["channel"],
+        stream=data["stream"],
+        version=data["version"],
+        published=_dt(data["published"]),
+        link=data["link"],
+    )
+
+
+def roadmap_item_to_dict(item: RoadmapItem) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "project": item.project,
+        "id": item.id,
+        "title": item.title,
+        "url": item.url,
+        "status": item.status,
+        "state": item.state,
+        "labels": list(item.labels),
+        "number": item.number,
+        "repo": item.repo,
+        "kind": item.kind,
+        "updated": _ts(item.updated),
+        "body": item.body,
+        "created": _ts(item.created),
+    }
+
+
+def roadmap_item_from_dict(data: Mapping[str, Any]) -> RoadmapItem:
+    return RoadmapItem(
+        source=data["source"],
+        project=data["project"],
+        id=data["id"],
+        title=data["title"],
+        url=data["url"],
+        status=data["status"],
+        state=data["state"],
+        labels=tuple(data["labels"]),
+        number=data["number"],
+        repo=data["repo"],
+        kind=data["kind"],
+        updated=_dt(data["updated"]),
+        body=data["body"],
+        created=_dt(data.get("created")),
     )
 
 
@@ -274,6 +467,11 @@ class Store:
         )
         return {row["name"]: DocumentState(**dict(row)) for row in rows}
 
+    def document_baselines(self, source: str) -> dict[str, datetime | None]:
+        """Document name → when it was first read (its baseline)."""
+        rows = self._db.execute("SELECT name, baselined_at FROM documents WHERE source = ?", (source,))
+        return {row["name"]: _dt(row["baselined_at"]) for row in rows}
+
     def known_releases(self, source: str) -> dict[tuple[str, str], Release]:
         rows = self._db.execute("SELECT * FROM releases WHERE source = ?", (source,))
         return {(row["stream"], row["version"]): self._release(row) for row in rows}
@@ -300,10 +498,16 @@ class Store:
         now: datetime,
         documents: Sequence[DocumentUpdate],
         new_releases: Iterable[Release],
-        events: Sequence[tuple[Event, Sequence[OutboxMessage]]],
+        events: Sequence[tuple[AnyEvent, Sequence[OutboxMessage]]],
         error: str | None = None,
+        notices: Iterable[Notice] = (),
+        reaches: Iterable[Reach] = (),
+        roadmap_items: Iterable[RoadmapItem] = (),
+        roadmap_absent: Iterable[str] = (),
     ) -> list[int]:
-        """Record one poll in one transaction: validators, new releases, events and their outbox rows.
+        """Record one poll in one transaction: validators, new releases, events and their outbox rows
+        (and the deprecation notices, their channel reaches and the roadmap items the poll found;
+        `roadmap_absent` are ids of this source's items no longer listed).
 
         Returns the ids of the events inserted (an event whose key is already stored is skipped).
         """
@@ -356,8 +560,10 @@ class Store:
                         stamp,
                     ),
                 )
+            changed = self._record_notices(db, stamp, notices, reaches) or changed
+            changed = self._record_roadmap(db, source, stamp, roadmap_items, roadmap_absent) or changed
             for event, messages in events:
-                source_name, stream, version = event.release.key
+                source_name, stream, version = event.source, event.stream, event.version
                 cursor = db.execute(
                     """INSERT OR IGNORE INTO events (key, kind, source, stream, version, created_at, payload)
                        VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -405,6 +611,134 @@ class Store:
             )
         return inserted
 
+    @staticmethod
+    def _record_notices(
+        db: sqlite3.Connection, stamp: str | None, notices: Iterable[Notice], reaches: Iterable[Reach]
+    ) -> bool:
+        changed = False
+        for notice in notices:
+            changed = True
+            data = notice_to_dict(notice)
+            db.execute(
+                """INSERT OR IGNORE INTO notices (source, id, project, text, summary, heading, links, channel,
+                       stream, version, published, link, first_seen_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    notice.source,
+                    notice.id,
+                    notice.project,
+                    notice.text,
+                    notice.summary,
+                    notice.heading,
+                    json.dumps(data["links"]),
+                    notice.channel,
+                    notice.stream,
+                    notice.version,
+                    data["published"],
+                    notice.link,
+                    stamp,
+                ),
+            )
+        for reach in reaches:
+            changed = True
+            db.execute(
+                """INSERT OR IGNORE INTO notice_reaches (source, notice_id, channel, stream, version,
+                       published, link, first_seen_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    reach.source,
+                    reach.notice_id,
+                    reach.channel,
+                    reach.stream,
+                    reach.version,
+                    _ts(reach.published),
+                    reach.link,
+                    stamp,
+                ),
+            )
+        return changed
+
+    @staticmethod
+    def _record_roadmap(
+        db: sqlite3.Connection,
+        source: str,
+        stamp: str | None,
+        items: Iterable[RoadmapItem],
+        absent: Iterable[str],
+    ) -> bool:
+        changed = False
+        for item in items:
+            cursor = db.execute(
+                """INSERT INTO roadmap_items (source, id, status, state, present, payload, first_seen_at,
+                                              changed_at)
+                   VALUES (?, ?, ?, ?, 1, ?, ?, ?)
+                   ON CONFLICT (source, id) DO UPDATE SET
+                       changed_at = CASE WHEN roadmap_items.status != excluded.status
+                                           OR roadmap_items.state != excluded.state
+                                           OR roadmap_items.present = 0
+                                         THEN excluded.changed_at ELSE roadmap_items.changed_at END,
+                       status = excluded.status, state = excluded.state, present = 1,
+                       payload = excluded.payload
+                   WHERE roadmap_items.payload != excluded.payload OR roadmap_items.present = 0""",
+                (
+                    item.source,
+                    item.id,
+                    item.status,
+                    item.state,
+                    json.dumps(roadmap_item_to_dict(item)),
+                    stamp,
+                    stamp,
+                ),
+            )
+            changed = changed or cursor.rowcount > 0
+        for ident in absent:
+            cursor = db.execute(
+                """UPDATE roadmap_items SET present = 0, changed_at = ?
+                   WHERE source = ? AND id = ? AND present = 1""",
+                (stamp, source, ident),
+            )
+            changed = changed or cursor.rowcount > 0
+        return changed
+
+    # -- deprecations and roadmap: reading ------------------------------------------------------
+
+    def notices(self, source: str | None = None) -> list[Notice]:
+        """Known deprecation notices, oldest first."""
+        sql = "SELECT * FROM notices"
+        args: list[Any] = []
+        if source is not None:
+            sql += " WHERE source = ?"
+            args.append(source)
+        rows = self._db.execute(sql + " ORDER BY first_seen_at, published, rowid", args)
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["links"] = json.loads(data["links"])
+            out.append(notice_from_dict(data))
+        return out
+
+    def reaches(self, source: str | None = None) -> list[Reach]:
+        """Where each notice has been seen: its first channel and every channel it reached since."""
+        sql = "SELECT * FROM notice_reaches"
+        args: list[Any] = []
+        if source is not None:
+            sql += " WHERE source = ?"
+            args.append(source)
+        rows = self._db.execute(sql + " ORDER BY rowid", args)
+        return [reach_from_dict(dict(row)) for row in rows]
+
+    def roadmap_items(self, source: str | None = None, *, present_only: bool = False) -> list[RoadmapItem]:
+        """Roadmap items as last seen; `present_only` leaves out items no longer listed by their source."""
+        sql = "SELECT payload FROM roadmap_items WHERE 1 = 1"
+        args: list[Any] = []
+        if source is not None:
+            sql += " AND source = ?"
+            args.append(source)
+        if present_only:
+            sql += " AND present = 1"
+        rows = self._db.execute(sql + " ORDER BY rowid", args)
+        return [roadmap_item_from_dict(json.loads(row["payload"])) for row in rows]
+
     def record_failure(self, source: str, *, now: datetime, error: str) -> int:
         """Record a failed poll (nothing else changes). Returns the failure streak length."""
         self.commit_poll(source, now=now, documents=(), new_releases=(), events=(), error=error)
@@ -427,8 +761,8 @@ class Store:
 
     # -- events and outbox ----------------------------------------------------------------------
 
-    def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, Event]]:
-        sql = "SELECT id, payload FROM events WHERE id > ?"
+    def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, AnyEvent]]:
+        sql = "SELECT id, payload FROM events WHERE id > ? AND kind != 'digest'"  # digests: see below
         args: list[Any] = [since_id]
         if source is not None:
             sql += " AND source = ?"
@@ -500,3 +834,111 @@ class Store:
             args.append(sink)
         rows = self._db.execute(sql + " ORDER BY o.id DESC LIMIT ?", [*args, limit])
         return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    # -- mail: threading history and digests ----------------------------------------------------
+
+    def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[int, Event, str]]:
+        """(event id, event, Message-ID) of the release and promotion messages queued for `sink`, oldest
+        first: what a mailing list has been sent about releases, for threading."""
+        sql = """SELECT e.id, e.payload, o.message_id FROM outbox o JOIN events e ON e.id = o.event_id
+                 WHERE o.sink = ? AND e.kind IN ('release', 'promotion')"""
+        args: list[Any] = [sink]
+        if source is not None:
+            sql += " AND e.source = ?"
+            args.append(source)
+        rows = self._db.execute(sql + " ORDER BY e.id", args)
+        return [(row[0], release_event_from_dict(json.loads(row[1])), row[2]) for row in rows]
+
+    def event_id_at(self, when: datetime) -> int:
+        """The highest id of the events recorded at or before `when` (0 if none)."""
+        row = self._db.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM events WHERE kind != 'digest' AND created_at <= ?", (_ts(when),)
+        ).fetchone()
+        return int(row[0])
+
+    def last_digest(self, output: str) -> DigestRecord | None:
+        """The newest digest row of a mail output (a baseline, an empty period or a queued digest)."""
+        row = self._db.execute(
+            "SELECT * FROM digests WHERE output = ? ORDER BY rowid DESC LIMIT 1", (output,)
+        ).fetchone()
+        return None if row is None else _digest_record(row)
+
+    def digests(self, output: str) -> list[DigestRecord]:
+        rows = self._db.execute("SELECT * FROM digests WHERE output = ? ORDER BY rowid", (output,))
+        return [_digest_record(row) for row in rows]
+
+    def record_digest(
+        self,
+        output: str,
+        *,
+        now: datetime,
+        period_start: datetime | None,
+        period_end: datetime,
+        last_event_id: int,
+        count: int,
+        status: str,
+        message: OutboxMessage | None = None,
+    ) -> bool:
+        """Record one digest period of `output` in one transaction; with `message`, also queue the mail
+        (an `events` row of kind 'digest' and its outbox row). False if that period is already recorded:
+        a digest is never queued twice."""
+        stamp = _ts(now)
+        end = _ts(period_end)
+        with self.transaction() as db:
+            cursor = db.execute(
+                """INSERT OR IGNORE INTO digests (output, period_end, period_start, last_event_id, events,
+                                                  status, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (output, end, _ts(period_start), last_event_id, count, status, stamp),
+            )
+            if cursor.rowcount == 0:
+                return False
+            if message is not None:
+                payload = {
+                    "kind": "digest",
+                    "output": output,
+                    "period_start": _ts(period_start),
+                    "period_end": end,
+                    "events": count,
+                }
+                cursor = db.execute(
+                    """INSERT INTO events (key, kind, source, stream, version, created_at, payload)
+                       VALUES (?, 'digest', ?, 'digest', ?, ?, ?)""",
+                    (f"digest:{output}/{end}", output, end, stamp, json.dumps(payload)),
+                )
+                event_id = int(cursor.lastrowid or 0)
+                db.execute(
+                    """INSERT INTO outbox (event_id, sink, message_id, payload, created_at)
+                       VALUES (?, ?, ?, ?, ?)""",
+                    (event_id, message.sink, message.message_id, json.dumps(message.payload), stamp),
+                )
+                db.execute(
+                    "UPDATE digests SET event_id = ? WHERE output = ? AND period_end = ?",
+                    (event_id, output, end),
+                )
+        return True
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    output: str
+    period_start: datetime | None
+    period_end: datetime
+    last_event_id: int  # the digest covered events up to this id
+    events: int
+    status: str  # 'baseline', 'empty' or 'queued'
+    event_id: int | None
+    created_at: datetime
+
+
+def _digest_record(row: sqlite3.Row) -> DigestRecord:
+    return DigestRecord(
+        output=row["output"],
+        period_start=_dt(row["period_start"]),
+        period_end=datetime.fromisoformat(row["period_end"]),
+        last_event_id=row["last_event_id"],
+        events=row["events"],
+        status=row["status"],
+        event_id=row["event_id"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )

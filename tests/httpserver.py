@@ -10,7 +10,8 @@ Usage::
         url = http_server.url("/feed.json")
 
 Custom handlers receive the `BaseHTTPRequestHandler`; they write the whole response themselves
-(`send_response`, `send_header`, `end_headers`, `wfile.write`). Responses are HTTP/1.0, so a body
+(`send_response`, `send_header`, `end_headers`, `wfile.write`); the request body, already read, is in
+`handler.request_body`. Responses are HTTP/1.0, so a body
 without Content-Length is delimited by closing the connection. Long-running handlers should wait on
 `stop_event(handler)` instead of sleeping, so that `stop()` does not hang.
 """
@@ -125,6 +126,7 @@ def _etag_matches(header: str, etag: str) -> bool:
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
+    request_body: bytes = b""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -133,6 +135,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
+        self.request_body = body  # custom handlers read it here (e.g. a GraphQL query)
         recorded = RecordedRequest(self.command, self.path, Headers(list(self.headers.items())), body)
         with state.lock:
             state.requests.append(recorded)

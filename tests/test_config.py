@@ -438,9 +438,9 @@ CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
     ),
     (
         "filter-unknown-event-kind",
-        VALID + '[outputs.filter]\nkinds = ["deprecation"]\n',
+        VALID + '[outputs.filter]\nkinds = ["deprecations"]\n',
         "outputs[0].filter.kinds[0]",
-        ("expected one of 'release', 'promotion'", "got 'deprecation'"),
+        ("expected one of 'release', 'promotion', 'deprecation', 'roadmap'", "got 'deprecations'"),
     ),
     (
         "filter-unknown-key",
@@ -450,9 +450,9 @@ CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
     ),
     (
         "unknown-output-kind",
-        SOURCE + '\n[[outputs]]\nname = "chat"\nkind = "irc"\n',
+        SOURCE + '\n[[outputs]]\nname = "chat"\nkind = "xmpp"\n',
         "outputs[0].kind",
-        ("expected one of 'console', 'mbox'", "got 'irc'"),
+        ("expected one of 'console', 'mbox'", "got 'xmpp'"),
     ),
     (
         "mbox-without-path",

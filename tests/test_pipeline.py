@@ -41,7 +41,9 @@ def serve(server: LocalHTTPServer, snapshot: str, prefix: str = "/flatcar") -> N
         )
 
 
-def write_config(tmp_path: Path, server: LocalHTTPServer, extra_sources: str = "", extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, server: LocalHTTPServer, extra_sources: str = "", extra: str = "", timeout: str = "15s"
+) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         textwrap.dedent(f"""\
@@ -49,7 +51,7 @@ def write_config(tmp_path: Path, server: LocalHTTPServer, extra_sources: str = "
         state = "state.sqlite3"
         {extra}
         [http]
-        timeout = "2s"
+        timeout = "{timeout}"
         max_bytes = 2000000
         retry_initial = "1s"
         retry_max = "2s"
@@ -225,7 +227,7 @@ def test_failing_sources_do_not_affect_the_good_one(http_server: LocalHTTPServer
         """
         for name in ("slow", "hang", "500", "html", "big")
     )
-    config = write_config(tmp_path, http_server, extra_sources=extra)
+    config = write_config(tmp_path, http_server, extra_sources=extra, timeout="2s")
     serve(http_server, SNAPSHOTS[1])
     started = time.monotonic()
     first = cli(config, "once")

@@ -12,7 +12,7 @@ from typing import Protocol
 from bot.commands import StateView
 from bot.config import OutputConfig
 from bot.messages import event_context, message_id
-from bot.model import Event
+from bot.model import AnyEvent, Event
 from bot.render import Renderer
 from bot.store import OutboxItem, OutboxMessage
 
@@ -28,6 +28,15 @@ class BotHooks(Protocol):
         """Ask for a delivery pass soon (e.g. after a reconnect)."""
         ...
 
+    def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[Event, str]]:
+        """(event, Message-ID) of the event messages already queued for `sink`, oldest first (mail
+        threading)."""
+        ...
+
+    def backlog(self, sink: str) -> list[OutboxItem]:
+        """The messages queued for `sink` and due now, oldest first (IRC summarises a long backlog)."""
+        ...
+
 
 class Sink(ABC):
     kind: str = ""
@@ -36,13 +45,12 @@ class Sink(ABC):
         self.config = config
         self.name = config.name
 
-    def wants(self, event: Event) -> bool:
-        release = event.release
+    def wants(self, event: AnyEvent) -> bool:
         return self.config.route.matches(
-            source=release.source, channel=release.channel, stream=release.stream, kind=event.kind
+            source=event.source, channel=event.channel, stream=event.stream, kind=event.kind
         )
 
-    def format(self, event: Event, renderer: Renderer) -> OutboxMessage:
+    def format(self, event: AnyEvent, renderer: Renderer) -> OutboxMessage:
         return OutboxMessage(
             sink=self.name,
             message_id=message_id(event, self.name),
@@ -50,7 +58,7 @@ class Sink(ABC):
         )
 
     @abstractmethod
-    def render(self, event: Event, renderer: Renderer) -> dict[str, object]:
+    def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
         """What goes into the outbox for this event (plain JSON-able data)."""
 
     def attach(self, bot: BotHooks) -> None:  # noqa: B027 - optional hook
@@ -73,7 +81,7 @@ class Sink(ABC):
         """Release what `open` took."""
 
 
-def irc_line(event: Event, renderer: Renderer) -> str:
+def irc_line(event: AnyEvent, renderer: Renderer) -> str:
     """The one-line announcement (IRC and console): template, then the sanitiser."""
     from bot.text import sanitize
 
@@ -90,4 +98,12 @@ def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:
             sinks.append(ConsoleSink(output))
         elif output.kind == "mbox":
             sinks.append(MboxSink(output))
+        elif output.kind == "mail":
+            from bot.sinks.mail import MailSink
+
+            sinks.append(MailSink(output))
+        elif output.kind == "irc":
+            from bot.sinks.irc import irc_sinks  # one sink per channel, one connection per output
+
+            sinks.extend(irc_sinks(output))
     return sinks

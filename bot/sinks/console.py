@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from bot.config import OutputConfig
-from bot.model import Event
+from bot.model import AnyEvent
 from bot.render import Renderer
 from bot.sinks import Sink, irc_line
 from bot.store import OutboxItem
@@ -20,7 +20,7 @@ class ConsoleSink(Sink):
         self.stream = stream
         self._written: set[str] = set()
 
-    def render(self, event: Event, renderer: Renderer) -> dict[str, object]:
+    def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
         return {"text": irc_line(event, renderer)}
 
     async def deliver(self, item: OutboxItem) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.config import OutputConfig
 from bot.errors import DeliveryError
 from bot.messages import event_context
-from bot.model import Event
+from bot.model import AnyEvent
 from bot.render import Renderer
 from bot.sinks import Sink
 from bot.store import OutboxItem
@@ -31,12 +31,12 @@ class MboxSink(Sink):
         self.path = Path(config.options["path"])
         self._ids: set[str] | None = None
 
-    def render(self, event: Event, renderer: Renderer) -> dict[str, object]:
+    def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
         context = event_context(event)
         return {
             "subject": sanitize(renderer.render(f"mail/{event.kind}.subject.j2", **context)),
             "body": renderer.render(f"mail/{event.kind}.txt.j2", **context),
-            "date": format_datetime(event.release.published) if event.release.published else None,
+            "date": format_datetime(event.published) if event.published else None,
         }
 
     def _existing_ids(self) -> set[str]:

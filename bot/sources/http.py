@@ -14,15 +14,15 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self, TypeAlias
 
 import httpx
 
-from bot.errors import FetchError
+from bot.errors import FetchError, RateLimitError
 
-__all__ = ["FetchResult", "HttpFetcher", "Validators"]
+__all__ = ["FetchResult", "HttpFetcher", "Validators", "retry_after"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -51,6 +51,7 @@ class FetchResult:
     validators: Validators  # what to store for next time
     content_type: str | None  # the raw Content-Type header, e.g. "text/html; charset=utf-8"
     elapsed: float  # seconds, the whole fetch including redirects
+    headers: Mapping[str, str] = field(default_factory=dict)  # of the final response, names lower-case
 
 
 @dataclass
@@ -175,6 +176,46 @@ class HttpFetcher:
         `timeout` bounds the whole fetch (connect, headers, body, every redirect), measured from the
         moment a concurrency slot is acquired. `previous` makes the request conditional.
         """
+        return await self.request(
+            "GET",
+            url,
+            source=source,
+            previous=previous,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            headers=headers,
+        )
+
+    async def post(
+        self,
+        url: str,
+        *,
+        source: str,
+        content: bytes,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call deadline is part of the API
+        max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """POST `content` to `url` (e.g. a GraphQL query), with the same deadline, byte cap and redirect
+        rules as `fetch`; a 303 (or 301/302) redirect is followed with a GET, 307/308 repeat the POST."""
+        return await self.request(
+            "POST", url, source=source, content=content, timeout=timeout, max_bytes=max_bytes, headers=headers
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        source: str,
+        previous: Validators | None = None,
+        content: bytes | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-call deadline is part of the API
+        max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResult:
+        """`fetch` or `post`. A 403/429 answer that says when to come back (`Retry-After`, or
+        `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset`) raises RateLimitError."""
         deadline = self.timeout if timeout is None else timeout
         cap = self.max_bytes if max_bytes is None else max_bytes
         if deadline <= 0:
@@ -188,6 +229,8 @@ class HttpFetcher:
                 async with asyncio.timeout(deadline):
                     return await self._fetch(
                         progress,
+                        method=method,
+                        content=content,
                         source=source,
                         previous=previous,
                         deadline=deadline,
@@ -204,6 +247,8 @@ class HttpFetcher:
         self,
         progress: _Progress,
         *,
+        method: str,
+        content: bytes | None,
         source: str,
         previous: Validators | None,
         deadline: float,
@@ -236,13 +281,16 @@ class HttpFetcher:
             progress.url = str(current)
             try:
                 async with client.stream(
-                    "GET", current, headers=request_headers, timeout=httpx.Timeout(deadline)
+                    method, current, headers=request_headers, content=content, timeout=httpx.Timeout(deadline)
                 ) as response:
                     status = response.status_code
                     if status in REDIRECT_STATUSES:
                         current = self._redirect_target(response, current, redirects, fail)
                         redirects += 1
+                        if status == 303 or (status in (301, 302) and method != "GET"):
+                            method, content = "GET", None
                         continue
+                    response_headers = {k.lower(): v for k, v in response.headers.items()}
                     content_type = response.headers.get("content-type")
                     etag = response.headers.get("etag")
                     last_modified = response.headers.get("last-modified")
@@ -260,9 +308,18 @@ class HttpFetcher:
                             ),
                             content_type=content_type,
                             elapsed=time.monotonic() - started,
+                            headers=response_headers,
                         )
                     if not 200 <= status < 300:
                         reason = response.reason_phrase
+                        wait = retry_after(response_headers) if status in (403, 429) else None
+                        if wait is not None:
+                            raise RateLimitError(
+                                f"HTTP {status} {reason}".rstrip() + f": rate limited, retry in {wait:.0f}s",
+                                source=source,
+                                url=progress.url,
+                                retry_after=wait,
+                            )
                         raise fail(f"HTTP {status} {reason}".rstrip())
                     body, digest = await self._read_body(response, cap, fail)
             except httpx.TimeoutException:
@@ -286,6 +343,7 @@ class HttpFetcher:
                 validators=validators,
                 content_type=content_type,
                 elapsed=time.monotonic() - started,
+                headers=response_headers,
             )
 
     def _redirect_target(
@@ -323,3 +381,26 @@ class HttpFetcher:
             digest.update(chunk)
             chunks.append(chunk)
         return b"".join(chunks), digest.hexdigest()
+
+
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait before asking again, from `Retry-After` (seconds or an HTTP date) or from GitHub's
+    `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset` (epoch seconds); None when neither says so.
+    Header names are lower-case."""
+    from email.utils import parsedate_to_datetime
+
+    clock = time.time() if now is None else now
+    value = (headers.get("retry-after") or "").strip()
+    if value:
+        if value.isdigit():
+            return float(value)
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - clock)
+        except (TypeError, ValueError):
+            pass
+    if (headers.get("x-ratelimit-remaining") or "").strip() == "0":
+        reset = (headers.get("x-ratelimit-reset") or "").strip()
+        if reset.isdigit():
+            return max(0.0, float(reset) - clock)
+        return 60.0
+    return None
