@@ -11,10 +11,10 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 from bot.errors import StoreError
 from bot.model import (
@@ -28,6 +28,8 @@ from bot.model import (
     RoadmapEvent,
     RoadmapItem,
 )
+
+T = TypeVar("T")
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -167,38 +169,68 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _ts(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def record_to_dict(record: Any) -> dict[str, Any]:
+    """A flat model dataclass (Release, Notice, Reach, RoadmapItem) as JSON-able data, field by field."""
+    return {f.name: _plain(getattr(record, f.name)) for f in fields(record)}
+
+
+_FIELD_TYPES: dict[type, dict[str, str]] = {}
+
+
+def _field_types(cls: type) -> dict[str, str]:
+    """Field name → 'datetime', 'tuple', 'mapping' or '' (kept as is), from the type annotations."""
+    if cls in _FIELD_TYPES:
+        return _FIELD_TYPES[cls]
+    out = {}
+    for name, hint in get_type_hints(cls).items():
+        text = str(hint)
+        if "datetime" in text:
+            out[name] = "datetime"
+        elif text.startswith(("tuple", "typing.Tuple")):
+            out[name] = "tuple"
+        elif "Mapping" in text or text.startswith("dict"):
+            out[name] = "mapping"
+        else:
+            out[name] = ""
+    _FIELD_TYPES[cls] = out
+    return out
+
+
+def record_from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+    """The inverse of record_to_dict; a key missing from older payloads takes the field's default."""
+    types = _field_types(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        kind = types[f.name]
+        if value is not None and kind == "datetime":
+            value = _dt(value)
+        elif value is not None and kind == "tuple":
+            value = tuple(value)
+        elif value is not None and kind == "mapping":
+            value = dict(value)
+        values[f.name] = value
+    return cls(**values)
+
+
 def release_to_dict(release: Release) -> dict[str, Any]:
-    return {
-        "source": release.source,
-        "project": release.project,
-        "stream": release.stream,
-        "channel": release.channel,
-        "version": release.version,
-        "title": release.title,
-        "published": _ts(release.published),
-        "link": release.link,
-        "packages": dict(release.packages),
-        "notes": release.notes,
-        "notes_format": release.notes_format,
-        "architectures": list(release.architectures),
-    }
+    return record_to_dict(release)
 
 
 def release_from_dict(data: Mapping[str, Any]) -> Release:
-    return Release(
-        source=data["source"],
-        project=data["project"],
-        stream=data["stream"],
-        channel=data["channel"],
-        version=data["version"],
-        title=data["title"],
-        published=_dt(data["published"]),
-        link=data["link"],
-        packages=dict(data["packages"]),
-        notes=data["notes"],
-        notes_format=data["notes_format"],
-        architectures=tuple(data["architectures"]),
-    )
+    return record_from_dict(Release, data)
 
 
 def event_to_dict(event: AnyEvent) -> dict[str, Any]:
@@ -250,99 +282,27 @@ def release_event_from_dict(data: Mapping[str, Any]) -> Event:
 
 
 def notice_to_dict(notice: Notice) -> dict[str, Any]:
-    return {
-        "source": notice.source,
-        "project": notice.project,
-        "id": notice.id,
-        "text": notice.text,
-        "summary": notice.summary,
-        "channel": notice.channel,
-        "stream": notice.stream,
-        "version": notice.version,
-        "published": _ts(notice.published),
-        "link": notice.link,
-        "heading": notice.heading,
-        "links": list(notice.links),
-    }
+    return record_to_dict(notice)
 
 
 def notice_from_dict(data: Mapping[str, Any]) -> Notice:
-    return Notice(
-        source=data["source"],
-        project=data["project"],
-        id=data["id"],
-        text=data["text"],
-        summary=data["summary"],
-        channel=data["channel"],
-        stream=data["stream"],
-        version=data["version"],
-        published=_dt(data["published"]),
-        link=data["link"],
-        heading=data["heading"],
-        links=tuple(data["links"]),
-    )
+    return record_from_dict(Notice, data)
 
 
 def reach_to_dict(reach: Reach) -> dict[str, Any]:
-    return {
-        "source": reach.source,
-        "notice_id": reach.notice_id,
-        "channel": reach.channel,
-        "stream": reach.stream,
-        "version": reach.version,
-        "published": _ts(reach.published),
-        "link": reach.link,
-    }
+    return record_to_dict(reach)
 
 
 def reach_from_dict(data: Mapping[str, Any]) -> Reach:
-    return Reach(
-        source=data["source"],
-        notice_id=data["notice_id"],
-        channel=data["channel"],
-        stream=data["stream"],
-        version=data["version"],
-        published=_dt(data["published"]),
-        link=data["link"],
-    )
+    return record_from_dict(Reach, data)
 
 
 def roadmap_item_to_dict(item: RoadmapItem) -> dict[str, Any]:
-    return {
-        "source": item.source,
-        "project": item.project,
-        "id": item.id,
-        "title": item.title,
-        "url": item.url,
-        "status": item.status,
-        "state": item.state,
-        "labels": list(item.labels),
-        "number": item.number,
-        "repo": item.repo,
-        "kind": item.kind,
-        "updated": _ts(item.updated),
-        "body": item.body,
-        "created": _ts(item.created),
-    }
+    return record_to_dict(item)
 
 
 def roadmap_item_from_dict(data: Mapping[str, Any]) -> RoadmapItem:
-    return RoadmapItem(
-        source=data["source"],
-        project=data["project"],
-        id=data["id"],
-        title=data["title"],
-        url=data["url"],
-        status=data["status"],
-        state=data["state"],
-        labels=tuple(data["labels"]),
-        number=data["number"],
-        repo=data["repo"],
-        kind=data["kind"],
-        updated=_dt(data["updated"]),
-        body=data["body"],
-        created=_dt(data.get("created")),
-    )
+    return record_from_dict(RoadmapItem, data)
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,40 @@ def test_source_status_counts_failure_streaks(tmp_path: Path) -> None:
         assert status is not None
         assert status.error_streak == 0 and status.last_error is None
         assert status.last_error_at == NOW and status.last_success_at == NOW
+
+
+def test_model_records_round_trip_and_old_payloads_take_defaults() -> None:
+    from bot.model import Notice, Reach, RoadmapItem
+    from bot.store import record_from_dict, record_to_dict
+
+    item = RoadmapItem(
+        source="gh",
+        project="Flatcar",
+        id="flatcar/Flatcar#1",
+        title="cgroups v2",
+        url="https://x/1",
+        status="In progress",
+        labels=("kind/roadmap",),
+        number=1,
+        updated=NOW,
+        created=NOW,
+    )
+    notice = Notice(
+        source="flatcar",
+        project="Flatcar",
+        id="n1",
+        text="rkt is deprecated",
+        summary="rkt",
+        channel="alpha",
+        stream="alpha",
+        version="2857.0.0",
+        published=NOW,
+        links=("https://x",),
+    )
+    reach = Reach(source="flatcar", notice_id="n1", channel="beta", stream="beta", version="2905.1.0")
+    for record in (item, notice, reach, sample_events()[0].release):
+        data = record_to_dict(record)
+        assert record_from_dict(type(record), data) == record
+    old = record_to_dict(item)
+    del old["created"]  # a payload written before the field existed
+    assert record_from_dict(RoadmapItem, old).created is None
