@@ -6,11 +6,14 @@
 (a paragraph, or a list item together with its sub-items), each under the heading it appears below:
 
 - every block under a *notice heading* (Deprecation, Breaking changes, Removals, …) is a notice;
-- blocks under *routine headings* (Security fixes, Bug fixes, Updates, Known issues, …) never are — so
-  an ordinary update line such as "- containerd (1.7.27)" is not a notice;
+- blocks under *routine headings* (Security fixes, Bug fixes, Updates, Known issues, …) are not — so
+  an ordinary update line such as "- containerd (1.7.27)" is not a notice — unless they say "breaking
+  change"; the plain labels of the 2018–2020 notes ("Changes:", "Bug fixes:") are headings too;
 - any other block is a notice when it says so: "deprecat…" (not "non-deprecated"), "will be removed",
-  "has been removed", "removed entirely/from …", "dropped support", "no longer supported/built/…",
-  "end of life", "breaking", or a ⚠ warning sign next to "removed"/"dropped";
+  "will remove", "has been removed", "removed entirely/from …", "dropped support", "no longer
+  supported/built/published/…", "end of life", "end of its … lifespan", "no more releases", "breaking",
+  a whole architecture, image or platform removed or dropped ("Remove ARM64 architecture"), or a ⚠
+  warning sign next to "removed"/"dropped";
 - a lead paragraph (before any heading) or one under a heading of its own ("Update to CGroupsV2") is
   an announcement; it is a notice also when it "removes", "replaces", changes something "by default"
   or asks users to "migrate".
@@ -19,17 +22,20 @@ A changelog line that only starts with "Removed …" is an ordinary change, not 
 
 **Identity**: a notice is identified by the release it first appeared in and a hash of its normalised
 text. Later releases repeat notices — the same text in the next alpha, or reworded in the beta, stable
-or LTS notes ("… are deprecated and removed from Beta"). A block of the same or a later channel is
-such a restatement, not a new notice, when it has the same text as a known notice; or shares at least
-half of its significant words with one of the same or an earlier major (a quarter, when two of them
-are found in no other notice, like "torcx" and "systemd-sysext"); or names that notice's release ("From
-Alpha 3794.0.0 Torcx has been removed") and shares a word with it. A second block of the same release
-about the same thing (a lead paragraph and its details) joins the first.
+or LTS notes ("… are deprecated and removed from Beta"). A block is such a restatement, not a new
+notice, when it has the same text as a known notice of any channel (a backport told in stable first,
+then in the next beta and alpha, is one notice); or, for a known notice of the same or an earlier
+channel, when it shares at least half of its significant words with it and that notice is of the same
+or an earlier major (a quarter, when two of them are found in no other notice, like "torcx" and
+"systemd-sysext"); or names that notice's release ("From Alpha 3794.0.0 Torcx has been removed") and
+shares a word with it. A second block of the same release about the same thing (a lead paragraph and
+its details) joins the first.
 
 **Following** (`detect_deprecations`): Flatcar's channels ship every earlier alpha major's changes, so a
 notice first seen in alpha major N reaches beta, stable and LTS with the first release of that channel
-whose major is N or later (alpha 2801.0.0 → beta 2801.1.0 → stable 2905.2.0 → LTS 3033.3.0). Each of
-those is one event, keyed `deprecation:<source>/<notice-id>/<channel>`.
+whose major is N or later (alpha 2801.0.0 → beta 2801.1.0 → stable 2905.2.0 → LTS 3033.3.0) — or
+earlier, with a release of an older major whose notes carry the notice's very words (a backport: alpha
+1883.0.0 → beta 1855.3.0). Each of those is one event, keyed `deprecation:<source>/<notice-id>/<channel>`.
 """
 
 from __future__ import annotations
@@ -56,6 +62,9 @@ __all__ = [
 # -- cutting notes into blocks ---------------------------------------------------------------------
 
 _ATX = re.compile(r"^\s{0,3}#{1,6}\s+(?P<t>.+?)\s*#*\s*$")
+#: The plain section labels of the 2018–2020 notes ("Changes:", "Bug fixes:", "Updates:" on a line of
+#: their own, the items right below), which are headings too.
+_LABEL = re.compile(r"^\s{0,3}(?P<t>[A-Za-z][A-Za-z /-]{1,38}):\s*$")
 _BOLD_LINE = re.compile(r"^\s*(\*\*|__)(?P<t>[^*_].*?)\1\s*:?\s*$")
 _ITEM = re.compile(r"^(?P<indent>\s*)(?:[-*+•]|\d{1,3}[.)])\s+(?P<t>\S.*)$")
 _LINK_URL = re.compile(r"\]\((https?://[^()\s]+(?:\([^()\s]*\)[^()\s]*)*)\)|<(https?://[^>\s]+)>")
@@ -77,6 +86,9 @@ def _heading(line: str) -> str | None:
     match = _ATX.match(line)
     if match:
         return match.group("t").strip().rstrip(":").strip()
+    match = _LABEL.match(line)
+    if match and len(match.group("t").split()) <= 4:
+        return match.group("t").strip()
     match = _BOLD_LINE.match(line)
     if match:
         text = match.group("t").strip()
@@ -132,15 +144,23 @@ _CHANGES_HEADING = re.compile(r"^(?:other )?(?:notable )?changes(?: (?:since|com
 _STRONG = re.compile(
     r"(?<!non-)(?<!non)\bdeprecat\w*"
     r"|\b(?:will|would|shall|is going to|are going to) be (?:removed|dropped|deprecated|discontinued)\b"
+    r"|\bwill (?:remove|drop|deprecate|discontinue)\b"
     r"|\b(?:has|have|had) been (?:removed|dropped|discontinued)\b"
     r"|\b(?:is|are) (?:now )?(?:removed|dropped|discontinued)\b"
     r"|\bremoved (?:entirely|completely|from (?:the )?(?:image|os|alpha|beta|stable|lts|all)\b)"
     r"|\bdrop(?:ped|s|ping)? (?:the )?support\b"
-    r"|\bno longer (?:be )?(?:supported|shipped|built|published|provided|available|included|maintained)\b"
+    r"|\bno longer (?:be )?(?:support|ship|build|built|publish|provid|available|includ|maintain)\w*"
     r"|\bend[- ]of[- ]life\b|\bEOL\b"
+    r"|\bend of (?:its|their|the) (?:\d+[- ]months? )?(?:lifespan|lifetime|life|support)\b"
+    r"|\bno more (?:releases|updates|security updates)\b"
+    # a whole architecture, image or platform going away ("Remove ARM64 architecture", "Dropped the
+    # VMware "insecure" image") — not something removed *from* the image
+    r"|\b(?:remov(?:e|es|ed)|drop(?:s|ped)?)(?: (?!(?:from|in|of|to|on)\b)[\w\"“”'./-]+){1,3}"
+    r" (?:architecture|image|images|platform|platforms)\b"
     r"|\bbreaking\b",
     re.I,
 )
+_BREAKING_CHANGE = re.compile(r"\bbreaking changes?\b", re.I)
 _WARNING = re.compile(r"⚠|:warning:")
 _WARNED_REMOVAL = re.compile(r"\b(?:removed|dropped|deleted|removes|drops)\b", re.I)
 _HEADLINE = re.compile(
@@ -171,7 +191,9 @@ def _says_so(text: str, *, headline: bool) -> bool:
 def _is_notice(block: _Block) -> bool:
     section = _section_class(block.heading)
     if section == "routine":
-        return False
+        # only an explicit "breaking change" stands out of a bug fix list ("Use newest network interface
+        # naming scheme — It is a possible breaking change for some persistent network interface names")
+        return bool(_BREAKING_CHANGE.search(block.raw()))
     if section == "notice" and block.item:
         return True
     headline = section in ("lead", "headline", "notice") and not block.item
@@ -179,14 +201,38 @@ def _is_notice(block: _Block) -> bool:
 
 
 def _summary_line(block: _Block) -> str:
-    """The line that says what goes away: the block's first line, unless only a sub-item says it."""
+    """The line that says what goes away: the block's first line, unless only a sub-item says it — then
+    that sub-item, after its parent when the parent is short and about the same thing ("Use newest
+    network interface naming scheme: It is a possible breaking change for some persistent network
+    interface names"; not so in notes whose indentation went wrong)."""
     section = _section_class(block.heading)
     if section == "notice" or _says_so(block.lines[0], headline=True):
         return block.lines[0]
     for line in block.lines[1:]:
         if _says_so(line, headline=False):
-            return line.removeprefix("- ")
+            parent = _REFERENCES.sub("", markdown_to_text(block.lines[0])).strip().rstrip(":.")
+            line = line.removeprefix("- ")
+            if parent and len(parent) <= _SHORT_PARENT and _tokens(parent) & _tokens(line):
+                return f"{parent}: {line}"
+            return line
     return block.lines[0]
+
+
+_REFERENCES = re.compile(r"\s*\((?:[^()]*(?:https?://|#\d)[^()]*)\)")  # "(https://…)", "(scripts#12)"
+_SHORT_PARENT = 100
+#: Where in a one-line summary the words that make it a notice must start to be seen on IRC: a later
+#: sentence that says it begins the summary ("Bumped etcd and flannel to 3.5.0, 0.14.0 … Note for users
+#: of the old etcd v2 support: … this support will be removed in 3.6.0" → from "Note for users").
+_FOCUS_WITHIN = 150
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def _focus(line: str) -> str:
+    match = _STRONG.search(line)
+    if match is None or match.start() < _FOCUS_WITHIN:
+        return line
+    starts = [0] + [m.end() for m in _SENTENCE_END.finditer(line, 0, match.start())]
+    return line[starts[-1] :]
 
 
 # -- the notice itself -----------------------------------------------------------------------------
@@ -215,7 +261,7 @@ def _links(markdown: str) -> tuple[str, ...]:
 
 
 def _summary(heading: str, first_line: str, section: str) -> str:
-    line = sanitize(markdown_to_text(first_line))
+    line = _focus(sanitize(markdown_to_text(first_line)))
     if section == "headline" and heading and heading.lower() not in line.lower():
         line = f"{sanitize(markdown_to_text(heading))}: {line}"
     return line
@@ -377,6 +423,21 @@ def detect_deprecations(
         stamp = release.published.timestamp() if release.published else 0.0
         return (stamp, _rank(release.channel) or 0, version_key(release.version))
 
+    def reach(notice: Notice, release: Release, announce: bool) -> None:
+        arrived = Reach(
+            source=notice.source,
+            notice_id=notice.id,
+            channel=release.channel,
+            stream=release.stream,
+            version=release.version,
+            published=release.published,
+            link=release.link,
+        )
+        done.add((notice.id, release.channel))
+        new_reaches.append(arrived)
+        if announce:
+            events.append(DeprecationEvent(notice=notice, reach=arrived))
+
     for release, announce in sorted(releases, key=order):
         rank = _rank(release.channel)
         major = _major(release.version)
@@ -388,28 +449,23 @@ def detect_deprecations(
             notice_major = _major(notice.version)
             if first is None or notice_major is None or first >= rank or major < notice_major:
                 continue
-            if (notice.id, release.channel) in done:
-                continue
-            reach = Reach(
-                source=notice.source,
-                notice_id=notice.id,
-                channel=release.channel,
-                stream=release.stream,
-                version=release.version,
-                published=release.published,
-                link=release.link,
-            )
-            done.add((notice.id, release.channel))
-            new_reaches.append(reach)
-            if announce:
-                events.append(DeprecationEvent(notice=notice, reach=reach))
+            if (notice.id, release.channel) not in done:
+                reach(notice, release, announce)
         # 2. notices in this release's notes
         if release.notes_format != "markdown" or not release.notes.strip():
             continue
         for found in extract_notices(release.notes):
-            ident = notice_id(release.version, found.text)
-            if ident in notices or memory.restates(found.text, release):
+            same = memory.same_text(found.text)
+            if same is not None:
+                # the very words of an earlier channel's notice in an older major of this channel: a
+                # backport (beta 1855.3.0 after alpha 1883.0.0) — the notice is here now
+                first = _rank(same.channel)
+                if first is not None and first < rank and (same.id, release.channel) not in done:
+                    reach(same, release, announce)
                 continue
+            if memory.restates(found.text, release):
+                continue
+            ident = notice_id(release.version, found.text)
             notice = Notice(
                 source=release.source,
                 project=release.project,
@@ -427,19 +483,7 @@ def detect_deprecations(
             notices[ident] = notice
             memory.add(notice)
             new_notices.append(notice)
-            reach = Reach(
-                source=release.source,
-                notice_id=ident,
-                channel=release.channel,
-                stream=release.stream,
-                version=release.version,
-                published=release.published,
-                link=release.link,
-            )
-            done.add((ident, release.channel))
-            new_reaches.append(reach)
-            if announce:
-                events.append(DeprecationEvent(notice=notice, reach=reach))
+            reach(notice, release, announce)
     return DeprecationDetection(tuple(new_notices), tuple(new_reaches), tuple(events))
 
 
@@ -459,10 +503,17 @@ class _Memory:
         self.digests[notice.id] = notice_id("", notice.text)
         self.counts.update(_tokens(notice.text))
 
+    def same_text(self, text: str) -> Notice | None:
+        """The known notice with this very text (markup, links, case and spacing aside), if any."""
+        digest = notice_id("", text)
+        return next((n for n in self.notices if self.digests[n.id] == digest), None)
+
     def restates(self, text: str, release: Release) -> bool:
-        """A notice repeated or reworded from one of the same or an earlier channel: the same text; or
-        similar text from the same or an earlier major; or text naming that notice's release ("From
-        Alpha 3794.0.0 Torcx has been removed") and sharing a word with it."""
+        """A notice repeated or reworded: the same text, from any channel (a change backported to
+        stable first and told again in the next beta and alpha — 2345.3.1 → 2411.1.1 → 2466.0.0 — is
+        one notice); or, from the same or an earlier channel, similar text of the same or an earlier
+        major, or text naming that notice's release ("From Alpha 3794.0.0 Torcx has been removed") and
+        sharing a word with it."""
         rank = _rank(release.channel)
         major = _major(release.version)
         assert rank is not None and major is not None
@@ -471,10 +522,12 @@ class _Memory:
         for notice in self.notices:
             first = _rank(notice.channel)
             notice_major = _major(notice.version)
-            if first is None or notice_major is None or first > rank:
+            if first is None or notice_major is None:
                 continue
             if self.digests[notice.id] == digest:
                 return True
+            if first > rank:
+                continue
             theirs = _tokens(notice.text)
             if notice.version and notice.version in text and (words & theirs) - {notice.version}:
                 return True

@@ -173,10 +173,14 @@ def deprecations_reply(
 # -- roadmap ---------------------------------------------------------------------------------------
 
 
+#: Most bytes of a board's status name in an answer (statuses are the board's own words).
+MAX_STATUS_BYTES = 40
+
+
 def _status(item: RoadmapItem) -> str:
     if item.state == "closed":
         return "closed"
-    return item.status or "open"
+    return shorten(item.status, MAX_STATUS_BYTES) or "open"
 
 
 def _item_line(item: RoadmapItem) -> str:

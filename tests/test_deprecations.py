@@ -18,7 +18,7 @@ import pytest
 from bot.app import Bot
 from bot.commands import answer, load_state_view
 from bot.config import load_config
-from bot.deprecations import detect_deprecations, extract_notices, notice_id, similar
+from bot.deprecations import detect_deprecations, extract_notices, notice_id, shorten, similar
 from bot.detect import detect
 from bot.model import DeprecationEvent, Notice, Reach, Release
 from bot.sinks.console import ConsoleSink
@@ -30,6 +30,9 @@ from tests.httpserver import LocalHTTPServer
 
 NOTES = DATA / "notes"
 NOTICE_RELEASES = (
+    "1855.0.0",  # 2018: plain "Changes:" labels
+    "2345.3.1",  # a "possible breaking change" in a bug fix, backported to stable first
+    "2605.31.1",  # the end of LTS-2021
     "2783.0.0",
     "2801.0.0",
     "2857.0.0",
@@ -80,6 +83,15 @@ def test_extractor_golden() -> None:
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
+        ("1855.0.0", ["Remove ARM64 architecture", "Remove developer image from SDK"]),
+        (
+            "2345.3.1",
+            [
+                "Use newest network interface naming scheme: It is a possible breaking change for some"
+                " persistent network interface names"
+            ],
+        ),
+        ("2605.31.1", ["NOTE LTS-2021 is near the designated end of its 18 month lifespan"]),
         ("2783.0.0", ["Docker 1.12 will be deprecated from Alpha, also from other channels in the future."]),
         (
             "2801.0.0",
@@ -93,7 +105,13 @@ def test_extractor_golden() -> None:
             "2969.0.0",
             ["Update to CGroupsV2: Flatcar Container Linux migrates to the unified cgroup hierarchy"],
         ),
-        ("3794.0.0", ['This release removes the legacy "torcx" image customisation']),
+        (
+            "3794.0.0",
+            [
+                'This release removes the legacy "torcx" image customisation',
+                "Docker will remove the btrfs driver entirely in a future version.",  # a sub-item's warning
+            ],
+        ),
         (
             "3941.0.0",
             ["Removed actool from the image and acbuild from the SDK as these tools are deprecated"],
@@ -107,6 +125,7 @@ def test_extractor_golden() -> None:
             [
                 "Dropped support for Equinix Metal (Packet).",
                 "Dropped support for Rackspace, including OnMetal.",
+                'Dropped the VMware "insecure" image.',
                 "Dropped the Vagrant VirtualBox image",
             ],
         ),
@@ -130,9 +149,11 @@ def test_notice_headings_and_text() -> None:
     assert "New nodes will utilize cgroups v2 by default" in cgroups.text
     (rkt,) = extract_notices(notes("2857.0.0"))
     assert rkt.links == ("https://groups.google.com/g/flatcar-linux-user/c/MeinndLqJO4",)
-    (torcx,) = extract_notices(notes("3794.0.0"))  # the lead paragraph and the Changes block: one notice
+    # the lead paragraph and the torcx Changes block are one notice; the Docker 24 block warns of btrfs
+    torcx, btrfs = extract_notices(notes("3794.0.0"))
     assert torcx.heading == "" and "systemd-sysext" in torcx.text
     assert "**" not in torcx.text and "](" not in torcx.text  # Markdown is gone
+    assert "Docker 24" in btrfs.text and btrfs.summary.startswith("Docker will remove the btrfs driver")
 
 
 @pytest.mark.parametrize("version", ORDINARY_RELEASES)
@@ -149,6 +170,10 @@ def test_ordinary_releases_have_no_notices(version: str) -> None:
         "#### Bug fixes:\n\n- Fixed that the needed Flatcar extensions don't get removed on update\n",
         "#### Security fixes:\n\n- Linux (CVE-2025-1234): a deprecated syscall could crash\n",
         "**Deprecation**\n\nNote: Please note that ARM images remain experimental for now.\n",
+        "Changes:\n- Removed the setup of /etc/hostname from the instance metadata\n",  # 2018 labels
+        "#### Changes:\n\n- Dropped debug symbols from containerd, incus, and overlaybd system extensions\n",
+        "#### Changes:\n\n- dhcpcd: Removed the dhcpcd binary from the image\n",  # *from* the image
+        "## Flatcar updates\n\nNotes:\n- Previous test images have been removed from the release servers\n",
     ],
 )
 def test_not_notices(text: str) -> None:
@@ -164,10 +189,32 @@ def test_not_notices(text: str) -> None:
         "#### Changes:\n\n- Dropped support for Quux Cloud\n",
         "#### Changes:\n\n- The qux image is no longer built\n",
         "This release removes the legacy frobnicator.\n\n#### Security fixes:\n\n- Linux\n",
+        # the 2018 era: a plain "Changes:" label and the items right below it
+        "## [Upstream updates](https://x)\n\nChanges:\n- No longer publish Oracle Cloud release images\n",
+        "## Flatcar updates\n\nChanges:\n- [Remove ARM64 architecture](https://groups.google.com/x)\n",
+        '#### Changes:\n\n- Dropped the VMware "insecure" image. This was added a long time ago\n',
+        "#### Changes:\n\n- Docker 24\n  - **Docker will remove the `btrfs` driver in future.**\n",
+        "**NOTE** LTS-2021 is near the designated end of its 18 month lifespan.\n\n#### Updates:\n\n- Go\n",
+        "Bug fixes:\n- Use newest naming scheme\n  - It is a possible breaking change for interface names\n",
     ],
 )
 def test_notices(text: str) -> None:
     assert len(extract_notices(text)) == 1
+
+
+def test_a_notice_late_in_a_long_line_leads_its_summary() -> None:
+    """2983.0.0's etcd v2 notice is the second sentence of a long line: the IRC summary starts there, or
+    the line would be cut before it says what goes away."""
+    line = (
+        "* Bumped etcd and flannel to respectively `3.5.0`, `0.14.0` to get multiarch images for arm64"
+        " support. _Note for users of the old etcd v2 support_: `ETCDCTL_API=2` must be set to use v2 store"
+        " as well as `ETCD_ENABLE_V2=true` in the `etcd-member.service` - this support will be removed in"
+        " `3.6.0` ([coreos-overlay#1179](https://github.com/kinvolk/coreos-overlay/pull/1179))"
+    )
+    (notice,) = extract_notices(f"**Changes**\n\n{line}\n")
+    assert notice.summary.startswith("Note for users of the old etcd v2 support: ETCDCTL_API=2")
+    assert "will be removed in 3.6.0" in shorten(notice.summary)
+    assert notice.text.startswith("Bumped etcd and flannel")  # the whole text is kept
 
 
 def test_notice_identity_ignores_markup_and_likeness() -> None:
@@ -260,6 +307,71 @@ def test_following_is_incremental_and_never_twice() -> None:
     assert again.notices == () and again.reaches == () and again.events == ()
 
 
+def test_a_backport_told_in_stable_first_is_one_notice() -> None:
+    """The network interface naming change reached stable 2345.3.1 as a backport, then beta 2411.1.1 and
+    alpha 2466.0.0 with the same words (real dates): one notice, announced once, not three times."""
+    text = notes("2345.3.1")
+    stamps = {
+        "2345.3.1": (3, 31, 16),
+        "2411.1.1": (3, 31, 17),
+        "2466.0.0": (4, 15, 15),
+        "2605.10.1": (12, 1, 0),
+    }
+    channels = {"2345.3.1": "stable", "2411.1.1": "beta", "2466.0.0": "alpha", "2605.10.1": "lts"}
+    releases = [
+        Release(
+            "flatcar",
+            "Flatcar",
+            channels[version],
+            channels[version],
+            version,
+            published=datetime(2020, month, day, hour, tzinfo=UTC),
+            notes=text if channels[version] != "lts" else "",
+            notes_format="markdown",
+        )
+        for version, (month, day, hour) in stamps.items()
+    ]
+    once = detect_deprecations([(r, True) for r in releases], [], set())
+    assert [(e.stage, e.channel, e.version) for e in once.events] == [
+        ("new", "stable", "2345.3.1"),
+        ("reached", "lts", "2605.10.1"),
+    ]
+    notices: list[Notice] = []
+    reached: set[tuple[str, str]] = set()
+    keys: list[str] = []
+    for release in releases:  # one poll each, as the bot sees them
+        result = detect_deprecations([(release, True)], notices, reached)
+        notices += result.notices
+        reached |= {(r.notice_id, r.channel) for r in result.reaches}
+        keys += [e.key for e in result.events]
+    assert keys == [e.key for e in once.events]
+
+
+def test_a_backport_to_an_older_beta_is_where_the_notice_reaches_beta() -> None:
+    """Alpha 1883.0.0 dropped the AWS PV images; a week later beta 1855.3.0 (an older major) said the
+    very same words: the notice reached beta there, not with the next beta major 1883.1.0."""
+    text = "Changes:\n- Drop AWS PV images from regions which do not support PV\n"
+    dated = [("alpha", "1883.0.0", 8, 29), ("beta", "1855.3.0", 9, 5), ("beta", "1883.1.0", 9, 20)]
+    releases = [
+        Release(
+            "flatcar",
+            "Flatcar",
+            channel,
+            channel,
+            version,
+            published=datetime(2018, month, day, tzinfo=UTC),
+            notes=text,
+            notes_format="markdown",
+        )
+        for channel, version, month, day in dated
+    ]
+    result = detect_deprecations([(r, True) for r in releases], [], set())
+    assert [(e.stage, e.channel, e.version) for e in result.events] == [
+        ("new", "alpha", "1883.0.0"),
+        ("reached", "beta", "1855.3.0"),
+    ]
+
+
 def test_a_silent_release_records_silently() -> None:
     releases = selected_releases()
     result = detect_deprecations([(r, False) for r in releases], [], set())
@@ -292,7 +404,7 @@ def test_history_snapshot_the_day_lts_2024_opened() -> None:
     beta 4186.1.0, stable 4152.2.0 and LTS 4081.3.0 (the first LTS-2024) came out: the notices of
     4012 and 4081 (and of stable 3975.2.0, the first in this window to carry the actool removal)
     reach LTS with 4081.3.0, and what only its notes say (⚠ coreos-cloudinit key conversion, niftycloud,
-    and torcx — removed in alpha 3794.0.0, before this window) is new in LTS."""
+    and torcx and the btrfs warning — both in alpha 3794.0.0, before this window) is new in LTS."""
     snapshot = history_snapshot(SNAPSHOTS[0])
     cut = datetime(2025, 1, 30, tzinfo=UTC)
     everything = known_from(snapshot)
@@ -308,6 +420,7 @@ def test_history_snapshot_the_day_lts_2024_opened() -> None:
     assert reached == ["3975.2.0", "4012.0.0", "4081.0.0"]
     assert all(e.channel == "lts" and e.reach.version == "4081.3.0" for e in result.events)
     assert [text.split()[:4] for text in new] == [
+        ["Docker", "will", "remove", "the"],  # btrfs: warned of in alpha 3794.0.0, before this window
         ["⚠", "Removed", "coreos-cloudinit", "support"],
         ["Torcx", "entered", "deprecation", "2"],
         [":warning:", "Dropped", "support", "for"],
@@ -420,8 +533,11 @@ def test_deprecations_through_the_pipeline(http_server: LocalHTTPServer, tmp_pat
     finally:
         box.close()
     # routed: only the deprecation events of the stable channel — Docker 1.12, dhcpcd, rkt (2905.2.0),
-    # cgroups v2, etcd v2 (2983.2.0), niftycloud (first in stable 3760.2.0), torcx (3815.2.0)
-    assert len(subjects) == 7
+    # cgroups v2, etcd v2 (2983.2.0), niftycloud (first in stable 3760.2.0), torcx and btrfs (3815.2.0)
+    assert len(subjects) == 8
+    assert subjects[-1].startswith(
+        "[Flatcar] Deprecation reaches stable in 3815.2.0: Docker will remove the btrfs driver entirely"
+    )
     assert subjects[0] == (
         "[Flatcar] Deprecation reaches stable in 2905.2.0: Docker 1.12 will be deprecated from Alpha, also"
         " from other channels in the future."
@@ -438,28 +554,33 @@ def test_deprecations_through_the_pipeline(http_server: LocalHTTPServer, tmp_pat
         "Dropped support for Rackspace, including OnMetal. Rackspace-specific images are no longer built or"
         " published. Flatcar only had community level support for…"
     )
+    vmware = (
+        'Dropped the VMware "insecure" image. This was added a long time ago, and it is not clear to the'
+        " current Flatcar team what purpose it served. It included the…"
+    )
     vagrant = (
         "Dropped the Vagrant VirtualBox image because the regular Vagrant image also targets VirtualBox. The"
         " only difference between them was that the former was…"
     )
+    dropped = (equinix, rackspace, vmware, vagrant)
     assert answer("!deprecations", state) == [
         f"{text} — alpha 4722.0.0 → beta 4722.1.0; not yet in stable, LTS — {link}4722.0.0"
-        for text in (equinix, rackspace, vagrant)
+        for text in dropped
     ]
     assert answer("!deprecations beta", state) == [
-        f"{text} — arrived in beta 4722.1.0 — {link}4722.1.0" for text in (equinix, rackspace, vagrant)
+        f"{text} — arrived in beta 4722.1.0 — {link}4722.1.0" for text in dropped
     ]
     stable = answer("!deprecations stable", state)
-    assert stable is not None and stable[:3] == [
-        f"{text} — coming to stable: in beta since 4722.1.0 — {link}4722.0.0"
-        for text in (equinix, rackspace, vagrant)
+    assert stable is not None and stable[:4] == [
+        f"{text} — coming to stable: in beta since 4722.1.0 — {link}4722.0.0" for text in dropped
     ]
-    assert stable[3].startswith('This release removes the legacy "torcx" image customisation')
-    assert stable[3].endswith(f"— arrived in stable 3815.2.0 — {link}3815.2.0")
+    assert stable[4].startswith('This release removes the legacy "torcx" image customisation')
+    assert stable[4].endswith(f"— arrived in stable 3815.2.0 — {link}3815.2.0")
+    assert stable[5] == "… and 1 more"  # the btrfs warning, also arrived with 3815.2.0
     lts = answer("!deprecations lts-2024", state)
-    assert lts is not None and len(lts) == 6 and lts[-1] == "… and 4 more"
-    assert "— coming to LTS: in beta since 4722.1.0 —" in lts[0]
-    assert lts[3].endswith(f"— first seen in LTS 4081.3.0 — {link}4081.3.0")
+    assert lts is not None and len(lts) == 6 and lts[-1] == "… and 6 more"
+    assert all("— coming to LTS: in beta since 4722.1.0 —" in line for line in lts[:4])
+    assert lts[4].endswith(f"— first seen in LTS 4081.3.0 — {link}4081.3.0")
     assert answer("!deprecations edge", state) == [
         "unknown channel 'edge'; try one of alpha, beta, stable, lts or roadmap"
     ]

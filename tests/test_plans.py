@@ -22,7 +22,7 @@ from bot.config import ROADMAP_KINDS, parse_config
 from bot.digest import digest_context
 from bot.errors import ConfigError, FetchError, RateLimitError
 from bot.messages import event_context, message_id, sample_plan_events
-from bot.model import Notice, Reach, RoadmapItem
+from bot.model import DeprecationEvent, Notice, Reach, RoadmapEvent, RoadmapItem
 from bot.plans import active_notices, merged
 from bot.render import Renderer
 from bot.sinks import irc_line
@@ -247,20 +247,43 @@ def test_templates_render_every_kind_as_one_safe_line() -> None:
 
 def test_a_long_hostile_notice_is_shortened_and_sanitised() -> None:
     event = sample_plan_events()[0]
-    notice = event.notice  # type: ignore[union-attr]
+    assert isinstance(event, DeprecationEvent)
+    notice = event.notice
     from dataclasses import replace
 
     hostile = replace(notice, summary="Dropped \x03support\x01 for\r\nPRIVMSG #x :pwned " + "x " * 300)
-    line = irc_line(replace(event, notice=hostile), Renderer())  # type: ignore[type-var]
+    line = irc_line(replace(event, notice=hostile), Renderer())
     assert not any(ch in line for ch in "\r\n\x00\x01\x03")
     assert len(line.encode()) < 400 and "…" in line
+
+
+def test_a_hostile_board_status_stays_short_and_safe() -> None:
+    """Statuses are a board's own words: long or with control codes, the line stays one safe line, and
+    `!roadmap` shows them shortened."""
+    from dataclasses import replace
+
+    status_event = sample_plan_events()[4]
+    assert isinstance(status_event, RoadmapEvent)
+    item = status_event.item
+    evil = "In \x02progress\x03\r\nPRIVMSG #x :pwned " + "y" * 400
+    hostile = replace(status_event, item=replace(item, status=evil), previous_status="Planned " + "z" * 400)
+    line = irc_line(hostile, Renderer())
+    assert not any(ch in line for ch in "\r\n\x00\x01\x02\x03")
+    assert len(line.encode()) < 300 and line.endswith("— https://github.com/flatcar/Flatcar/issues/1234")
+    view = StateView.of([], roadmap=[replace(item, status=evil)])
+    (summary, entry) = answer("!roadmap", view) or []
+    assert len(entry.encode()) < 250 and "y" * 50 not in entry and "\n" not in summary
 
 
 def test_message_ids_are_stable_and_distinct_per_event() -> None:
     events = sample_plan_events()
     ids = [message_id(e, "list") for e in events]
     assert ids[0] == "<deprecation.sample.4722.0.0-20e239d3.alpha.list@release-bot.invalid>"
-    assert ids[3] == "<roadmap.sample.flatcar.Flatcar_1234.in-progress.list@release-bot.invalid>"
+    # "flatcar/Flatcar#1234" spelled safely (bot.messages may add a short hash of the original)
+    wanted = (
+        r"<roadmap\.Flatcar\.flatcar\.Flatcar_1234(_[0-9a-f]{8})?\.in-progress\.list@release-bot\.invalid>"
+    )
+    assert re.fullmatch(wanted, ids[3]), ids[3]
     assert ids == [message_id(e, "list") for e in sample_plan_events()]
     assert len(set(ids)) == 5  # "new, In progress" and "status → In progress" of one item are one key
 

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -41,6 +42,7 @@ from bot.model import RoadmapItem
 from bot.sources.feed import entry_identity, entry_link
 from bot.sources.http import FetchResult, HttpFetcher, Validators, retry_after
 from bot.store import DocumentState, DocumentUpdate
+from bot.text import sanitize
 
 __all__ = [
     "PROJECT_QUERY",
@@ -200,9 +202,35 @@ def next_link(header: str | None) -> str | None:
     return None
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a URL; None when it has none (or a bad port)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    return (parts.scheme.lower(), (parts.hostname or "").lower(), port) if parts.hostname else None
+
+
 def _graphql_errors(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     errors = data.get("errors")
     return [e for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
+
+
+_ITEM_PATH = ("organization", "projectV2", "items", "nodes")
+
+
+def _about_one_item(error: Mapping[str, Any]) -> bool:
+    """An error about one board item (`path` organization.projectV2.items.nodes[i]…): GitHub answers the
+    rest of the page, with that item's content null — an issue of a repository the token cannot read."""
+    path = error.get("path")
+    return (
+        isinstance(path, list)
+        and len(path) > len(_ITEM_PATH)
+        and tuple(path[: len(_ITEM_PATH)]) == _ITEM_PATH
+        and isinstance(path[len(_ITEM_PATH)], int)
+        and error.get("type") != "RATE_LIMITED"
+    )
 
 
 def parse_project_page(
@@ -215,12 +243,19 @@ def parse_project_page(
 ) -> tuple[list[RoadmapItem], str | None]:
     """One GraphQL answer → (items, cursor of the next page or None).
 
-    Raises RateLimitError for a `RATE_LIMITED` error, ParseError for any other error or shape.
+    Raises RateLimitError for a `RATE_LIMITED` error, ParseError for any other error or shape — except
+    errors about single items (a partial answer): those items are left out, the rest is read.
     """
     data = _json(body, source=source, url=url)
     if not isinstance(data, dict):
         raise ParseError("expected a JSON object", source=source, url=url)
     errors = _graphql_errors(data)
+    if errors and all(_about_one_item(e) for e in errors):
+        first = _text(errors[0].get("message")) or "unknown error"
+        log.info(
+            "source %s: %d board item(s) left out (GraphQL: %s)", source, len(errors), sanitize(first)[:200]
+        )
+        errors = []
     if errors:
         if any(e.get("type") == "RATE_LIMITED" for e in errors):
             wait = retry_after(headers or {}) or 60.0
@@ -429,6 +464,11 @@ async def _fetch_issues(
             if pages >= source.max_pages:
                 complete = False
                 break
+            if _origin(link) is None or _origin(link) != _origin(url):
+                # the token goes with every page: never to another host than the configured API's
+                raise SourceError(
+                    f"pagination link to another host refused: {link[:200]!r}", source=source.name, url=url
+                )
             await _pace(headers_now, source=source, url=link, sleep=sleep)
             page_url = link
             page = await _patiently(
