@@ -89,8 +89,13 @@ def next_fire(trigger: Any, now: datetime) -> datetime | None:
 
 
 def digest_message_id(output: str, period_end: datetime, *, domain: str) -> str:
-    """Stable per (output, period): a retried or re-queued digest keeps its Message-ID."""
-    stamp = period_end.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """Stable per (output, period): a retried or re-queued digest keeps its Message-ID.
+
+    Unique per recorded period too: a period end with a fraction of a second (`digest --send-now`)
+    keeps it, so it never shares its Message-ID with a scheduled digest ending in the same second — a
+    list server would drop the second mail as a duplicate."""
+    end = period_end.astimezone(UTC)
+    stamp = end.strftime("%Y%m%dT%H%M%S") + (f".{end.microsecond:06d}" if end.microsecond else "") + "Z"
     return f"<digest.{_UNSAFE.sub('_', output)}.{stamp}@{domain}>"
 
 
@@ -368,6 +373,13 @@ def _when(when: datetime | None) -> str:
     return when.isoformat() if when else "never"
 
 
+def local_time(when: datetime | None, timezone: str) -> str:
+    """`when` for people, in the digest's time zone: "2025-03-24 09:00 CET"."""
+    if when is None:
+        return "never"
+    return when.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
 # -- wiring into the Bot ---------------------------------------------------------------------------
 
 
@@ -455,13 +467,14 @@ def status_lines(config: Any, store: Store) -> list[str]:
         if digest is None:
             continue
         last = store.last_digest(output.name)
+        zone = digest.timezone
         upcoming = next_fire(digest.trigger(), datetime.now(UTC))
-        lines.append(f"output {output.name} digest: {digest.describe()}; next {_when(upcoming)}")
+        lines.append(f"output {output.name} digest: {digest.describe()}; next {local_time(upcoming, zone)}")
         if last is None:
             lines.append("  last digest:  none yet (the first start records a baseline)")
         elif last.status == "baseline":
-            lines.append(f"  last digest:  none yet; baseline at {last.period_end.isoformat()}")
+            lines.append(f"  last digest:  none yet; baseline at {local_time(last.period_end, zone)}")
         else:
             what = f"{last.events} announcement(s)" + (", not sent (empty)" if last.status == "empty" else "")
-            lines.append(f"  last digest:  period ending {last.period_end.isoformat()} ({what})")
+            lines.append(f"  last digest:  period ending {local_time(last.period_end, zone)} ({what})")
     return lines

@@ -20,7 +20,8 @@ ConfigLoader = Callable[[argparse.Namespace], Config]
 _HINTS = {
     "connect": "is host/port right, is the server reachable from here, does `tls` match the port "
     '(587: "starttls", 465: "implicit")?',
-    "STARTTLS": 'the server must offer STARTTLS for tls = "starttls"; on port 465 use tls = "implicit"',
+    "STARTTLS": 'the server must offer STARTTLS for tls = "starttls"; on port 465 use tls = "implicit"; '
+    'a relay on this machine without TLS: tls = "none"',
     "AUTH": "check `username` and the password in the environment variable named by `password_env` "
     "(Gmail/Google Workspace: an app password)",
     "send": "the server refused the sender, the list address or the message: is `from` allowed to post "
@@ -122,11 +123,22 @@ def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:
         store = Store(config.state if config.state.exists() else ":memory:")
         try:
             for sink in sinks:
+                digest = sink.mail.digest
+                assert digest is not None
                 plan = digests.plan(store, sink, period_end=now)
                 message = digests.render(sink, plan, renderer)
-                since = plan.period_start.isoformat() if plan.period_start else "the beginning"
-                print(f"# output {sink.name}: {len(plan.events)} announcement(s) since {since}")
-                if not plan.events and not (sink.mail.digest and sink.mail.digest.send_empty):
+                since = digests.local_time(plan.period_start, digest.timezone)
+                why = (
+                    "no digest recorded yet: the schedule's previous time"
+                    if plan.baseline
+                    else "previous digest"
+                )
+                print(f"# output {sink.name}: {len(plan.events)} announcement(s) since {since} ({why})")
+                upcoming = digests.local_time(digests.next_fire(digest.trigger(), now), digest.timezone)
+                print(
+                    f"# schedule {digest.describe()}: next digest {upcoming}; this is what it would say now"
+                )
+                if not plan.events and not digest.send_empty:
                     print("# (empty: a scheduled digest would not be sent; send_empty = false)")
                 print(f"Subject: {message.payload['subject']}")
                 print(f"Message-ID: {message.message_id}")
@@ -142,18 +154,29 @@ def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:
     from bot.app import Bot
 
     async def send_now() -> int:
-        bot = Bot(config)
+        # only these lists: no other output is opened (an IRC network would be joined) or delivered to
+        bot = Bot(config, sinks=sinks, renderer=renderer)
         try:
             for sink in sinks:
                 plan = digests.enqueue(bot.store, sink, renderer, now=now, period_end=now, force=True)
-                count = len(plan.events) if plan else 0
-                print(f"{sink.name}: digest queued ({count} announcement(s))", file=sys.stderr)
+                if plan is None:
+                    print(f"{sink.name}: a digest ending now is already recorded", file=sys.stderr)
+                else:
+                    print(f"{sink.name}: digest queued ({len(plan.events)} announcement(s))", file=sys.stderr)
             delivery = await bot.deliver()
+            waiting = {
+                s.name: len(bot.store.pending(s.name, now=datetime(9999, 1, 1, tzinfo=UTC))) for s in sinks
+            }
         finally:
             await bot.aclose()
         print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
         for error in delivery.errors:
             print(f"  {error}", file=sys.stderr)
+        for name, count in waiting.items():
+            if count:
+                print(
+                    f"{name}: {count} mail(s) still queued; `run` retries them with backoff", file=sys.stderr
+                )
         return 1 if delivery.failed else 0
 
     return asyncio.run(send_now())

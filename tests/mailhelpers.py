@@ -53,6 +53,9 @@ class StoreHooks:
     def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[Event, str]]:
         return [(e, m) for _, e, m in self.store.sink_history(sink, source=source)]
 
+    def backlog(self, sink: str) -> list[OutboxItem]:
+        return self.store.pending(sink, now=datetime(9999, 1, 1, tzinfo=UTC))
+
 
 def item_for(sink: MailSink, event: Event, *, created_at: datetime | None = None) -> OutboxItem:
     """An outbox item as the Bot would queue it (rendered at enqueue), without a store."""

@@ -189,12 +189,13 @@ class _Controller(Controller):
         with warnings.catch_warnings():
             # AUTH over implicit TLS: aiosmtpd only counts STARTTLS as TLS and warns
             warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
-            return super().factory()
+            return super().factory()  # type: ignore[no-untyped-call]
 
     def _trigger_server(self) -> None:
-        if self.server is not None and self.port == 0:
-            self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        server: Any = self.server  # an asyncio.Server; typed as AbstractServer
+        if server is not None and self.port == 0:
+            self.port = server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 class SMTPTestServer:

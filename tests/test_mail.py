@@ -4,6 +4,7 @@ fields, and golden files of the mails built from the real Flatcar history snapsh
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import json
 import re
@@ -20,7 +21,7 @@ from aiosmtplib.email import flatten_message
 from bot import cli
 from bot.config import MailConfig, load_config, masked
 from bot.errors import ConfigError
-from bot.messages import sample_events
+from bot.messages import sample_events, sample_plan_events
 from bot.model import Event, PackageChange, Release
 from bot.render import Renderer
 from bot.sinks.mail import (
@@ -435,6 +436,24 @@ def test_no_header_injection_through_feed_fields(tmp_path: Path, field: str, att
     assert str(parsed["Message-ID"]).endswith(".list@example.org>")
 
 
+def test_feed_text_cannot_forge_a_mime_part(tmp_path: Path) -> None:
+    # The boundary is derived from the Message-ID, so a feed author can compute it; the parts are
+    # quoted-printable and the boundary holds "=", so it can never appear on a line of the body.
+    from bot.sinks.mail import _boundary
+
+    sink = mail_sink(tmp_path)
+    release = Release(source="feed", project="Proj", stream="releases", channel="releases", version="1.0.0")
+    boundary = _boundary(sink.message_id(Event("release", release)))
+    forged = f"--{boundary}\nContent-Type: text/html\n\n<script>x</script>\n--{boundary}--"
+    release = dataclasses.replace(release, notes=forged, title=forged)
+    raw = flatten_message(sink.build(item_for(sink, Event("release", release))))
+    assert raw.count(f"--{boundary}".encode()) == 3  # two parts and the end, all ours
+    message = parse(sink.build(item_for(sink, Event("release", release))))
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    text, html = parts(message)
+    assert f"--{boundary}" in text and html is not None and "<script>" not in html
+
+
 def test_header_values_from_the_payload_are_sanitised_too(tmp_path: Path) -> None:
     # Defence in depth: an outbox row written by an older release-bot (or edited by hand).
     mail = mail_config(tmp_path).outputs[0].options["mail"]
@@ -450,6 +469,25 @@ def test_header_values_from_the_payload_are_sanitised_too(tmp_path: Path) -> Non
     assert message["Bcc"] is None
     assert message["Subject"] == "Hi Bcc: victim@example.org"
     assert message.get_content_type() == "text/plain"  # no HTML template → a text-only mail
+
+
+def test_per_release_mails_are_routed_like_irc(tmp_path: Path) -> None:
+    events = [e for _, batch in history_events() for e in batch]
+    everything = mail_sink(tmp_path)
+    assert all(everything.wants(e) for e in events)
+    stable_up = mail_sink(tmp_path, filter={"channels": ["stable", "lts-2024"], "kinds": ["release"]})
+    assert [e.key for e in events if stable_up.wants(e)] == [
+        "release:flatcar/stable/4152.2.1",
+        "release:flatcar/lts-2024/4081.3.1",
+        "release:flatcar/stable/4152.2.2",
+        "release:flatcar/lts-2024/4081.3.2",
+    ]
+    promotions = mail_sink(tmp_path, filter={"kinds": ["promotion"], "sources": ["flatcar"]})
+    assert [e.key for e in events if promotions.wants(e)] == ["promotion:flatcar/beta/4230.1.0"]
+    digest_only = mail_sink(tmp_path, per_release=False, digest={})
+    assert not any(digest_only.wants(e) for e in events)
+    deprecation = next(e for e in sample_plan_events() if e.kind == "deprecation")
+    assert everything.wants(deprecation) and not stable_up.wants(deprecation)
 
 
 # --------------------------------------------------------------------------------------------------

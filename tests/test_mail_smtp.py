@@ -14,7 +14,7 @@ import textwrap
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -235,19 +235,31 @@ def test_server_down_then_up_delivers_later_once_per_event(
     assert again.delivered == 0 and len(server.messages) == 4
 
 
+@pytest.mark.parametrize(
+    ("command", "reply"),
+    [
+        ("MAIL", "421 4.7.0 Too many connections, try again later"),
+        ("RCPT", "450 4.2.0 Greylisted, please try again in 5 minutes"),
+        ("DATA", "451 4.3.0 Mailbox busy, try again later"),
+    ],
+)
 def test_4xx_then_success_keeps_the_message_id(
-    smtp_server: SMTPServerFactory, http_server: LocalHTTPServer, tmp_path: Path
+    smtp_server: SMTPServerFactory,
+    http_server: LocalHTTPServer,
+    tmp_path: Path,
+    command: Literal["MAIL", "RCPT", "DATA"],
+    reply: str,
 ) -> None:
     server = smtp_server()
     config = bot_config(tmp_path, http_server, server.port)
     clock = Clock()
     serve(http_server, SNAPSHOTS[1])
     asyncio.run(cycle(config, clock))
-    server.script("DATA", "451 4.3.0 Mailbox busy, try again later")
+    server.script(command, reply)
     serve(http_server, SNAPSHOTS[2])
     first = asyncio.run(cycle(config, clock))
     assert (first.delivered, first.failed) == (0, 1)
-    assert "451 4.3.0 Mailbox busy" in first.errors[0]
+    assert reply in first.errors[0]
     with Store(config.state) as store:
         assert store.outbox_counts()["list"] == {"queued": 4}
         (failed_item, *_) = store.pending("list", now=clock.now + timedelta(hours=1))
@@ -256,7 +268,8 @@ def test_4xx_then_success_keeps_the_message_id(
     second = asyncio.run(cycle(config, clock))
     assert (second.delivered, second.failed) == (4, 0)
     assert server.messages[0].message["Message-ID"] == failed_item.message_id
-    assert server.commands.count("DATA") == 5  # one refused, four accepted
+    assert server.commands.count(command) == 5  # one refused, four accepted
+    assert len(server.messages) == 4
 
 
 @pytest.mark.parametrize(
@@ -277,7 +290,7 @@ def test_5xx_is_permanent_kept_and_shown(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
-    command: str,
+    command: Literal["MAIL", "RCPT", "DATA"],
     reply: str,
     what: str,
 ) -> None:
@@ -566,9 +579,91 @@ def test_digest_verbs(
     assert "output list digest: 0 9 * * mon (Europe/Berlin); next " in out
     assert "last digest:  period ending " in out
 
-    no_digest = (
-        write_config(tmp_path / "x", server, digest=False) if (tmp_path / "x").mkdir() is None else None
-    )
-    assert no_digest is not None
+    (tmp_path / "x").mkdir()
+    no_digest = write_config(tmp_path / "x", server, digest=False)
     assert cli.main(["-c", str(no_digest), "digest", "--preview"]) == 2
     assert "no mail output with an [outputs.digest] table" in capsys.readouterr().err
+
+
+def test_digest_send_now_touches_only_its_list(
+    smtp_server: SMTPServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`digest --send-now` delivers the digest list's queue and nothing else: another output's queued
+    announcements (an IRC network it would join, here an mbox) wait for the daemon."""
+    server = smtp_server()
+    path = tmp_path / "config.toml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        [bot]
+        state = "state.sqlite3"
+        [[sources]]
+        name = "flatcar"
+        kind = "flatcar"
+        [[outputs]]
+        name = "box"
+        kind = "mbox"
+        path = "announcements.mbox"
+        [[outputs]]
+        name = "list"
+        kind = "mail"
+        host = "127.0.0.1"
+        port = {server.port}
+        tls = "none"
+        from = "{SENDER}"
+        to = "{LIST}"
+        [outputs.digest]
+        cron = "0 9 * * mon"
+        """),
+        encoding="utf-8",
+    )
+    from bot.config import load_config
+    from bot.render import Renderer
+    from bot.sinks import build_sinks
+
+    config = load_config(path)
+    box, mail = build_sinks(config.outputs)
+    event = sample_events()[0]
+    with Store(config.state) as store:
+        store.commit_poll(
+            "flatcar",
+            now=datetime.now(UTC) - timedelta(hours=1),
+            documents=(),
+            new_releases=(),
+            events=[(event, [box.format(event, Renderer()), mail.format(event, Renderer())])],
+        )
+    assert cli.main(["-c", str(path), "digest", "--send-now"]) == 0
+    assert "delivered 2, failed 0" in capsys.readouterr().err  # the release mail, then the digest
+    subjects = [str(m.message["Subject"]) for m in server.messages]
+    assert subjects[0] == "[Flatcar] Stable 4230.2.0 released" and " Digest " in subjects[1]
+    with Store(config.state) as store:
+        assert store.outbox_counts()["box"] == {"queued": 1}
+    assert not (tmp_path / "announcements.mbox").exists()
+
+
+def test_send_test_mail_says_why_it_will_not_send_in_clear(
+    smtp_server: SMTPServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = smtp_server(mode="plain")  # offers no STARTTLS; the config asks for it (the default)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        [[sources]]
+        name = "flatcar"
+        kind = "flatcar"
+        [[outputs]]
+        name = "list"
+        kind = "mail"
+        host = "127.0.0.1"
+        port = {server.port}
+        from = "{SENDER}"
+        to = "{LIST}"
+        """),
+        encoding="utf-8",
+    )
+    assert cli.main(["-c", str(path), "send-test-mail"]) == 1
+    out = capsys.readouterr().out
+    assert f"list: connecting to 127.0.0.1:{server.port} (then STARTTLS, timeout 10s) …" in out
+    assert "list: FAILED: STARTTLS: " in out and "refusing to send without encryption" in out
+    assert 'list: hint: the server must offer STARTTLS for tls = "starttls"' in out
+    assert 'tls = "none"' in out
+    assert server.messages == [] and server.commands == []
