@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +110,8 @@ class Bot:
         self._sinks_open = False
         self._sink_locks: dict[str, asyncio.Lock] = {}
         self._wake = asyncio.Event()
+        self._lock_fd: int | None = None
+        self._lock_warned = False
         for sink in self.sinks:
             sink.attach(self)
 
@@ -120,6 +124,9 @@ class Bot:
                     log.exception("closing sink %s failed", sink.name)
         await self.fetcher.aclose()
         self.store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the delivery lock
+            self._lock_fd = None
 
     # -- polling ---------------------------------------------------------------------------------
 
@@ -368,10 +375,40 @@ class Bot:
     async def deliver(self) -> DeliveryResult:
         """Deliver every due outbox message: sinks in parallel, each in order; a failing sink keeps
         its remaining messages queued and does not hold up the others."""
-        await self._open_sinks()
         result = DeliveryResult()
+        if not self._claim_delivery():
+            return result
+        await self._open_sinks()
         await asyncio.gather(*(self._deliver_sink(sink, result) for sink in self.sinks))
         return result
+
+    def _claim_delivery(self) -> bool:
+        """Only one process delivers from a state file: a daemon and a `once` or `digest --send-now`
+        beside it would otherwise send the same queued message twice. The lock (a file beside the
+        state, holding the pid) is taken at the first delivery and kept until `aclose`."""
+        if self._lock_fd is not None:
+            return True
+        if self.store.path == ":memory:":
+            return True
+        path = self.store.path + ".deliver.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            if not self._lock_warned:
+                log.warning(
+                    "another release-bot process (pid %s) delivers from %s; queued messages are left to it",
+                    holder,
+                    self.store.path,
+                )
+                self._lock_warned = True
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        return True
 
     async def _deliver_sink(self, sink: Sink, result: DeliveryResult) -> None:
         lock = self._sink_locks.setdefault(sink.name, asyncio.Lock())

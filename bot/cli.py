@@ -223,6 +223,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    from bot.store import Store
+
+    config = _config(args)
+    names = {o.name for o in config.outputs}
+    if args.output is not None and args.output not in names:
+        print(
+            f"release-bot: error: no output named {args.output!r} (known: {', '.join(sorted(names))})",
+            file=sys.stderr,
+        )
+        return 2
+    if not config.state.exists():
+        print(f"no state yet at {config.state}: nothing to retry")
+        return 0
+    with Store(config.state) as store:
+        count = store.requeue_failed(args.output)
+    print(f"{count} failed message(s) queued again; the running bot (or `release-bot once`) delivers them")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
@@ -274,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="each source's last fetch/change/error; outbox per output").set_defaults(
         func=cmd_status
     )
+    p = sub.add_parser("retry", help="queue permanently failed messages again (after fixing the cause)")
+    p.add_argument("output", nargs="?", help="only this output (default: all)")
+    p.set_defaults(func=cmd_retry)
     p = sub.add_parser("demo", help="offline demo over bundled real Flatcar snapshots")
     p.add_argument("--keep", metavar="DIR", help="keep the demo's state, mbox and config in DIR")
     p.set_defaults(func=cmd_demo)

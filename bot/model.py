@@ -262,7 +262,9 @@ class RoadmapEvent:
 
     @property
     def key(self) -> str:
-        return f"roadmap:{self.item.source}/{self.item.id}/{stage_slug(self.item.stage)}"
+        # keyed by project, not source: a board and an issue listing that both show an item announce
+        # its change once
+        return f"roadmap:{self.item.project}/{self.item.id}/{stage_slug(self.item.stage)}"
 
     @property
     def summary(self) -> str:

@@ -777,6 +777,17 @@ class Store:
                 ("failed" if permanent else "queued", error, _ts(retry_at), item_id),
             )
 
+    def requeue_failed(self, sink: str | None = None) -> int:
+        """Put permanently failed messages back in the queue (after the cause was fixed); returns how
+        many. They keep their Message-IDs and their place in the order."""
+        sql = "UPDATE outbox SET state = 'queued', next_attempt_at = NULL WHERE state = 'failed'"
+        args: list[Any] = []
+        if sink is not None:
+            sql += " AND (sink = ? OR sink LIKE ? ESCAPE '\\')"
+            args += [sink, sink.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+        with self.transaction() as db:
+            return db.execute(sql, args).rowcount
+
     def outbox_counts(self) -> dict[str, dict[str, int]]:
         """{sink: {state: count}}."""
         counts: dict[str, dict[str, int]] = {}

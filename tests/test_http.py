@@ -427,3 +427,25 @@ def test_local_server_stops_promptly_with_a_dripping_client() -> None:
         assert time.monotonic() - started < 1.0
     with pytest.raises(RuntimeError):
         _ = server.base_url
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_host(http_server: LocalHTTPServer) -> None:
+    with LocalHTTPServer() as other:
+        other.set("/data", b"elsewhere")
+        http_server.set("/same", b"here")
+        http_server.set_handler("/away", redirect_to(other.url("/data")))
+        http_server.set_handler("/stay", redirect_to("/same"))
+
+        async def main() -> None:
+            async with HttpFetcher(user_agent=UA) as fetcher:
+                secret = {"Authorization": "Bearer SECRET", "Cookie": "c=1"}
+                assert (
+                    await fetcher.fetch(http_server.url("/away"), source="s", headers=secret)
+                ).body == b"elsewhere"
+                assert (
+                    await fetcher.fetch(http_server.url("/stay"), source="s", headers=secret)
+                ).body == b"here"
+
+        run(main())
+        assert "Authorization" not in other.requests[0].headers and "Cookie" not in other.requests[0].headers
+        assert http_server.requests_to("/same")[0].headers["Authorization"] == "Bearer SECRET"

@@ -345,3 +345,76 @@ def test_counter_of_mbox_is_per_event() -> None:
     ids = Counter(message_id(e, "mbox") for e in sample_events() + sample_events())
     assert set(ids.values()) == {2}
     assert os.sep not in "".join(ids)
+
+
+def test_message_ids_keep_distinct_versions_apart() -> None:
+    import dataclasses
+
+    from bot.messages import message_id, sample_events
+
+    event = sample_events()[0]
+    ids = {
+        message_id(dataclasses.replace(event, release=dataclasses.replace(event.release, version=v)), "mail")
+        for v in ("1.0 beta", "1.0/beta", "1.0_beta", "", "..", "1.0beta")
+    }
+    assert len(ids) == 6
+    for mid in ids:
+        local = mid.strip("<>").split("@")[0]
+        assert ".." not in local and not local.startswith(".") and " " not in local
+    assert message_id(event, "mbox") == "<release.sample.stable.4230.2.0.mbox@release-bot.invalid>"
+
+
+def test_one_process_delivers_from_a_state_file(http_server: LocalHTTPServer, tmp_path: Path) -> None:
+    """A `once` next to a running daemon must not send the daemon's queued messages a second time."""
+    config_path = write_config(tmp_path, http_server)
+    serve(http_server, SNAPSHOTS[1])
+    assert cli(config_path, "once").returncode == 0
+    serve(http_server, SNAPSHOTS[2])
+
+    async def main() -> tuple[int, str, str]:
+        config = load_config(config_path)
+        console = io.StringIO()
+        holder = Bot(
+            config, sinks=[ConsoleSink(config.outputs[0], stream=console), MboxSink(config.outputs[1])]
+        )
+        await holder.poll(config.sources[0])  # 4 events queued for console and mbox
+        assert holder._claim_delivery()  # as a daemon does at its first delivery pass
+        other = cli(config_path, "once")  # a second process: polls, but leaves delivery to the holder
+        assert "another release-bot process" in other.stderr and f"pid {os.getpid()}" in other.stderr
+        assert not (tmp_path / "out.mbox").exists()
+        held = await holder.deliver()
+        await holder.aclose()
+        after = cli(config_path, "once")  # the lock is free again; nothing is left to send
+        return held.delivered, other.stdout, after.stdout
+
+    delivered, other_stdout, after_stdout = asyncio.run(main())
+    assert delivered == 8 and other_stdout == "" and after_stdout == ""
+    ids = mbox_ids(tmp_path / "out.mbox")
+    assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_retry_requeues_permanently_failed_messages(tmp_path: Path) -> None:
+    from bot.messages import sample_events
+    from bot.store import OutboxMessage
+
+    now = datetime(2025, 3, 20, tzinfo=UTC)
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[[sources]]\nname = "f"\nkind = "flatcar"\n[[outputs]]\nname = "list"\nkind = "mbox"\n'
+        'path = "m.mbox"\n[bot]\nstate = "s.sqlite3"\n'
+    )
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.commit_poll(
+            "f",
+            now=now,
+            documents=[],
+            new_releases=[],
+            events=[(e, [OutboxMessage("list", f"<{i}@x>", {})]) for i, e in enumerate(sample_events())],
+        )
+        for item in store.pending("list", now=now):
+            store.mark_attempt_failed(item.id, error="550 denied", permanent=True, retry_at=None)
+    assert cli(config, "retry", "nosuch").returncode == 2
+    result = cli(config, "retry", "list")
+    assert result.returncode == 0 and result.stdout.startswith("3 failed message(s) queued again")
+    with Store(tmp_path / "s.sqlite3") as store:
+        assert [i.message_id for i in store.pending("list", now=now)] == ["<0@x>", "<1@x>", "<2@x>"]

@@ -25,6 +25,7 @@ from bot.errors import FetchError, RateLimitError
 __all__ = ["FetchResult", "HttpFetcher", "Validators", "retry_after"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
 # Turns a message into a FetchError naming the source and the URL being fetched.
@@ -285,7 +286,19 @@ class HttpFetcher:
                 ) as response:
                     status = response.status_code
                     if status in REDIRECT_STATUSES:
-                        current = self._redirect_target(response, current, redirects, fail)
+                        target = self._redirect_target(response, current, redirects, fail)
+                        if (target.scheme, target.host, target.port) != (
+                            current.scheme,
+                            current.host,
+                            current.port,
+                        ):
+                            # credentials are for the origin they were configured for, never another host
+                            request_headers = {
+                                k: v
+                                for k, v in request_headers.items()
+                                if k.lower() not in _CREDENTIAL_HEADERS
+                            }
+                        current = target
                         redirects += 1
                         if status == 303 or (status in (301, 302) and method != "GET"):
                             method, content = "GET", None
