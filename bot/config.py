@@ -692,6 +692,11 @@ def _mail(table: _Table, base: Path, *, source_names: Sequence[str]) -> MailConf
         raise table.error("local_hostname", f"expected a host name, got {local_hostname!r}")
     extra = _header_table(table, "extra_headers", env=False)
     extra_env = _header_table(table, "extra_headers_env", env=True)
+    if extra_env and tls == "none" and host not in _LOOPBACK:
+        raise table.error(
+            "extra_headers_env",
+            'refusing to send secret headers (e.g. Approved:) unencrypted: use tls = "starttls" or "implicit"',
+        )
     names = [h.lower() for h, _ in (*extra, *extra_env)]
     for header in names:
         if names.count(header) > 1:

@@ -158,6 +158,11 @@ def test_digest_defaults_to_monday_morning_utc_and_accepts_explicit_fields(tmp_p
             "outputs[0].username",
             "unencrypted",
         ),
+        (
+            {"host": "lists.example.org", "tls": "none", "extra_headers_env": {"Approved": "LIST_PASSWORD"}},
+            "outputs[0].extra_headers_env",
+            "unencrypted",
+        ),
         ({"from": "not an address"}, "outputs[0].from", "mail address"),
         ({"to": "list@example.org\r\nBcc: victim@example.org"}, "outputs[0].to", "mail address"),
         ({"reply_to": "x@example.org\nX-Evil: 1"}, "outputs[0].reply_to", "mail address"),
