@@ -695,7 +695,8 @@ def _mail(table: _Table, base: Path, *, source_names: Sequence[str]) -> MailConf
     if extra_env and tls == "none" and host not in _LOOPBACK:
         raise table.error(
             "extra_headers_env",
-            'refusing to send secret headers (e.g. Approved:) unencrypted: use tls = "starttls" or "implicit"',
+            'refusing to send secret headers (e.g. Approved:) unencrypted: use tls = "starttls" or '
+            '"implicit"',
         )
     names = [h.lower() for h, _ in (*extra, *extra_env)]
     for header in names:
