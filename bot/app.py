@@ -111,6 +111,7 @@ class Bot:
         self._sink_locks: dict[str, asyncio.Lock] = {}
         self._wake = asyncio.Event()
         self._lock_fd: int | None = None
+        self._state_view: StateView | None = None
         self._lock_warned = False
         for sink in self.sinks:
             sink.attach(self)
@@ -200,6 +201,7 @@ class Bot:
             self._note_failure(source, error)
             self.store.record_failure(source.name, now=now, error=error)
             return PollResult(source.name, ok=False, error=error)
+        self._state_view = None
         self.store.commit_poll(
             source.name,
             now=now,
@@ -276,6 +278,7 @@ class Bot:
             self._note_failure(source, error)
             self.store.record_failure(source.name, now=now, error=error)
             return PollResult(source.name, ok=False, error=error)
+        self._state_view = None
         self.store.commit_poll(
             source.name,
             now=now,
@@ -451,7 +454,11 @@ class Bot:
     # -- what sinks may use (BotHooks) -----------------------------------------------------------
 
     def state_view(self) -> StateView:
-        return load_state_view(self.store)
+        """The known state for answering commands; loaded once and again only after a poll recorded
+        something, so a busy channel does not read the whole database per question."""
+        if self._state_view is None:
+            self._state_view = load_state_view(self.store)
+        return self._state_view
 
     def request_delivery(self) -> None:
         self._wake.set()

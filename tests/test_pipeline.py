@@ -418,3 +418,27 @@ def test_retry_requeues_permanently_failed_messages(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stdout.startswith("3 failed message(s) queued again")
     with Store(tmp_path / "s.sqlite3") as store:
         assert [i.message_id for i in store.pending("list", now=now)] == ["<0@x>", "<1@x>", "<2@x>"]
+
+
+def test_state_view_is_cached_until_a_poll_records_something(
+    http_server: LocalHTTPServer, tmp_path: Path
+) -> None:
+    config_path = write_config(tmp_path, http_server)
+
+    async def main() -> None:
+        config = load_config(config_path)
+        bot = Bot(config, sinks=[])
+        try:
+            serve(http_server, SNAPSHOTS[1])
+            await bot.poll(config.sources[0])
+            first = bot.state_view()
+            assert bot.state_view() is first  # no database read per question
+            serve(http_server, SNAPSHOTS[2])
+            await bot.poll(config.sources[0])
+            fresh = bot.state_view()
+            assert fresh is not first
+            assert "4152.2.2" in {r.version for r in fresh.releases} - {r.version for r in first.releases}
+        finally:
+            await bot.aclose()
+
+    asyncio.run(main())
