@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import subprocess
 import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,6 +24,8 @@ import pytest
 from bot import cli
 from bot.app import Bot
 from bot.config import load_config
+from bot.irc.client import ConnectSettings, IrcClient
+from bot.irc.protocol import Incoming, SessionConfig
 from bot.sinks.irc import IrcChannelSink, IrcNetwork
 from tests.helpers import DATA, SNAPSHOTS, history_bytes
 from tests.httpserver import LocalHTTPServer
@@ -113,6 +117,18 @@ async def wait(
 
 def texts(listener: IrcListener, target: str) -> list[str]:
     return [text for _, _, _, text in listener.privmsgs(target)]
+
+
+_syncs = itertools.count(1)
+
+
+async def sync(listener: IrcListener, within: float = 30.0) -> None:
+    """Wait until `listener` has read everything the server sent it so far: it sends a PING and waits
+    for the PONG, which the server writes after every earlier line (a barrier, not a sleep)."""
+    token = f"sync-{next(_syncs)}"
+    mark = listener.mark()
+    listener.send_raw(f"PING :{token}")
+    await wait(listener, lambda line: " PONG " in line and line.endswith(token), within, since=mark)
 
 
 async def until(predicate: Callable[[], bool], within: float = 30.0, what: str = "condition") -> None:
@@ -215,8 +231,10 @@ def test_announcements_routed_over_tls_with_sasl_plain(
     async def test() -> None:
         with listeners(irc_net, ["ra-watch"], channels=names) as (watcher,):
             async with running(config, prepare=baseline_then(http_server, SNAPSHOTS[1], SNAPSHOTS[2])) as bot:
-                await wait(watcher, lambda line: MAR[-1] in line and "#ra-all" in line)
-                await wait(watcher, lambda line: "#ra-lts" in line and "3510.3.7" in line)
+                # each channel's last announcement (the channels are delivered in parallel)
+                last = {"#ra-all": MAR[-1], "#ra-stable": MAR[1], "#ra-promo": MAR[0], "#ra-lts": MAR[3]}
+                for channel, text in last.items():
+                    await wait(watcher, lambda line, c=channel, t=text: f" {c} :" in line and t in line)
                 session = network(bot).client.session  # type: ignore[union-attr]
                 assert session is not None and session.account == "testbot"  # SASL PLAIN over TLS
                 assert texts(watcher, "#ra-all") == MAR
@@ -227,7 +245,7 @@ def test_announcements_routed_over_tls_with_sasl_plain(
                 expected = {"net/#ra-all": 4, "net/#ra-stable": 1, "net/#ra-promo": 1, "net/#ra-lts": 2}
                 await until(
                     lambda: bot.store.outbox_counts() == {k: {"delivered": n} for k, n in expected.items()},
-                    10,
+                    30,
                     "the outbox marked delivered",
                 )
 
@@ -337,6 +355,65 @@ def test_sasl_external_with_a_client_certificate(
     run(test())
 
 
+def test_tls_certificate_is_verified_by_default(irc_net: IrcServer) -> None:
+    """The testbed's certificate is self-signed: without its ca_file the connection must not be made."""
+    assert irc_net.tls_port is not None
+
+    class Quiet:
+        def on_registered(self, nick: str) -> None: ...
+        def on_joined(self, channel: str) -> None: ...
+        def on_left(self, channel: str, reason: str) -> None: ...
+        def on_incoming(self, message: Incoming) -> None: ...
+        def on_auth_failed(self, reason: str, fatal: bool) -> None: ...
+        def on_disconnected(self, reason: str) -> None: ...
+
+    async def test() -> None:
+        settings = ConnectSettings(host=irc_net.host, port=irc_net.tls_port, tls=True, reconnect_initial=30)
+        config = SessionConfig(nick="rv-bot", username="rv", realname="r")
+        client = IrcClient(name="rv", settings=settings, session_config=config, listener=Quiet())
+        client.start()
+        try:
+            await until(lambda: client.stats.last_error is not None, what="the first connection attempt")
+            assert "TLS certificate verification failed" in (client.stats.last_error or "")
+            assert client.stats.connects == 0 and not client.connected
+        finally:
+            await client.stop()
+
+    run(test())
+
+
+def test_sasl_external_with_an_unknown_certificate_is_refused(
+    irc_net: IrcServer, http_server: LocalHTTPServer, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "stranger.pem", tmp_path / "stranger.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "2", "-subj", "/CN=stranger", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    output = irc_output(
+        irc_net, '[[outputs.channels]]\nname = "#rxf"\n', tls=True, nick="rxf-bot", sasl="EXTERNAL",
+        client_cert=str(cert), client_key=str(key), reconnect_initial="30s",
+    )  # fmt: skip
+    config = write_config(tmp_path, http_server, output)
+    serve(http_server, SNAPSHOTS[2])
+
+    async def test() -> None:
+        with listeners(irc_net, ["rxf-watch"], channels=["#rxf"]) as (watcher,):
+            async with running(config) as bot:
+                await until(lambda: network(bot).client is not None, what="the connection to start")
+                client = network(bot).client
+                assert client is not None
+                await until(lambda: client.fatal_error is not None, what="the SASL failure")
+                assert "SASL EXTERNAL as 'rxf-bot' failed" in (client.fatal_error or "")
+                assert "not continuing unauthenticated" in (client.fatal_error or "")
+                assert not client.connected
+                await sync(watcher)
+                assert not any(line.startswith(":rxf-bot!") for _, line in watcher.lines)
+
+    run(test())
+
+
 def test_sasl_failure_stops_unless_allowed(
     irc_net: IrcServer,
     http_server: LocalHTTPServer,
@@ -436,18 +513,22 @@ def test_flood_pacing_measured_by_the_receiver_and_replies_first(
             (reply_time,) = [
                 t for t, nick, _, text in seen if nick == "rp-bot" and text.startswith("Flatcar stable")
             ]
-            # the reply overtook the queued announcements: it came within one interval or so, and
-            # announcements were still being sent after it
-            assert reply_time - asked < 2 * interval + 0.5
+            # the reply overtook the queued announcements: it came within an interval or so (in turn it
+            # would have waited ~6 s behind them), and announcements were still being sent after it
+            assert reply_time - asked < 3 * interval + 0.5
             assert sum(1 for t, _ in announcements if t > reply_time) >= 3
-            # pacing: in any window, at most burst + window / interval lines (network jitter: 50 ms)
+            # pacing: in any window, at most burst + window / interval lines. The receiver's timestamps
+            # are taken by a thread of this process, which a busy machine can hold back for a moment: a
+            # late first line makes a window look shorter, hence the slack (without flood control all
+            # 9 lines would arrive within a few milliseconds, and fail this by far)
+            jitter = 0.3
             times = sorted(t for t, nick, _, _ in seen if nick == "rp-bot")
             for i, start in enumerate(times):
                 for j in range(i + burst, len(times)):
                     window = times[j] - start
-                    assert j - i + 1 <= burst + (window + 0.05) / interval, (i, j, window, times)
+                    assert j - i + 1 <= burst + (window + jitter) / interval, (i, j, window, times)
             span = times[-1] - times[0]
-            assert span >= (len(times) - burst) * interval - 0.2
+            assert span >= (len(times) - burst) * interval - jitter
 
     run(test())
 
@@ -474,7 +555,9 @@ def test_a_long_backlog_is_summarised_not_dropped(
                     lambda: bot.store.outbox_counts().get("net/#rs", {}).get("queued", 0) == 0, 30, "delivery"
                 )
                 assert bot.store.outbox_counts()["net/#rs"] == {"delivered": 8}
-                await asyncio.sleep(0.5)
+                # delivered = the server answered the bot's PING after relaying every line: once the
+                # watcher has read up to its own PONG, it has them all
+                await sync(watcher)
             got = texts(watcher, "#rs")
             assert got and len(got) < 8
             assert got[0].startswith("8 queued announcements: ")
@@ -500,6 +583,18 @@ class Gate:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._client: asyncio.StreamWriter | None = None  # the newest connection's side towards the bot
+        self._at_line_start = True  # the last bytes forwarded to the bot ended a line
+        self._forwarded = asyncio.Event()
+
+    async def inject(self, *lines: bytes) -> None:
+        """Send raw lines to the bot as if the server had sent them, between two of the server's lines."""
+        assert self._client is not None, "no connection through the gate"
+        while not self._at_line_start:  # the server's line in flight is completed first
+            self._forwarded.clear()
+            await asyncio.wait_for(self._forwarded.wait(), 30)
+        self._client.write(b"".join(line + b"\r\n" for line in lines))
+        await self._client.drain()
 
     async def start(self) -> Gate:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -522,11 +617,15 @@ class Gate:
             writer.close()
             return
         self._writers += [writer, up_writer]
+        self._client, self._at_line_start = writer, True
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
                     dst.write(data)
+                    if dst is self._client:
+                        self._at_line_start = data.endswith(b"\n")
+                        self._forwarded.set()
                     await dst.drain()
             except (ConnectionError, OSError):
                 pass
@@ -566,12 +665,12 @@ def test_server_killed_and_restarted_mid_delivery(
                 await asyncio.to_thread(irc_net.stop, True)  # SIGKILL mid-delivery
                 client = network(bot).client
                 assert client is not None
-                await until(lambda: not client.connected, 10, "the bot to notice")
+                await until(lambda: not client.connected, 30, "the bot to notice")
                 await asyncio.to_thread(irc_net.start)
                 second = await asyncio.to_thread(IrcListener, irc_net, "rk-watch2", channels=["#rk"])
                 gate.open = True
                 await wait(second, lambda line: MAR[-1] in line, within=60)
-                await until(lambda: bot.store.outbox_counts()["net/#rk"] == {"delivered": 8}, 10, "outbox")
+                await until(lambda: bot.store.outbox_counts()["net/#rk"] == {"delivered": 8}, 30, "outbox")
             before = [text for _, nick, _, text in first.privmsgs("#rk") if nick == "rk-bot"]
             after = [text for _, nick, _, text in second.privmsgs("#rk") if nick == "rk-bot"]
             assert len(before) >= 2
@@ -634,13 +733,65 @@ def test_latin1_from_the_server_and_injection_attempts(
                 mark = watcher.mark()
                 watcher.privmsg("#ri", "!release stable")
                 await wait(watcher, lambda line: line.startswith(":ri-bot!") and "stable" in line, since=mark)
-                await asyncio.sleep(0.5)
+                # everything the bot sent before that reply was handled by the server before it: once the
+                # second client has read up to its own PONG, it has seen whatever reached it
+                await sync(other)
             # the bot never sent anything anywhere else: the second client saw no line from it
             assert not [line for _, line in other.lines if line.startswith(":ri-bot!") and "PRIVMSG" in line]
             assert not [line for _, line in other.lines if "pwned" in line]
             from_bot = [line.split(" ", 2) for _, line in watcher.lines if line.startswith(":ri-bot!")]
             assert {parts[1] for parts in from_bot} <= {"JOIN", "PRIVMSG", "QUIT"}
             assert not [parts for parts in from_bot if parts[1] == "QUIT" and "bye" in parts[2]]
+
+    run(test())
+
+
+def test_malformed_and_latin1_lines_from_the_server_keep_the_connection(
+    irc_net: IrcServer, http_server: LocalHTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve(http_server, SNAPSHOTS[2])
+
+    async def test() -> None:
+        gate = await Gate(irc_net.host, irc_net.port).start()
+        output = irc_output(irc_net, '[[outputs.channels]]\nname = "#rm"\n', port=gate.port, nick="rm-bot")
+        config = write_config(tmp_path, http_server, output)
+
+        async def polled(bot: Bot) -> None:
+            assert all(p.ok for p in await bot.poll_all())
+
+        try:
+            with listeners(irc_net, ["rm-user"], channels=["#rm"]) as (user,):
+                async with running(config, prepare=polled) as bot:
+                    await wait(user, lambda line: line.startswith(":rm-bot!") and " JOIN " in line)
+                    client = network(bot).client
+                    assert client is not None
+                    # lines a real server would not send, in the bot's stream from the server
+                    await gate.inject(
+                        b":irc.test NOTICE rm-bot :caf\xe9 cr\xe8me br\xfbl\xe9e \xff\xfe",  # latin-1
+                        b":x!y@z PRIVMSG #rm :\xc3\x28 invalid utf-8",
+                        b"PRIVMSG",
+                        b":only.a.prefix",
+                        b"\x00\x01\x02 garbage \xff",
+                        b"@tags-only",
+                        b"   ",
+                        b":irc.test 001",
+                        b":irc.test 005 rm-bot BOT= NICKLEN=abc =x -NOPE :are supported",
+                        b":irc.test 352 rm-bot",
+                        b":rm-bot!x@y JOIN :#bad\x00chan",
+                        b"PING :a\x00b",
+                        b":x!y@z PRIVMSG #rm :" + b"\xe9" * 2000,  # longer than any IRC line
+                    )
+                    mark = user.mark()
+                    user.privmsg("#rm", "!release stable")
+                    reply = await wait(
+                        user, lambda line: line.startswith(":rm-bot!") and "4152.2.2" in line, since=mark
+                    )
+                    assert " PRIVMSG #rm :Flatcar stable 4152.2.2 (2025-03-20)" in reply
+                    assert client.connected and client.stats.connects == 1  # never dropped
+            errors = [r for r in caplog.records if r.name.startswith("release-bot") and r.levelno >= 40]
+            assert not errors, [r.getMessage() for r in errors]
+        finally:
+            await gate.stop()
 
     run(test())
 
@@ -670,7 +821,7 @@ def test_kick_rejoin_and_nick_in_use(
                 mark = op.mark()
                 op.send_raw("KICK #rj rj-bot :testing rejoin")
                 await wait(op, lambda line: line.startswith(":rj-bot!") and " JOIN " in line, since=mark)
-                await until(lambda: client.is_joined("#rj"), 10, "rejoin")
+                await until(lambda: client.is_joined("#rj"), 30, "rejoin")
                 mark = op.mark()
                 op.privmsg("#rj", "!release beta")
                 await wait(op, lambda line: line.startswith(":rj-bot!") and "4230.1.0" in line, since=mark)

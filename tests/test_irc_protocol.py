@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import logging
+import random
 
 import pytest
 
+from bot.irc import protocol
 from bot.irc.flood import Priority
 from bot.irc.protocol import (
     AuthFailed,
@@ -585,3 +588,71 @@ def test_malformed_lines_never_raise(line: str):
     assert session.is_joined("#c")
     # and the session still works afterwards
     assert sent(session.receive("PING :still-here", 6.0)) == ["PONG still-here"]
+
+
+def test_ping_with_a_token_we_cannot_echo_still_gets_a_pong():
+    session = joined_session()
+    assert sent(session.receive("PING :a\x00b\rc", 5.0)) == ["PONG abc"]
+    assert sent(session.receive("PING :\x00", 5.0)) == ["PONG ping"]
+
+
+def test_an_error_in_one_handler_is_logged_and_the_rest_of_the_line_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    session = joined_session()
+    original = protocol._HANDLERS["pubmsg"]
+
+    def flaky(self: IrcSession, event: object, now: float) -> list:
+        if getattr(event, "arguments", [""])[0] == "boom":
+            raise RuntimeError("a bug in a handler")
+        return original(self, event, now)
+
+    def ctcp(self: IrcSession, event: object, now: float) -> list:
+        return [Log(logging.INFO, "ctcp seen")]
+
+    monkeypatch.setitem(protocol._HANDLERS, "pubmsg", flaky)  # type: ignore[index]
+    monkeypatch.setitem(protocol._HANDLERS, "ctcp", ctcp)  # type: ignore[index]
+    # one line, several events (the text, then the CTCP ACTION): the first one's handler fails
+    out = session.receive(":alice!a@h PRIVMSG #c :boom\x01ACTION waves\x01", 5.0)
+    error, seen = out
+    assert isinstance(error, Log) and error.level == logging.ERROR and isinstance(error.error, RuntimeError)
+    assert "'pubmsg'" in error.message and "a bug in a handler" in error.message
+    assert seen == Log(logging.INFO, "ctcp seen")  # the next event of the same line was handled
+    (msg,) = session.receive(":alice!a@h PRIVMSG #c :!release", 5.0)
+    assert isinstance(msg, Incoming) and msg.text == "!release"
+    assert session.is_joined("#c") and not session.is_closed
+    assert sent(session.receive("PING :still-here", 6.0)) == ["PONG still-here"]
+
+
+def test_random_lines_never_raise_out_of_the_session():
+    """A seeded fuzz over the commands the session handles, with hostile parameters."""
+    rng = random.Random(3)
+    commands = [
+        "PING", "PONG", "ERROR", "CAP", "AUTHENTICATE", "001", "004", "005", "376", "422", "421", "464",
+        "JOIN", "PART", "KICK", "NICK", "QUIT", "731", "ACCOUNT", "CHGHOST", "396", "352", "404", "401",
+        "442", "PRIVMSG", "NOTICE", "433", "432", "437", "471", "474", "475", "477", "900", "901", "902",
+        "903", "904", "905", "906", "907", "908", "MODE",
+    ]  # fmt: skip
+    atoms = ["", ":", "*", "#c", "rbot", "rbot!rb@h", "a b", ":a b", "\x00", "\x01", "\x01VERSION\x01",
+             "\r", "LS", "ACK", "NAK", "+", "sasl", "x=y", "=", "-", "\xff", "é", "!", "@", " "]  # fmt: skip
+    prefixes = ["", ":irc.test ", ":x!y@z ", ":rbot!rb@h ", ":!@ ", "@a=b;account=x :x!y@z ", "@; "]
+    for _ in range(3000):
+        session = IrcSession(
+            config(
+                channels=(ChannelJoin("#c", "k"),),
+                sasl=rng.choice([None, "PLAIN"]),
+                sasl_password="pw",
+                sasl_required=rng.random() < 0.5,
+                nickserv_password=rng.choice([None, "ns"]),
+            )
+        )
+        session.start(0.0)
+        if rng.random() < 0.5:
+            feed(
+                session, f"{S} CAP * LS :sasl account-tag", f"{S} 001 rbot :Hi rbot!rb@h", f"{S} 376 rbot :x"
+            )
+            feed(session, ":rbot!rb@h JOIN #c")
+        args = " ".join(rng.choice(atoms) for _ in range(rng.randint(0, 5)))
+        line = f"{rng.choice(prefixes)}{rng.choice(commands)} {args}"
+        out = session.receive(line, 1.0) + session.tick(100.0)
+        assert not [a for a in out if isinstance(a, Log) and a.error is not None], line

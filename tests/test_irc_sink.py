@@ -12,9 +12,11 @@ from pathlib import Path
 
 from bot.app import Bot
 from bot.config import load_config
+from bot.irc.flood import Priority
 from bot.messages import sample_events
 from bot.model import Event
-from bot.sinks.irc import IrcChannelSink, summary_entry
+from bot.sinks import build_sinks
+from bot.sinks.irc import MAX_REPLY_BACKLOG, IrcChannelSink, summary_entry
 from tests.fakeircd import FakeIrcd
 
 NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
@@ -165,3 +167,36 @@ def test_summary_entry_is_the_head_of_the_announcement() -> None:
     text = "[Flatcar] stable 4152.2.2 released 2025-03-20 — kernel 6.6.83 — https://example.org"
     assert summary_entry(text) == "[Flatcar] stable 4152.2.2 released 2025-03-20"
     assert len(summary_entry("x" * 500).encode()) <= 120
+
+
+def test_a_crowd_of_askers_cannot_hold_back_announcements(tmp_path: Path) -> None:
+    """Each asker is under their own rate limit, yet together they would queue replies (which go ahead of
+    announcements) for minutes: past MAX_REPLY_BACKLOG waiting replies, questions are ignored; admins
+    still get an answer."""
+
+    async def test(server: FakeIrcd) -> None:
+        path = config_file(tmp_path, server.port, flood_burst=1, flood_interval="60s", channel_rate_burst=100)
+        path.write_text(
+            path.read_text().replace(
+                "[[outputs.channels]]",
+                '[outputs.admins]\nhostmasks = ["boss!*@admin.example"]\n[[outputs.channels]]',
+            ),
+            encoding="utf-8",
+        )
+        (sink,) = [s for s in build_sinks(load_config(path).outputs) if isinstance(s, IrcChannelSink)]
+        network = sink.network
+        try:
+            await sink.open()  # connects and joins; the JOIN took the only token: replies wait
+            client = network.client
+            assert client is not None and client.is_joined("#c")
+            for i in range(3 * MAX_REPLY_BACKLOG):
+                server.conn.send(f":user{i}!u@host{i}.example PRIVMSG #c :!help")
+            server.conn.send(":boss!b@admin.example PRIVMSG #c :!status")
+            mark = len(server.lines)
+            server.conn.send("PING :sync")  # answered after every line before it was handled
+            await server.wait_for(lambda line: line == "PONG sync", since=mark)
+            assert client.queued(Priority.REPLY) == MAX_REPLY_BACKLOG + 1  # the admin's answer too
+        finally:
+            await network.stop()
+
+    run(test)

@@ -463,8 +463,16 @@ class IrcClient:
                 if entry.future is not None and not entry.future.done():
                     entry.future.set_exception(NotConnected(f"not in {entry.channel}"))
                 continue
+            # The entry is out of the queue now, so `_teardown` cannot fail it: whatever goes wrong
+            # from here on (a write error, the cancellation that ends the connection) must.
             try:
                 await self._write(writer, entry.lines.pop(0))
+                if not entry.lines and entry.confirm is not None:
+                    # The confirming PING follows at once, so no kill or disconnect can fall between the
+                    # server relaying the message and answering the PING (it spends a free token, never
+                    # waits for one: the pace people see is that of the messages).
+                    await self._write(writer, entry.confirm)
+                    self._bucket.spend(self.clock())
             except BaseException as exc:
                 if entry.future is not None and not entry.future.done():
                     entry.future.set_exception(NotConnected(f"write failed: {_describe(exc)}"))
@@ -472,12 +480,6 @@ class IrcClient:
             if entry.lines:
                 self._queue.push_back(priority, seq, entry)
                 continue
-            if entry.confirm is not None:
-                # The confirming PING follows at once, so no kill or disconnect can fall between the
-                # server relaying the message and answering the PING (it spends a free token, never
-                # waits for one: the pace people see is that of the messages).
-                await self._write(writer, entry.confirm)
-                self._bucket.spend(self.clock())
             if entry.future is not None and not entry.future.done():
                 entry.future.set_result(None)
 
@@ -563,7 +565,7 @@ class IrcClient:
             self._close_reason = action.reason
             self._closed.set()
         elif isinstance(action, Log):
-            log.log(action.level, "irc %s: %s", name, action.message)
+            log.log(action.level, "irc %s: %s", name, action.message, exc_info=action.error)
 
     def _guard(self, callback: Callable[..., None], *args: object) -> None:
         try:

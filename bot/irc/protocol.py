@@ -29,7 +29,8 @@ What the session does:
 Parsing is the irc package's own (`irc.client.ServerConnection._process_line`: its regular
 expression, `irc.message.Arguments`/`Tag`, `irc.events` names, CTCP dequoting, `irc.features`
 ISUPPORT) with its event dispatch redirected into a list; see `_Parser`. A line it cannot parse is
-logged and skipped; it never raises out of `receive`.
+logged and skipped, and an error in handling one event is logged (with its traceback) and skipped:
+nothing raises out of `receive`.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ class Close:
 class Log:
     level: int
     message: str
+    error: BaseException | None = None  # logged with its traceback
 
 
 Action = (
@@ -401,11 +403,23 @@ class IrcSession:
             return []
         try:
             events = self._parser.parse(line)
-        except (AttributeError, ValueError, IndexError, TypeError, KeyError) as exc:
-            return [Log(logging.WARNING, f"ignored a line the parser cannot read ({exc}): {line[:200]!r}")]
+        except Exception as exc:  # noqa: BLE001 — any parser failure: skip the line, keep the connection
+            return [Log(logging.WARNING, f"ignored a line the parser cannot read ({exc!r}): {line[:200]!r}")]
         out: list[Action] = []
         for event in events:
-            out.extend(self._event(event, now))
+            # Every handler guarded: a bug or an unforeseen shape of one event is logged and skipped;
+            # the other events of the line, the session and the connection go on.
+            try:
+                actions = self._event(event, now)
+            except Exception as exc:  # noqa: BLE001 — reported as a Log action with its traceback
+                actions = [
+                    Log(
+                        logging.ERROR,
+                        f"error handling {event.type!r} from the line {line[:200]!r} (ignored): {exc!r}",
+                        exc,
+                    )
+                ]
+            out.extend(actions)
         return out
 
     def tick(self, now: float) -> list[Action]:
@@ -708,6 +722,8 @@ class IrcSession:
 
     def _on_ping(self, event: Any, now: float) -> list[Action]:
         token = event.target or (event.arguments[0] if event.arguments else "")
+        # a token we could not echo (CR or NUL in it) must not cost the PONG: PING timeouts kill us
+        token = "".join(ch for ch in token if ch not in _FORBIDDEN)
         return [Send(format_line("PONG", token or "ping"))]
 
     def _on_pong(self, event: Any, now: float) -> list[Action]:
@@ -756,6 +772,8 @@ class IrcSession:
         self._learn_mask(event.source)
         state = self._channels.get(self.lower(channel))
         if state is None:
+            if not channel or any(ch in channel for ch in (*_FORBIDDEN, " ")):
+                return [Log(logging.WARNING, f"ignored a JOIN echo for a malformed channel {channel!r}")]
             return [
                 Log(logging.INFO, f"joined {channel}, which is not configured; leaving it"),
                 Send(format_line("PART", channel), Priority.CONTROL),

@@ -39,6 +39,10 @@ from bot.text import truncate_utf8
 log = logging.getLogger("release-bot.irc")
 
 SUMMARY_ENTRY_BYTES = 120
+#: Replies waiting for flood tokens beyond which new questions (except from admins) are ignored. Replies
+#: go ahead of announcements, so without a bound a crowd of askers (clones, each under its own rate
+#: limit) would hold the announcements back for minutes; at the default pace this is ~20 s of replies.
+MAX_REPLY_BACKLOG = 10
 
 
 def summary_entry(text: str) -> str:
@@ -135,6 +139,11 @@ class IrcNetwork:
     def on_incoming(self, message: Incoming) -> None:
         client = self.client
         if client is None or client.session is None:
+            return
+        if client.queued(Priority.REPLY) >= MAX_REPLY_BACKLOG and not self.router.is_admin(message):
+            log.debug(
+                "irc %s: %d replies waiting; ignoring %r", self.output.name, MAX_REPLY_BACKLOG, message.mask
+            )
             return
         result = self.router.handle(message, nick=client.session.nick, now=self.clock(), state=self._state)
         if result is None:
