@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 from pathlib import Path
+
+import pytest
 
 from bot.model import Document, Release, Snapshot
 from bot.sources.flatcar import parse_releases_json
@@ -54,3 +57,32 @@ def check_golden(path: Path, actual: str) -> None:
         path.write_text(actual, encoding="utf-8")
     expected = path.read_text(encoding="utf-8")
     assert actual == expected, f"output differs from {path} (UPDATE_GOLDEN=1 to accept, then review)"
+
+
+#: When "1" (CI sets it), a real-server test that cannot run here fails instead of skipping.
+REQUIRE_ENV = "RELEASE_BOT_REQUIRE_SERVERS"
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip a real-server test that cannot run here, or fail it when REQUIRE_ENV=1 (CI)."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_ENV}=1 forbids skipping", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """TCP ports on `host` that were free a moment ago (bound together, so the numbers are distinct)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]

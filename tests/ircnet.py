@@ -78,6 +78,8 @@ from typing import IO, Any, Self, TypeVar
 
 import pytest
 
+from tests.helpers import REQUIRE_ENV, free_port, free_ports, require_or_skip
+
 __all__ = [
     "REQUIRE_ENV",
     "IrcListener",
@@ -90,7 +92,6 @@ __all__ = [
     "try_sasl",
 ]
 
-REQUIRE_ENV = "RELEASE_BOT_REQUIRE_SERVERS"
 _T = TypeVar("_T")
 
 INSPIRCD_BIN = Path("/usr/sbin/inspircd")
@@ -117,20 +118,7 @@ _JOIN_ERRORS = {"403", "405", "437", "471", "473", "474", "475", "476", "477", "
 
 def irc_free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, close, reuse the number)."""
-    return _free_ports(1)[0]
-
-
-def _free_ports(count: int) -> list[int]:
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):  # hold them all open so the numbers are distinct
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    return free_port()
 
 
 def _require(*binaries: Path) -> None:
@@ -140,10 +128,9 @@ def _require(*binaries: Path) -> None:
         missing.append("openssl")
     if not missing:
         return
-    reason = f"IRC test server binaries missing: {', '.join(missing)} (apt-get install -y {DEBIAN_PACKAGES})"
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason}; {REQUIRE_ENV}=1 forbids skipping", pytrace=False)
-    pytest.skip(reason)
+    require_or_skip(
+        f"IRC test server binaries missing: {', '.join(missing)} (apt-get install -y {DEBIAN_PACKAGES})"
+    )
 
 
 @dataclass(frozen=True)
@@ -694,7 +681,7 @@ def _new_inspircd(workdir: Path) -> IrcServer:
 
 
 def _write_inspircd_configs(server: IrcServer) -> None:
-    server.port, tls_port, link_port = _free_ports(3)
+    server.port, tls_port, link_port = free_ports(3, HOST)
     server.tls_port, server.link_port = tls_port, link_port
     values = {
         "dir": str(server.workdir),

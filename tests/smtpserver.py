@@ -17,9 +17,7 @@ Usage::
 from __future__ import annotations
 
 import email
-import os
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -35,6 +33,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.helpers import free_port, require_or_skip
+
 __all__ = [
     "Certs",
     "Received",
@@ -46,20 +46,6 @@ __all__ = [
 ]
 
 Mode = Literal["plain", "starttls", "implicit"]
-
-
-def require_or_skip(reason: str) -> None:
-    """Skip a real-server test that cannot run here — or fail in CI (RELEASE_BOT_REQUIRE_SERVERS=1)."""
-    if os.environ.get("RELEASE_BOT_REQUIRE_SERVERS"):
-        pytest.fail(f"required real-server test cannot run: {reason}")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (at the time of the call)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

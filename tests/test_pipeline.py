@@ -11,7 +11,6 @@ import io
 import mailbox
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,7 +26,7 @@ from bot.config import load_config
 from bot.sinks.console import ConsoleSink
 from bot.sinks.mbox import MboxSink
 from bot.store import Store
-from tests.helpers import SNAPSHOTS, history_bytes
+from tests.helpers import SNAPSHOTS, free_port, history_bytes
 from tests.httpserver import LocalHTTPServer, hang, slow_drip
 
 REPO = Path(__file__).resolve().parent.parent
@@ -304,10 +303,7 @@ def test_sink_outage_keeps_messages_queued_in_order(http_server: LocalHTTPServer
 
 def test_daemon_keeps_running_when_network_fails_and_stops_on_sigterm(tmp_path: Path) -> None:
     class Closed:  # a port nothing listens on any more
-        def __init__(self) -> None:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                self.port = sock.getsockname()[1]
+        port = free_port()
 
         def url(self, path: str) -> str:
             return f"http://127.0.0.1:{self.port}{path}"
