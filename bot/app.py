@@ -11,7 +11,7 @@ import fcntl
 import logging
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +29,7 @@ from bot.sources.feed import parse_feed
 from bot.sources.flatcar import parse_releases_json
 from bot.sources.github import fetch_roadmap
 from bot.sources.http import FetchResult, HttpFetcher, Validators
-from bot.store import DocumentUpdate, OutboxItem, OutboxMessage, Store
+from bot.store import DocumentState, DocumentUpdate, OutboxItem, OutboxMessage, Store
 
 log = logging.getLogger("release-bot")
 
@@ -132,9 +132,8 @@ class Bot:
     # -- polling ---------------------------------------------------------------------------------
 
     async def _fetch_documents(
-        self, source: SourceConfig
+        self, source: SourceConfig, states: Mapping[str, DocumentState]
     ) -> tuple[list[Document], list[DocumentUpdate], list[str], list[str]]:
-        states = self.store.documents(source.name)
         documents: list[Document] = []
         updates: list[DocumentUpdate] = []
         errors: list[str] = []
@@ -181,9 +180,10 @@ class Bot:
         now = self.clock()
         if source.is_roadmap:
             return await self._poll_roadmap(source, now)
-        documents, updates, errors, warnings = await self._fetch_documents(source)
+        states = self.store.documents(source.name)  # validators, and which documents are baselined
+        documents, updates, errors, warnings = await self._fetch_documents(source, states)
         known = self.store.known_releases(source.name)
-        baselined = set(self.store.documents(source.name))
+        baselined = set(states)
         detection: Detection = detect(
             Snapshot(source.name, tuple(documents)),
             known,
