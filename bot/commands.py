@@ -10,9 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from bot.channels import stream_label, stream_sort_key
 from bot.detect import StreamIndex, package_changes
-from bot.messages import key_packages, stream_label
-from bot.model import CHANNEL_ORDER, KEY_PACKAGES, Notice, Reach, Release, RoadmapItem, version_key
+from bot.messages import key_packages
+from bot.model import KEY_PACKAGES, Notice, Reach, Release, RoadmapItem, version_key
 from bot.plans import deprecations_reply, roadmap_reply
 from bot.text import sanitize
 
@@ -69,14 +70,6 @@ def _newest(releases: Iterable[Release]) -> Release | None:
     return max(releases, key=lambda r: version_key(r.version), default=None)
 
 
-def _stream_order(stream: str) -> tuple[int, int, str]:
-    """alpha, beta, stable, then LTS streams newest first, then anything else by name."""
-    channel = "lts" if stream.startswith("lts") else stream
-    rank = CHANNEL_ORDER.index(channel) if channel in CHANNEL_ORDER else len(CHANNEL_ORDER)
-    year = int(stream[4:]) if stream[4:].isdigit() else 0
-    return (rank, -year, stream)
-
-
 def current_by_stream(state: StateView) -> dict[tuple[str, str], Release]:
     """(project, stream) → newest release of that stream."""
     groups: dict[tuple[str, str], list[Release]] = {}
@@ -109,7 +102,7 @@ def _release(args: Sequence[str], state: StateView) -> list[str]:
     if not args:
         by_project: dict[str, list[Release]] = {}
         for (project, _stream), release in sorted(
-            current.items(), key=lambda kv: (kv[0][0], _stream_order(kv[0][1]))
+            current.items(), key=lambda kv: (kv[0][0], stream_sort_key(kv[0][1]))
         ):
             by_project.setdefault(project, []).append(release)
         return [
@@ -122,16 +115,18 @@ def _release(args: Sequence[str], state: StateView) -> list[str]:
         found = [r for r in state.releases if r.version == wanted]
         if not found:
             return [f"no release {wanted} is known"]
-        return [describe(r) for r in sorted(found, key=lambda r: _stream_order(r.stream))]
+        return [describe(r) for r in sorted(found, key=lambda r: stream_sort_key(r.stream))]
     matches = [
         r
         for (_p, stream), r in current.items()
         if stream == wanted or r.channel == wanted or stream_label(r.channel, stream).lower() == wanted
     ]
     if not matches:
-        names = sorted({s for (_p, s) in current} | {r.channel for r in current.values()}, key=_stream_order)
+        names = sorted(
+            {s for (_p, s) in current} | {r.channel for r in current.values()}, key=stream_sort_key
+        )
         return [f"unknown channel {wanted[:30]!r}; known: {', '.join(names)}"]
-    return [describe(r) for r in sorted(matches, key=lambda r: (r.project, _stream_order(r.stream)))]
+    return [describe(r) for r in sorted(matches, key=lambda r: (r.project, stream_sort_key(r.stream)))]
 
 
 def _find(wanted: str, state: StateView) -> list[Release] | str:
@@ -139,16 +134,18 @@ def _find(wanted: str, state: StateView) -> list[Release] | str:
     current = current_by_stream(state)
     if re.match(r"^\d+(\.\d+)*$", wanted):
         found = [r for r in state.releases if r.version == wanted]
-        return sorted(found, key=lambda r: _stream_order(r.stream)) or f"no release {wanted} is known"
+        return sorted(found, key=lambda r: stream_sort_key(r.stream)) or f"no release {wanted} is known"
     matches = [
         r
         for (_p, stream), r in current.items()
         if stream == wanted or r.channel == wanted or stream_label(r.channel, stream).lower() == wanted
     ]
     if not matches:
-        names = sorted({s for (_p, s) in current} | {r.channel for r in current.values()}, key=_stream_order)
+        names = sorted(
+            {s for (_p, s) in current} | {r.channel for r in current.values()}, key=stream_sort_key
+        )
         return f"unknown channel {wanted[:30]!r}; known: {', '.join(names)}"
-    return sorted(matches, key=lambda r: (r.project, _stream_order(r.stream)))
+    return sorted(matches, key=lambda r: (r.project, stream_sort_key(r.stream)))
 
 
 def describe_changes(release: Release, previous: Release | None, *, max_other: int = 8) -> str:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
+from bot.channels import DEFAULT_CHANNELS, FLATCAR_CHANNELS
 from bot.errors import ConfigError
 from bot.model import EVENT_KINDS
-from bot.sources.flatcar import CHANNELS as FLATCAR_CHANNELS
 
 DEFAULT_FLATCAR_BASE_URL = "https://www.flatcar.org/releases-json/"
 DEFAULT_GITHUB_API = "https://api.github.com"
@@ -354,7 +354,7 @@ def _source(table: _Table) -> SourceConfig:
     if kind in ROADMAP_KINDS:
         config = _roadmap_source(table, name=name, kind=kind, interval=interval, announce=announce)
     elif kind == "flatcar":
-        channels = table.str_list("channels", ("alpha", "beta", "stable", "lts"), choices=FLATCAR_CHANNELS)
+        channels = table.str_list("channels", DEFAULT_CHANNELS, choices=FLATCAR_CHANNELS)
         streams = table.str_list("lts_streams", ())
         for i, stream in enumerate(streams):
             if not _LTS_STREAM.match(stream):

@@ -46,7 +46,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bot.model import CHANNEL_ORDER, DeprecationEvent, Notice, Reach, Release, version_key
+from bot.channels import LADDER
+from bot.model import DeprecationEvent, Notice, Reach, Release, version_key
 from bot.text import markdown_to_text, sanitize, sanitize_multiline, truncate_utf8
 
 __all__ = [
@@ -389,7 +390,7 @@ class DeprecationDetection:
 
 
 def _rank(channel: str) -> int | None:
-    return CHANNEL_ORDER.index(channel) if channel in CHANNEL_ORDER else None
+    return LADDER.index(channel) if channel in LADDER else None
 
 
 def _major(version: str | None) -> int | None:

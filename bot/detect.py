@@ -11,7 +11,8 @@ from bisect import bisect_left
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.model import CHANNEL_ORDER, KEY_PACKAGES, Event, PackageChange, Release, Snapshot, version_key
+from bot.channels import LADDER
+from bot.model import KEY_PACKAGES, Event, PackageChange, Release, Snapshot, version_key
 
 StreamVersion = tuple[str, str]
 VersionKey = tuple[tuple[int, int | str], ...]
@@ -59,15 +60,15 @@ class StreamIndex:
         Flatcar's ladder: N.0.x alpha → N.1.x beta → N.2.x stable → N.3.x lts. A channel outside the
         ladder (a feed's stream, edge) is never a promotion.
         """
-        if release.channel not in CHANNEL_ORDER:
+        if release.channel not in LADDER:
             return None
-        index = CHANNEL_ORDER.index(release.channel)
+        index = LADDER.index(release.channel)
         if index == 0:
             return None
         previous = self.previous(release)
         if previous is not None and previous.major == release.major:
             return None
-        return CHANNEL_ORDER[index - 1]
+        return LADDER[index - 1]
 
 
 def previous_release(release: Release, pool: Iterable[Release]) -> Release | None:

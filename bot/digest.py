@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.channels import stream_label, stream_order
 from bot.config import Route
 from bot.errors import BotError
-from bot.messages import event_context, stream_label
-from bot.model import CHANNEL_ORDER, KEY_PACKAGES, AnyEvent, Event, version_key
+from bot.messages import event_context
+from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
 from bot.render import Renderer
 from bot.store import OutboxMessage, Store
 
@@ -97,13 +98,6 @@ def digest_message_id(output: str, period_end: datetime, *, domain: str) -> str:
     end = period_end.astimezone(UTC)
     stamp = end.strftime("%Y%m%dT%H%M%S") + (f".{end.microsecond:06d}" if end.microsecond else "") + "Z"
     return f"<digest.{_UNSAFE.sub('_', output)}.{stamp}@{domain}>"
-
-
-def _channel_order(channel: str, stream: str) -> tuple[int, int, str]:
-    if channel in CHANNEL_ORDER:
-        year = int(stream[4:]) if re.fullmatch(r"lts-\d{4}", stream) else 10_000
-        return (CHANNEL_ORDER.index(channel), -year, stream)
-    return (len(CHANNEL_ORDER), 0, f"{channel}/{stream}")
 
 
 def section_title(kind: str) -> str:
@@ -193,7 +187,7 @@ def digest_context(
         groups = sections[kind]
         projects: dict[str, list[dict[str, Any]]] = {}
         for project, channel, stream in sorted(
-            groups, key=lambda k: (k[0].casefold(), _channel_order(k[1], k[2]))
+            groups, key=lambda k: (k[0].casefold(), stream_order(k[1], k[2]))
         ):
             items = sorted(groups[(project, channel, stream)], key=lambda e: version_key(e.version))
             projects.setdefault(project, []).append(

@@ -6,6 +6,7 @@ import hashlib
 import re
 from typing import Any
 
+from bot.channels import stream_label
 from bot.model import KEY_PACKAGES, AnyEvent, DeprecationEvent, Event, RoadmapEvent
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+_-]+")
@@ -14,15 +15,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9.+_-]+")
 def key_packages(packages: dict[str, str] | Any) -> list[tuple[str, str]]:
     """(name, version) of the packages an announcement names, in KEY_PACKAGES order."""
     return [(name, packages[name]) for name in KEY_PACKAGES if name in packages]
-
-
-def stream_label(channel: str, stream: str) -> str:
-    """How people name a stream: 'stable', 'LTS-2024', or a feed's stream name."""
-    if stream.startswith("lts-"):
-        return "LTS-" + stream[4:]
-    if stream == "lts":
-        return "LTS"
-    return channel
 
 
 def event_context(event: AnyEvent) -> dict[str, Any]:

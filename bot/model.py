@@ -16,9 +16,6 @@ EVENT_KINDS: tuple[str, ...] = ("release", "promotion", "deprecation", "roadmap"
 #: Packages an announcement names, in this order, when the source reports them.
 KEY_PACKAGES: tuple[str, ...] = ("kernel", "systemd", "docker", "containerd", "ignition")
 
-#: Flatcar's channel ladder: a major version moves alpha → beta → stable → lts.
-CHANNEL_ORDER: tuple[str, ...] = ("alpha", "beta", "stable", "lts")
-
 
 @dataclass(frozen=True)
 class Release:

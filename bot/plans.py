@@ -9,8 +9,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from bot.channels import LADDER, channel_label
 from bot.deprecations import shorten
-from bot.model import CHANNEL_ORDER, Notice, Reach, Release, RoadmapItem, stage_slug, version_key
+from bot.model import Notice, Reach, Release, RoadmapItem, stage_slug, version_key
 
 __all__ = [
     "NoticeProgress",
@@ -34,9 +35,9 @@ class NoticeProgress:
     @property
     def pending(self) -> tuple[str, ...]:
         """Later channels of the ladder it has not reached yet."""
-        if self.notice.channel not in CHANNEL_ORDER:
+        if self.notice.channel not in LADDER:
             return ()
-        later = CHANNEL_ORDER[CHANNEL_ORDER.index(self.notice.channel) + 1 :]
+        later = LADDER[LADDER.index(self.notice.channel) + 1 :]
         return tuple(c for c in later if c not in self.reached)
 
 
@@ -72,17 +73,13 @@ def active_notices(
 
 
 def _label(channel: str) -> str:
-    return "LTS" if channel == "lts" else channel
+    return channel_label(channel)
 
 
 def _where(p: NoticeProgress) -> str:
     if p.notice.channel == "roadmap":
         return f"on the roadmap ({p.notice.heading})" if p.notice.heading else "on the roadmap"
-    steps = [
-        f"{_label(c)} {p.reached[c].version}"
-        for c in CHANNEL_ORDER
-        if c in p.reached and p.reached[c].version
-    ]
+    steps = [f"{_label(c)} {p.reached[c].version}" for c in LADDER if c in p.reached and p.reached[c].version]
     text = " → ".join(steps)
     if p.pending:
         text += f"; not yet in {', '.join(_label(c) for c in p.pending)}"
@@ -140,20 +137,20 @@ def deprecations_reply(
             return ["no deprecation is open on the roadmap"]
         lines = [_line(p, _where(p)) for p in active[:MAX_LINES]]
         return _more(lines, len(active), "")
-    if wanted not in CHANNEL_ORDER:
-        return [f"unknown channel {wanted[:30]!r}; try one of {', '.join(CHANNEL_ORDER)} or roadmap"]
-    rank = CHANNEL_ORDER.index(wanted)
+    if wanted not in LADDER:
+        return [f"unknown channel {wanted[:30]!r}; try one of {', '.join(LADDER)} or roadmap"]
+    rank = LADDER.index(wanted)
     current = _current_major(wanted, releases)
     coming: list[tuple[NoticeProgress, str]] = []
     arrived: list[tuple[NoticeProgress, str]] = []
     for p in _newest_first(progress(notices, reaches)):
         first = p.notice.channel
-        if first not in CHANNEL_ORDER:
+        if first not in LADDER:
             continue
         here = p.reached.get(wanted)
         if here is None:
-            if CHANNEL_ORDER.index(first) < rank:
-                last = max((c for c in p.reached if c in CHANNEL_ORDER), key=CHANNEL_ORDER.index)
+            if LADDER.index(first) < rank:
+                last = max((c for c in p.reached if c in LADDER), key=LADDER.index)
                 coming.append(
                     (p, f"coming to {_label(wanted)}: in {_label(last)} since {p.reached[last].version}")
                 )

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.channels import FLATCAR_CHANNELS
 from bot.errors import ParseError
 from bot.model import Document, Release
 
@@ -22,7 +23,7 @@ _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 _POINTER = re.compile(r"^current(?:-(\d{4}))?$")
 _LTS_FILE = re.compile(r"releases-lts-(\d{4})\.json$")
 
-CHANNELS: tuple[str, ...] = ("alpha", "beta", "stable", "lts", "edge")
+CHANNELS: tuple[str, ...] = FLATCAR_CHANNELS
 
 
 def document_name(channel: str) -> str:
