@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot import __version__
 from bot.commands import StateView, load_state_view
-from bot.config import Config, SourceConfig
+from bot.config import Config, ReleaseSource, RoadmapSource, SourceConfig
 from bot.deprecations import DeprecationDetection, detect_deprecations
 from bot.detect import Detection, detect
 from bot.errors import BotError, DeliveryError, ParseError, RenderError, SourceError
@@ -60,7 +60,7 @@ class DeliveryResult:
     errors: list[str] = field(default_factory=list)
 
 
-def parse_document(source: SourceConfig, name: str, url: str, body: bytes) -> tuple[Document, list[str]]:
+def parse_document(source: ReleaseSource, name: str, url: str, body: bytes) -> tuple[Document, list[str]]:
     """Parse one fetched body with the source's parser (CPU-bound: call it off the event loop)."""
     if source.kind == "flatcar":
         document = parse_releases_json(
@@ -132,7 +132,7 @@ class Bot:
     # -- polling ---------------------------------------------------------------------------------
 
     async def _fetch_documents(
-        self, source: SourceConfig, states: Mapping[str, DocumentState]
+        self, source: ReleaseSource, states: Mapping[str, DocumentState]
     ) -> tuple[list[Document], list[DocumentUpdate], list[str], list[str]]:
         documents: list[Document] = []
         updates: list[DocumentUpdate] = []
@@ -178,7 +178,7 @@ class Bot:
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, detect what is new, and record state + outbox in one transaction."""
         now = self.clock()
-        if source.is_roadmap:
+        if isinstance(source, RoadmapSource):
             return await self._poll_roadmap(source, now)
         states = self.store.documents(source.name)  # validators, and which documents are baselined
         documents, updates, errors, warnings = await self._fetch_documents(source, states)
@@ -253,7 +253,7 @@ class Bot:
             reached,
         )
 
-    async def _poll_roadmap(self, source: SourceConfig, now: datetime) -> PollResult:
+    async def _poll_roadmap(self, source: RoadmapSource, now: datetime) -> PollResult:
         """Poll a roadmap source (GitHub Project, labelled issues, feed) and record its changes."""
         fetched = await fetch_roadmap(self.fetcher, source, self.store.documents(source.name))
         known = {item.id: item for item in self.store.roadmap_items(source.name)}

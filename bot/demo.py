@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.app import Bot
 from bot.commands import StateView, answer
-from bot.config import load_config
+from bot.config import MboxOutput, load_config
 
 DATA = Path(__file__).resolve().parent / "demo_data"
 SNAPSHOTS = ("2025-02-18-56835e81", "2025-03-20-3e9fd11f")
@@ -132,9 +132,10 @@ async def run_demo(*, keep: str | None = None) -> int:
             await bot.aclose()
         for line in out.getvalue().splitlines():
             print(f"   {line}")
+        mbox = next(o for o in config.outputs if isinstance(o, MboxOutput))
         print(
             f"\n   {sum(len(p.events) for p in polls)} events, {delivery.delivered} messages delivered "
-            f"(console + {config.outputs[1].options['path'].name})\n"
+            f"(console + {mbox.path.name})\n"
         )
 
         print("3. Poll again: the server answers 304 Not Modified; nothing is announced twice.")

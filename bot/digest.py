@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.channels import stream_label, stream_order
-from bot.config import Route
+from bot.config import Config, Filter
 from bot.errors import BotError
 from bot.messages import event_context
 from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
@@ -225,7 +225,7 @@ def digest_context(
     }
 
 
-def routed(events: Iterable[tuple[int, AnyEvent]], route: Route) -> list[tuple[int, AnyEvent]]:
+def routed(events: Iterable[tuple[int, AnyEvent]], route: Filter) -> list[tuple[int, AnyEvent]]:
     return [
         (i, e)
         for i, e in events
@@ -268,7 +268,7 @@ def plan(store: Store, sink: MailSink, *, period_end: datetime) -> DigestPlan:
         output=sink.name,
         period_start=start,
         period_end=period_end,
-        events=routed(events, digest.route),
+        events=routed(events, digest.filter),
         last_event_id=last_id,
         baseline=baseline,
     )
@@ -452,12 +452,11 @@ def check_templates(sinks: Iterable[Sink], renderer: Renderer) -> None:
             sink.render_digest(context, renderer)  # raises RenderError naming the template
 
 
-def status_lines(config: Any, store: Store) -> list[str]:
+def status_lines(config: Config, store: Store) -> list[str]:
     """What `release-bot status` says about each digest: schedule, last period, next run."""
     lines = []
     for output in config.outputs:
-        mail = output.options.get("mail")
-        digest = getattr(mail, "digest", None)
+        digest = output.mail.digest if output.kind == "mail" else None
         if digest is None:
             continue
         last = store.last_digest(output.name)

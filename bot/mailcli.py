@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 
-from bot.config import Config, MailConfig
+from bot.config import Config, MailConfig, MailOutput
 from bot.errors import ConfigError, DeliveryError
 from bot.render import Renderer
 from bot.sinks.mail import MailSink, build_message
@@ -30,10 +30,10 @@ _HINTS = {
 
 
 def mail_sinks(config: Config, name: str | None) -> list[MailSink]:
-    outputs = [o for o in config.outputs if o.kind == "mail"]
+    outputs = [o for o in config.outputs if isinstance(o, MailOutput)]
     if name is not None:
-        outputs = [o for o in config.outputs if o.name == name]
-        if not outputs or outputs[0].kind != "mail":
+        outputs = [o for o in outputs if o.name == name]
+        if not outputs:
             known = ", ".join(o.name for o in config.outputs if o.kind == "mail") or "none"
             raise ConfigError(f"no mail output named {name!r} (mail outputs: {known})", path=str(config.path))
     if not outputs:

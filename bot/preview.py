@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot import __version__
 from bot.app import parse_document
-from bot.config import Config, SourceConfig
+from bot.config import Config, RoadmapSource
 from bot.deprecations import detect_deprecations
 from bot.detect import detect
 from bot.model import AnyEvent, Document, Notice, Release, RoadmapItem, Snapshot
@@ -26,7 +26,7 @@ from bot.store import Store
 
 async def preview(config: Config, source_name: str, *, last: int = 1) -> list[str]:
     source = config.source(source_name)
-    if source.is_roadmap:
+    if isinstance(source, RoadmapSource):
         return await _preview_roadmap(config, source, last=last)
     documents: list[Document] = []
     async with HttpFetcher(
@@ -71,7 +71,7 @@ async def preview(config: Config, source_name: str, *, last: int = 1) -> list[st
     return lines + _rendered(config, events)
 
 
-async def _preview_roadmap(config: Config, source: SourceConfig, *, last: int) -> list[str]:
+async def _preview_roadmap(config: Config, source: RoadmapSource, *, last: int) -> list[str]:
     async with HttpFetcher(
         user_agent=config.http.user_agent.format(version=__version__),
         timeout=config.http.timeout,

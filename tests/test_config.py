@@ -12,7 +12,8 @@ import pytest
 from bot import cli
 from bot.config import (
     DEFAULT_FLATCAR_BASE_URL,
-    Route,
+    Filter,
+    MboxOutput,
     load_config,
     masked,
     parse_config,
@@ -87,14 +88,14 @@ def test_example_config_loads_with_its_documented_values(tmp_path: Path, monkeyp
 
     assert [(o.name, o.kind) for o in config.outputs] == [("console", "console"), ("mbox", "mbox")]
     console, mbox = config.outputs
-    assert console.route == Route()
-    assert console.options == {}
-    assert mbox.options["path"] == ROOT / "state" / "announcements.mbox"
-    assert mbox.options["path"].is_absolute()
-    assert not str(mbox.options["path"]).startswith(str(tmp_path))
-    assert mbox.options["from"] == "release-bot <release-bot@localhost>"
-    assert mbox.options["to"] == "announce@localhost"
-    assert mbox.route == Route(sources=("flatcar",), channels=(), kinds=("release", "promotion"))
+    assert console.filter == Filter()
+    assert isinstance(mbox, MboxOutput)
+    assert mbox.path == ROOT / "state" / "announcements.mbox"
+    assert mbox.path.is_absolute()
+    assert not str(mbox.path).startswith(str(tmp_path))
+    assert mbox.sender == "release-bot <release-bot@localhost>"
+    assert mbox.to == "announce@localhost"
+    assert mbox.filter == Filter(sources=("flatcar",), channels=(), kinds=("release", "promotion"))
 
 
 def test_unknown_source_name_lookup_names_the_known_ones():
@@ -125,7 +126,8 @@ path = "out/mail.mbox"
     config = load_config("etc/config.toml")
     assert config.state == folder / "db" / "state.sqlite3"
     assert config.templates == folder / "tpl"
-    assert config.outputs[1].options["path"] == folder / "out" / "mail.mbox"
+    mbox = config.outputs[1]
+    assert isinstance(mbox, MboxOutput) and mbox.path == folder / "out" / "mail.mbox"
 
 
 def test_defaults_and_durations(tmp_path: Path):
@@ -587,31 +589,31 @@ def test_masked_shows_env_names_not_values(monkeypatch: pytest.MonkeyPatch):
 
 
 # --------------------------------------------------------------------------------------------------
-# Routes
+# Filters
 # --------------------------------------------------------------------------------------------------
 
 
 def _m(
-    route: Route, source: str = "flatcar", channel: str = "stable", stream: str = "", kind: str = "release"
+    route: Filter, source: str = "flatcar", channel: str = "stable", stream: str = "", kind: str = "release"
 ):
     return route.matches(source=source, channel=channel, stream=stream or channel, kind=kind)
 
 
 def test_empty_route_matches_everything():
-    route = Route()
+    route = Filter()
     assert _m(route)
     assert _m(route, source="ignition", channel="releases", kind="promotion")
     assert _m(route, channel="lts", stream="lts-2023")
 
 
 def test_route_by_source():
-    route = Route(sources=("flatcar",))
+    route = Filter(sources=("flatcar",))
     assert _m(route)
     assert not _m(route, source="ignition", channel="releases")
 
 
 def test_route_by_channel():
-    route = Route(channels=("stable", "beta"))
+    route = Filter(channels=("stable", "beta"))
     assert _m(route, channel="stable")
     assert _m(route, channel="beta")
     assert not _m(route, channel="alpha")
@@ -619,11 +621,11 @@ def test_route_by_channel():
 
 
 def test_route_by_lts_stream():
-    one = Route(channels=("lts-2024",))
+    one = Filter(channels=("lts-2024",))
     assert _m(one, channel="lts", stream="lts-2024")
     assert not _m(one, channel="lts", stream="lts-2023")
     assert not _m(one, channel="stable")
-    every = Route(channels=("lts",))
+    every = Filter(channels=("lts",))
     assert _m(every, channel="lts", stream="lts-2024")
     assert _m(every, channel="lts", stream="lts-2023")
     assert _m(every, channel="lts", stream="lts")
@@ -631,19 +633,19 @@ def test_route_by_lts_stream():
 
 
 def test_route_by_feed_stream():
-    route = Route(channels=("releases",))
+    route = Filter(channels=("releases",))
     assert _m(route, source="ignition", channel="releases")
     assert not _m(route, channel="stable")
 
 
 def test_route_by_kind():
-    route = Route(kinds=("promotion",))
+    route = Filter(kinds=("promotion",))
     assert _m(route, kind="promotion")
     assert not _m(route, kind="release")
 
 
 def test_route_conditions_combine():
-    route = Route(sources=("flatcar",), channels=("lts",), kinds=("release",))
+    route = Filter(sources=("flatcar",), channels=("lts",), kinds=("release",))
     assert _m(route, channel="lts", stream="lts-2024")
     assert not _m(route, source="other", channel="lts", stream="lts-2024")
     assert not _m(route, channel="lts", stream="lts-2024", kind="promotion")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.config import Route, load_config
+from bot.config import Filter, IrcOutput, load_config
 from bot.errors import ConfigError
-from bot.irc.config import IrcSettings, irc_settings
+from bot.irc.config import irc_settings
 from bot.sinks import build_sinks
 from bot.sinks.irc import IrcChannelSink
 
@@ -49,12 +49,13 @@ def example_irc_block() -> str:
     return "\n".join(lines) + "\n"
 
 
-def load(tmp_path: Path, text: str) -> IrcSettings:
+def load(tmp_path: Path, text: str) -> IrcOutput:
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     config = load_config(path)
     (output,) = [o for o in config.outputs if o.kind == "irc"]
-    return irc_settings(output.options)
+    assert isinstance(output, IrcOutput)
+    return output
 
 
 def error(tmp_path: Path, text: str) -> str:
@@ -67,9 +68,10 @@ def error(tmp_path: Path, text: str) -> str:
 
 def test_example_block_parses_and_shows_the_real_defaults(tmp_path: Path):
     head = HEAD.split("[[outputs]]")[0]
-    settings = load(tmp_path, head + example_irc_block())
-    defaults = IrcSettings(connect=settings.connect, channels=settings.channels)
-    assert settings == defaults  # every key the example shows has the value the code uses by default
+    output = load(tmp_path, head + example_irc_block())
+    defaults = IrcOutput(name=output.name, filter=output.filter, host=output.host, channels=output.channels)
+    assert output == defaults  # every key the example shows has the value the code uses by default
+    settings = irc_settings(output)
     connect = settings.connect
     assert (connect.host, connect.port, connect.tls, connect.flood_burst, connect.flood_interval) == (
         "irc.libera.chat",
@@ -80,22 +82,24 @@ def test_example_block_parses_and_shows_the_real_defaults(tmp_path: Path):
     )
     assert (connect.connect_timeout, connect.reconnect_initial, connect.reconnect_max) == (30.0, 5.0, 300.0)
     first, second = settings.channels
-    assert (first.name, first.notice, first.key_env, first.route) == ("#flatcar", False, None, Route())
-    assert second.route == Route(channels=("alpha", "beta"), kinds=("promotion",))
+    assert (first.name, first.notice, first.key_env, first.filter) == ("#flatcar", False, None, Filter())
+    assert second.filter == Filter(channels=("alpha", "beta"), kinds=("promotion",))
 
 
 def test_minimal_irc_output_and_plain_port(tmp_path: Path):
-    settings = load(tmp_path, HEAD + "tls = false\n" + CHANNEL)
-    assert settings.connect.port == 6667 and not settings.connect.tls
-    assert settings.nick == "release-bot" and settings.username == "release-bo"
-    assert settings.sasl is None
+    output = load(tmp_path, HEAD + "tls = false\n" + CHANNEL)
+    connect = irc_settings(output).connect
+    assert connect.port == 6667 and not connect.tls
+    assert (output.port, output.tls) == (6667, False)
+    assert output.nick == "release-bot" and output.username == "release-bo"
+    assert output.sasl is None
 
 
 def test_channels_inherit_the_output_filter(tmp_path: Path):
     text = HEAD + '[outputs.filter]\nkinds = ["release"]\n' + CHANNEL + '[[outputs.channels]]\nname = "#d"\n'
     text += '[outputs.channels.filter]\nchannels = ["stable"]\n'
-    settings = load(tmp_path, text)
-    assert [c.route for c in settings.channels] == [Route(kinds=("release",)), Route(channels=("stable",))]
+    output = load(tmp_path, text)
+    assert [c.filter for c in output.channels] == [Filter(kinds=("release",)), Filter(channels=("stable",))]
 
 
 def test_sasl_settings_and_secrets_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -103,7 +107,7 @@ def test_sasl_settings_and_secrets_from_the_environment(tmp_path: Path, monkeypa
     monkeypatch.setenv("RB_KEY", "chankey")
     text = HEAD + 'sasl = "plain"\nsasl_username = "acct"\nsasl_password_env = "RB_PW"\n'
     text += CHANNEL + 'key_env = "RB_KEY"\n'
-    settings = load(tmp_path, text)
+    settings = irc_settings(load(tmp_path, text))
     session = settings.session_config()
     assert (session.sasl, session.sasl_username, session.sasl_password) == ("PLAIN", "acct", "hunter2")
     assert session.channels[0].key == "chankey"
@@ -115,11 +119,12 @@ def test_sasl_settings_and_secrets_from_the_environment(tmp_path: Path, monkeypa
 def test_tls_files_resolve_against_the_config_folder(tmp_path: Path):
     (tmp_path / "ca.pem").write_text("x")
     (tmp_path / "bot.pem").write_text("x")
-    settings = load(
+    output = load(
         tmp_path, HEAD + 'ca_file = "ca.pem"\nclient_cert = "bot.pem"\nsasl = "EXTERNAL"\n' + CHANNEL
     )
-    assert settings.connect.ca_file == tmp_path / "ca.pem"
-    assert settings.sasl == "EXTERNAL"
+    assert irc_settings(output).connect.ca_file == tmp_path / "ca.pem"
+    assert output.client_cert == tmp_path / "bot.pem"
+    assert output.sasl == "EXTERNAL"
 
 
 @pytest.mark.parametrize(
@@ -186,7 +191,7 @@ def test_one_sink_per_channel_sharing_one_connection(tmp_path: Path):
     first, second = sinks
     assert isinstance(first, IrcChannelSink) and isinstance(second, IrcChannelSink)
     assert first.network is second.network
-    assert second.config.route == Route(channels=("stable",)) and second.channel.notice
+    assert second.config.filter == Filter(channels=("stable",)) and second.channel.notice
     assert not first.ready()  # not connected
 
 

@@ -104,7 +104,7 @@ def test_every_mail_key_is_parsed(tmp_path: Path) -> None:
     )
     output = config.outputs[0]
     assert output.kind == "mail"
-    mail = output.options["mail"]
+    mail = output.mail
     assert isinstance(mail, MailConfig)
     assert (mail.host, mail.port, mail.tls) == ("smtp.example.org", 2587, "starttls")
     assert mail.ca_file == tmp_path / "ca.pem"
@@ -114,29 +114,29 @@ def test_every_mail_key_is_parsed(tmp_path: Path) -> None:
     assert mail.extra_headers_env == (("Approved", "LIST_PASSWORD"),)
     assert (mail.timeout, mail.connect_timeout) == (20.0, 5.0)
     assert (mail.local_hostname, mail.message_id_domain) == ("bot.example.org", "bot.example.org")
-    assert output.route.kinds == ("promotion",)
+    assert output.filter.kinds == ("promotion",)
     assert mail.digest is not None
     assert mail.digest.describe() == "30 8 * * mon-fri (Europe/Berlin)"
     assert mail.digest.send_empty is True
-    assert mail.digest.route.channels == ("stable", "lts")
+    assert mail.digest.filter.channels == ("stable", "lts")
 
 
 @pytest.mark.parametrize(("tls", "port"), [("starttls", 587), ("implicit", 465), ("none", 25)])
 def test_defaults(tmp_path: Path, tls: str, port: int) -> None:
-    mail = mail_config(tmp_path, tls=tls).outputs[0].options["mail"]
+    mail = mail_config(tmp_path, tls=tls).outputs[0].mail
     assert mail.port == port
     assert mail.message_id_domain == "example.org"  # the From address's domain
     assert mail.per_release is True and mail.digest is None
     assert (mail.timeout, mail.connect_timeout) == (30.0, 10.0)
-    assert mail_config(tmp_path).outputs[0].options["mail"].tls == "starttls"  # the default is encrypted
+    assert mail_config(tmp_path).outputs[0].mail.tls == "starttls"  # the default is encrypted
 
 
 def test_digest_defaults_to_monday_morning_utc_and_accepts_explicit_fields(tmp_path: Path) -> None:
-    mail = mail_config(tmp_path, digest={}).outputs[0].options["mail"]
+    mail = mail_config(tmp_path, digest={}).outputs[0].mail
     assert mail.digest.describe() == "0 9 * * mon (UTC)"
     assert mail.digest.send_empty is False
     explicit = mail_config(tmp_path, digest={"day_of_week": "fri", "hour": 17, "minute": 30})
-    assert explicit.outputs[0].options["mail"].digest.describe() == "30 17 * * fri (UTC)"
+    assert explicit.outputs[0].mail.digest.describe() == "30 17 * * fri (UTC)"
 
 
 @pytest.mark.parametrize(
@@ -461,7 +461,7 @@ def test_feed_text_cannot_forge_a_mime_part(tmp_path: Path) -> None:
 
 def test_header_values_from_the_payload_are_sanitised_too(tmp_path: Path) -> None:
     # Defence in depth: an outbox row written by an older release-bot (or edited by hand).
-    mail = mail_config(tmp_path).outputs[0].options["mail"]
+    mail = mail_config(tmp_path).outputs[0].mail
     payload = {
         "subject": "Hi\r\nBcc: victim@example.org",
         "text": "body",
@@ -655,7 +655,7 @@ def test_the_commented_mail_example_in_config_example_toml_is_valid(tmp_path: Pa
     config = parse_config(
         {"sources": [{"name": "flatcar", "kind": "flatcar"}], **example}, path=tmp_path / "config.toml"
     )
-    mail = config.outputs[0].options["mail"]
+    mail = config.outputs[0].mail
     assert (mail.host, mail.port, mail.tls) == ("smtp.gmail.com", 587, "starttls")
     assert mail.extra_headers_env == (("Approved", "MAILMAN_LIST_PASSWORD"),)
     assert mail.digest.describe() == "0 9 * * mon (Europe/Berlin)"

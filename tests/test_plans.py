@@ -131,7 +131,7 @@ def test_routing_filters_accept_the_new_kinds_and_the_roadmap_channel(tmp_path: 
         ),
         path=tmp_path / "c.toml",
     )
-    route = loaded.outputs[0].route
+    route = loaded.outputs[0].filter
     events = sample_plan_events()
     assert [
         route.matches(source=e.source, channel=e.channel, stream=e.stream, kind=e.kind) for e in events

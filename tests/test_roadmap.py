@@ -23,7 +23,7 @@ import pytest
 
 from bot.app import Bot, PollResult
 from bot.commands import answer, load_state_view
-from bot.config import SourceConfig, load_config
+from bot.config import GithubIssuesSource, SourceConfig, load_config
 from bot.errors import ParseError, RateLimitError
 from bot.model import DeprecationEvent, RoadmapEvent
 from bot.roadmap import detect_roadmap
@@ -524,7 +524,7 @@ class Sleeps:
         self.calls.append(seconds)
 
 
-def issues_source(server: LocalHTTPServer, **changes: Any) -> SourceConfig:
+def issues_source(server: LocalHTTPServer, **changes: Any) -> GithubIssuesSource:
     values: dict[str, Any] = {
         "name": "issues",
         "kind": "github_issues",
@@ -537,7 +537,7 @@ def issues_source(server: LocalHTTPServer, **changes: Any) -> SourceConfig:
         "rate_limit_wait": 5.0,
     }
     values.update(changes)
-    return SourceConfig(**values)
+    return GithubIssuesSource(**values)
 
 
 def fetch(source: SourceConfig, sleep: Callable[[float], Any]) -> Any:

@@ -46,7 +46,7 @@ class Sink(ABC):
         self.name = config.name
 
     def wants(self, event: AnyEvent) -> bool:
-        return self.config.route.matches(
+        return self.config.filter.matches(
             source=event.source, channel=event.channel, stream=event.stream, kind=event.kind
         )
 

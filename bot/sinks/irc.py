@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from bot.commands import StateView
-from bot.config import OutputConfig
+from bot.config import IrcOutput, OutputConfig
 from bot.errors import DeliveryError
 from bot.irc.client import IrcClient
 from bot.irc.config import IrcChannel, IrcSettings, irc_settings
@@ -296,12 +296,12 @@ class IrcChannelSink(Sink):
             self._summarised.update(i.message_id for i in covered)
 
 
-def irc_sinks(output: OutputConfig) -> list[Sink]:
+def irc_sinks(output: IrcOutput) -> list[Sink]:
     """One sink per configured channel, sharing one network connection."""
-    settings = irc_settings(output.options)
+    settings = irc_settings(output)
     network = IrcNetwork(output, settings)
     for channel in settings.channels:
-        config = dataclasses.replace(output, name=f"{output.name}/{channel.name}", route=channel.route)
+        config = dataclasses.replace(output, name=f"{output.name}/{channel.name}", filter=channel.filter)
         network.sinks.append(IrcChannelSink(config, network, channel))
     return list(network.sinks)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiosmtplib
 
-from bot.config import MailConfig, OutputConfig, mail_address, secret
+from bot.config import MailConfig, MailOutput, mail_address, secret
 from bot.errors import DeliveryError
 from bot.messages import event_context, message_id
 from bot.model import AnyEvent, Event
@@ -202,12 +202,9 @@ def classify_error(exc: BaseException, mail: MailConfig) -> tuple[str, bool]:
 class MailSink(Sink):
     kind = "mail"
 
-    def __init__(self, config: OutputConfig) -> None:
+    def __init__(self, config: MailOutput) -> None:
         super().__init__(config)
-        mail = config.options.get("mail")
-        if not isinstance(mail, MailConfig):
-            raise TypeError(f"output {config.name!r} has no mail configuration")
-        self.mail = mail
+        self.mail: MailConfig = config.mail
         self._hooks: BotHooks | None = None
         self._recent: list[tuple[Event, str]] = []  # rendered in this process, maybe not yet stored
 

@@ -11,9 +11,8 @@ import mailbox
 import os
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 
-from bot.config import OutputConfig
+from bot.config import MboxOutput
 from bot.errors import DeliveryError
 from bot.messages import event_context
 from bot.model import AnyEvent
@@ -26,9 +25,10 @@ from bot.text import sanitize
 class MboxSink(Sink):
     kind = "mbox"
 
-    def __init__(self, config: OutputConfig) -> None:
+    def __init__(self, config: MboxOutput) -> None:
         super().__init__(config)
-        self.path = Path(config.options["path"])
+        self.mbox = config
+        self.path = config.path
         self._ids: set[str] | None = None
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
@@ -57,8 +57,8 @@ class MboxSink(Sink):
         if item.message_id in self._existing_ids():
             return
         message = EmailMessage()
-        message["From"] = self.config.options["from"]
-        message["To"] = self.config.options["to"]
+        message["From"] = self.mbox.sender
+        message["To"] = self.mbox.to
         message["Subject"] = str(item.payload["subject"])
         message["Date"] = str(item.payload.get("date") or format_datetime(item.created_at))
         message["Message-ID"] = item.message_id or make_msgid()

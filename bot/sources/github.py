@@ -36,7 +36,14 @@ from urllib.parse import urlsplit
 
 import feedparser
 
-from bot.config import SourceConfig, secret
+from bot.config import (
+    GithubIssuesSource,
+    GithubProjectSource,
+    GithubSource,
+    RoadmapFeedSource,
+    RoadmapSource,
+    secret,
+)
 from bot.errors import ParseError, RateLimitError, SourceError
 from bot.model import RoadmapItem
 from bot.sources.feed import entry_identity, entry_link
@@ -397,7 +404,7 @@ def _github_headers(token: str | None, *, json_body: bool = False) -> dict[str, 
     return headers
 
 
-async def _patiently(call: Callable[[], Awaitable[T]], *, source: SourceConfig, sleep: Sleep) -> T:
+async def _patiently(call: Callable[[], Awaitable[T]], *, source: GithubSource, sleep: Sleep) -> T:
     """`call()`, waiting out one rate limit of at most `rate_limit_wait` seconds."""
     try:
         return await call()
@@ -412,7 +419,7 @@ async def _patiently(call: Callable[[], Awaitable[T]], *, source: SourceConfig, 
         raise _Deferred(exc) from exc
 
 
-async def _pace(headers: Mapping[str, str], *, source: SourceConfig, url: str, sleep: Sleep) -> None:
+async def _pace(headers: Mapping[str, str], *, source: GithubSource, url: str, sleep: Sleep) -> None:
     """Before asking for another page: when the last answer left no requests, wait for the reset (if
     that is short enough) or stop."""
     if (headers.get("x-ratelimit-remaining") or "").strip() != "0":
@@ -431,7 +438,7 @@ async def _pace(headers: Mapping[str, str], *, source: SourceConfig, url: str, s
 
 async def _fetch_issues(
     fetcher: HttpFetcher,
-    source: SourceConfig,
+    source: GithubIssuesSource,
     name: str,
     url: str,
     state: DocumentState | None,
@@ -492,7 +499,7 @@ async def _fetch_issues(
 
 async def _fetch_project(
     fetcher: HttpFetcher,
-    source: SourceConfig,
+    source: GithubProjectSource,
     name: str,
     url: str,
     state: DocumentState | None,
@@ -557,7 +564,7 @@ async def _fetch_project(
 
 async def _fetch_feed(
     fetcher: HttpFetcher,
-    source: SourceConfig,
+    source: RoadmapFeedSource,
     name: str,
     url: str,
     state: DocumentState | None,
@@ -581,7 +588,7 @@ async def _fetch_feed(
 
 async def fetch_roadmap(
     fetcher: HttpFetcher,
-    source: SourceConfig,
+    source: RoadmapSource,
     states: Mapping[str, DocumentState],
     *,
     sleep: Sleep = asyncio.sleep,
@@ -589,14 +596,15 @@ async def fetch_roadmap(
     """Fetch every document of a roadmap source. Errors are collected per document (other documents
     are still read); a rate limit longer than `rate_limit_wait` stops the poll with `retry_after` set."""
     out = RoadmapFetch()
-    token = secret(source.token_env) if source.token_env else None
+    token_env = None if isinstance(source, RoadmapFeedSource) else source.token_env
+    token = secret(token_env) if token_env else None
     for name, url in source.documents():
         try:
-            if source.kind == "github_issues":
+            if isinstance(source, GithubIssuesSource):
                 await _fetch_issues(
                     fetcher, source, name, url, states.get(name), out, token=token, sleep=sleep
                 )
-            elif source.kind == "github_project":
+            elif isinstance(source, GithubProjectSource):
                 await _fetch_project(
                     fetcher, source, name, url, states.get(name), out, token=token, sleep=sleep
                 )
