@@ -222,3 +222,42 @@ def test_each_channel_sink_routes_with_its_own_filter(tmp_path: Path):
         "net/#lts": [False, False, True],
         "net/#promo": [False, True, False],
     }
+
+
+REMOTE = HEAD.replace('host = "127.0.0.1"', 'host = "irc.example.org"') + "tls = false\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "channel", "where"),
+    [
+        ('sasl = "PLAIN"\nsasl_password_env = "RB_PW"\n', CHANNEL, "outputs[0].sasl_password_env"),
+        ('server_password_env = "RB_PASS"\n', CHANNEL, "outputs[0].server_password_env"),
+        ('nickserv_password_env = "RB_NS"\n', CHANNEL, "outputs[0].nickserv_password_env"),
+        ("", CHANNEL + 'key_env = "RB_KEY"\n', "outputs[0].channels[0].key_env"),
+    ],
+)
+def test_plaintext_credentials_to_a_remote_host_are_refused(tmp_path: Path, extra: str, channel: str, where: str):
+    text = error(tmp_path, REMOTE + extra + channel)
+    assert f"bad.toml: {where}: refusing to send the secret" in text, text
+    assert "unencrypted to 'irc.example.org'" in text and "allow_insecure_auth = true" in text, text
+    # the same over TLS, or to this machine, or with the explicit override, is accepted
+    tls = load(tmp_path, REMOTE.replace("tls = false\n", "") + extra + channel)
+    assert tls.tls and not tls.allow_insecure_auth
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        local = load(tmp_path, REMOTE.replace("irc.example.org", host) + extra + channel)
+        assert local.host == host and not local.tls
+    allowed = load(tmp_path, REMOTE + "allow_insecure_auth = true\n" + extra + channel)
+    assert allowed.allow_insecure_auth and not allowed.tls
+
+
+def test_plaintext_without_credentials_needs_no_override(tmp_path: Path):
+    output = load(tmp_path, REMOTE + CHANNEL)
+    assert (output.host, output.tls, output.allow_insecure_auth) == ("irc.example.org", False, False)
+    # a password variable that is never sent (no sasl = "PLAIN") is no reason to refuse
+    unused = load(tmp_path, REMOTE + 'sasl_password_env = "RB_PW"\n' + CHANNEL)
+    assert unused.sasl is None
+
+
+def test_allow_insecure_auth_must_be_a_boolean(tmp_path: Path):
+    text = error(tmp_path, REMOTE + 'allow_insecure_auth = "yes"\n' + CHANNEL)
+    assert "bad.toml: outputs[0].allow_insecure_auth: expected true or false" in text, text
