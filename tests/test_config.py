@@ -3,17 +3,30 @@ routing, and the `check-config` verb."""
 
 from __future__ import annotations
 
+import ast
 import json
 import textwrap
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from bot import cli
 from bot.config import (
     DEFAULT_FLATCAR_BASE_URL,
+    ConsoleOutput,
+    FeedSource,
     Filter,
+    FlatcarSource,
+    GithubIssuesSource,
+    GithubProjectSource,
+    IrcOutput,
+    MailConfig,
+    MailOutput,
     MboxOutput,
+    RoadmapFeedSource,
+    RoadmapSource,
+    Table,
     load_config,
     masked,
     parse_config,
@@ -685,3 +698,158 @@ def test_cli_check_config_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert dump["outputs"][1]["filter"]["kinds"] == ["release", "promotion"]
     # nothing is written relative to the cwd
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Typed objects: one dataclass per kind, the public table reader, no import cycle
+# --------------------------------------------------------------------------------------------------
+
+ALL_KINDS = """\
+[[sources]]
+name = "flatcar"
+kind = "flatcar"
+
+[[sources]]
+name = "ignition"
+kind = "feed"
+url = "https://github.com/coreos/ignition/releases.atom"
+
+[[sources]]
+name = "board"
+kind = "github_project"
+project_number = 7
+
+[[sources]]
+name = "issues"
+kind = "github_issues"
+
+[[sources]]
+name = "plans"
+kind = "roadmap_feed"
+url = "https://example.org/plans.atom"
+
+[[outputs]]
+name = "console"
+kind = "console"
+
+[[outputs]]
+name = "box"
+kind = "mbox"
+path = "out.mbox"
+from = "bot <bot@example.org>"
+
+[[outputs]]
+name = "list"
+kind = "mail"
+host = "smtp.example.org"
+from = "bot <bot@example.org>"
+to = "list@example.org"
+
+[[outputs]]
+name = "net"
+kind = "irc"
+host = "irc.example.org"
+[[outputs.channels]]
+name = "#c"
+"""
+
+
+def test_each_kind_is_its_own_dataclass(tmp_path: Path):
+    config = load_config(write(tmp_path, ALL_KINDS, name="config.toml"))
+    flatcar, feed, board, issues, plans = config.sources
+    assert isinstance(flatcar, FlatcarSource) and flatcar.release_link.endswith("{version}")
+    assert isinstance(feed, FeedSource) and (feed.stream, feed.version_pattern) == ("releases", None)
+    assert isinstance(board, GithubProjectSource) and board.project_number == 7
+    assert isinstance(issues, GithubIssuesSource) and issues.max_pages == 5  # its own default
+    assert isinstance(plans, RoadmapFeedSource) and plans.url == "https://example.org/plans.atom"
+    assert [s.kind for s in config.sources] == [
+        "flatcar",
+        "feed",
+        "github_project",
+        "github_issues",
+        "roadmap_feed",
+    ]
+    assert [isinstance(s, RoadmapSource) for s in config.sources] == [False, False, True, True, True]
+    assert [s.is_roadmap for s in config.sources] == [False, False, True, True, True]
+    # a kind carries only its own keys
+    assert (
+        not hasattr(feed, "release_link") and not hasattr(flatcar, "url") and not hasattr(plans, "token_env")
+    )
+    assert board.statuses == () and issues.statuses == () and plans.statuses == ()
+
+    console, box, mail, irc = config.outputs
+    assert isinstance(console, ConsoleOutput) and console.filter == Filter()
+    assert isinstance(box, MboxOutput) and (box.path, box.sender) == (
+        tmp_path / "out.mbox",
+        "bot <bot@example.org>",
+    )
+    assert isinstance(mail, MailOutput) and isinstance(mail.mail, MailConfig) and mail.mail.port == 587
+    assert isinstance(irc, IrcOutput) and [c.name for c in irc.channels] == ["#c"]
+    assert [o.kind for o in config.outputs] == ["console", "mbox", "mail", "irc"]
+    assert not any(hasattr(o, "options") for o in config.outputs)
+
+
+def test_a_kind_specific_key_on_another_kind_is_an_unknown_key(tmp_path: Path):
+    text = VALID.replace('kind = "flatcar"\n', 'kind = "flatcar"\nstream = "x"\n')
+    error = load_error(write(tmp_path, text))
+    assert error.key == "sources[0].stream" and "unknown key" in error.detail
+
+
+def test_table_reader_is_typed_and_names_the_key():
+    table = Table(
+        {"n": 3, "s": "x", "d": "2m", "b": True, "l": ["a"], "c": "two", "t": {"k": 1}},
+        file="f.toml",
+        where="outputs[1]",
+    )
+    assert table.integer("n") == 3 and table.string("s") == "x" and table.duration("d") == 120.0
+    assert table.boolean("b", False) is True and table.str_list("l") == ("a",)
+    choices: tuple[Literal["one", "two"], ...] = ("one", "two")
+    assert table.choice("c", choices) == "two"
+    assert table.optional_string("absent") is None and table.integer("absent2", 5) == 5
+    with pytest.raises(ConfigError) as info:
+        table.string("n")
+    assert str(info.value) == "f.toml: outputs[1].n: expected a string, got int 3"
+    with pytest.raises(ConfigError) as info:
+        table.integer("b")
+    assert str(info.value) == "f.toml: outputs[1].b: expected an integer ≥ 0, got True"
+    with pytest.raises(ConfigError) as info:
+        table.string("missing")
+    assert str(info.value) == "f.toml: outputs[1].missing: missing; expected a string"
+    with pytest.raises(ConfigError) as info:
+        table.finish()  # "t" was never asked for
+    assert str(info.value).startswith("f.toml: outputs[1].t: unknown key 't'")
+    inner = table.table("t")
+    with pytest.raises(ConfigError) as info:
+        inner.choice("k", choices)
+    assert str(info.value) == "f.toml: outputs[1].t.k: expected one of 'one', 'two', got int 1"
+
+
+def _bot_imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of every `bot` import in a file, at any depth (lazy imports count)."""
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bot":
+            found += [(node.module, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names if alias.name.split(".")[0] == "bot"]
+    return found
+
+
+def test_config_depends_on_no_other_part_of_the_bot():
+    allowed = {"bot.errors", "bot.model", "bot.channels"}
+    package = ROOT / "bot" / "config"
+    for path in sorted(package.glob("*.py")):
+        assert len(path.read_text(encoding="utf-8").splitlines()) <= 450, path
+        for module, _name in _bot_imports(path):
+            assert module in allowed or module.startswith("bot.config"), (path.name, module)
+            # inside the package, modules import modules, never the package: no cycle through __init__
+            assert module != "bot.config" or path.name == "__init__.py", (path.name, module)
+
+
+def test_irc_config_uses_only_public_config_names():
+    imports = _bot_imports(ROOT / "bot" / "irc" / "config.py")
+    from_config = [(m, n) for m, n in imports if m.startswith("bot.config")]
+    assert from_config and all(m == "bot.config" and not n.startswith("_") for m, n in from_config)
+    import bot.config
+
+    assert all(n in bot.config.__all__ for _, n in from_config)

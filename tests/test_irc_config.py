@@ -236,7 +236,9 @@ REMOTE = HEAD.replace('host = "127.0.0.1"', 'host = "irc.example.org"') + "tls =
         ("", CHANNEL + 'key_env = "RB_KEY"\n', "outputs[0].channels[0].key_env"),
     ],
 )
-def test_plaintext_credentials_to_a_remote_host_are_refused(tmp_path: Path, extra: str, channel: str, where: str):
+def test_plaintext_credentials_to_a_remote_host_are_refused(
+    tmp_path: Path, extra: str, channel: str, where: str
+):
     text = error(tmp_path, REMOTE + extra + channel)
     assert f"bad.toml: {where}: refusing to send the secret" in text, text
     assert "unencrypted to 'irc.example.org'" in text and "allow_insecure_auth = true" in text, text
