@@ -31,7 +31,7 @@ from bot.sinks.mail import (
     thread_parents,
     wrap_mail_text,
 )
-from bot.store import OutboxMessage, Store
+from bot.store import OutboxMessage, PollRecord, Store
 from tests.helpers import DATA, check_golden
 from tests.mailhelpers import (
     LIST,
@@ -531,7 +531,9 @@ def test_a_promotion_threads_under_the_alpha_mail_of_the_same_list(tmp_path: Pat
 
     def record(event: Event, when: datetime) -> OutboxMessage:
         message = sink.format(event, renderer)
-        store.commit_poll("flatcar", now=when, documents=(), new_releases=(), events=[(event, [message])])
+        store.commit_poll(
+            PollRecord("flatcar", now=when, documents=(), new_releases=(), events=[(event, [message])])
+        )
         return message
 
     first = record(alpha, datetime(2025, 1, 30, 17, 0, tzinfo=UTC))
@@ -575,7 +577,7 @@ def render_history_mails(tmp_path: Path) -> dict[str, str]:
     for name, events in history_events():
         now = POLL_TIMES[name]
         messages = [(e, [sink.format(e, renderer)]) for e in events if sink.wants(e)]
-        store.commit_poll("flatcar", now=now, documents=(), new_releases=(), events=messages)
+        store.commit_poll(PollRecord("flatcar", now=now, documents=(), new_releases=(), events=messages))
         chunks = [f"# {name}: {len(messages)} mail(s)"]
         for item in store.pending("list", now=now):
             if item.id in seen:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.errors import StoreError
 from bot.messages import sample_events
-from bot.store import SCHEMA_VERSION, DocumentUpdate, OutboxMessage, Store
+from bot.store import SCHEMA_VERSION, DocumentUpdate, OutboxMessage, PollRecord, Store
 
 NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
 
@@ -49,11 +49,13 @@ def test_commit_poll_is_one_transaction(tmp_path: Path) -> None:
         bad = OutboxMessage(sink="x", message_id="<a@b>", payload={"not json": object()})
         with pytest.raises(TypeError):
             store.commit_poll(
-                "sample",
-                now=NOW,
-                documents=[DocumentUpdate("d", "http://x/d", '"e"', None, "h", True)],
-                new_releases=[event.release],
-                events=[(event, [bad])],
+                PollRecord(
+                    "sample",
+                    now=NOW,
+                    documents=[DocumentUpdate("d", "http://x/d", '"e"', None, "h", True)],
+                    new_releases=[event.release],
+                    events=[(event, [bad])],
+                )
             )
         assert store.known_releases("sample") == {}
         assert store.documents("sample") == {}
@@ -65,10 +67,14 @@ def test_event_keys_are_unique_and_outbox_rows_follow_them(tmp_path: Path) -> No
     message = OutboxMessage(sink="mbox", message_id="<m@x>", payload={"text": "t"})
     with Store(tmp_path / "s.sqlite3") as store:
         first = store.commit_poll(
-            "sample", now=NOW, documents=[], new_releases=[event.release], events=[(event, [message])]
+            PollRecord(
+                "sample", now=NOW, documents=[], new_releases=[event.release], events=[(event, [message])]
+            )
         )
         again = store.commit_poll(
-            "sample", now=NOW, documents=[], new_releases=[event.release], events=[(event, [message])]
+            PollRecord(
+                "sample", now=NOW, documents=[], new_releases=[event.release], events=[(event, [message])]
+            )
         )
         assert len(first) == 1 and again == []
         assert store.outbox_counts() == {"mbox": {"queued": 1}}
@@ -81,11 +87,13 @@ def test_outbox_retry_and_permanent_failure(tmp_path: Path) -> None:
     events = sample_events()
     with Store(tmp_path / "s.sqlite3") as store:
         store.commit_poll(
-            "sample",
-            now=NOW,
-            documents=[],
-            new_releases=[],
-            events=[(e, [OutboxMessage("mail", f"<{i}@x>", {"n": i})]) for i, e in enumerate(events)],
+            PollRecord(
+                "sample",
+                now=NOW,
+                documents=[],
+                new_releases=[],
+                events=[(e, [OutboxMessage("mail", f"<{i}@x>", {"n": i})]) for i, e in enumerate(events)],
+            )
         )
         first, second, third = store.pending("mail", now=NOW)
         store.mark_attempt_failed(
@@ -107,7 +115,7 @@ def test_source_status_counts_failure_streaks(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite3") as store:
         assert store.record_failure("s", now=NOW, error="boom") == 1
         assert store.record_failure("s", now=NOW, error="boom") == 2
-        store.commit_poll("s", now=NOW, documents=[], new_releases=[], events=[])
+        store.commit_poll(PollRecord("s", now=NOW, documents=[], new_releases=[], events=[]))
         status = store.source_status("s")
         assert status is not None
         assert status.error_streak == 0 and status.last_error is None
