@@ -52,6 +52,10 @@ def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage,
 
 
 class OutboxStore(SqliteBase):
+    PENDING_SQL = """SELECT o.*, e.key AS event_key FROM outbox o JOIN events e ON e.id = o.event_id
+                     WHERE o.sink = ? AND o.state = 'queued' ORDER BY o.id LIMIT ?"""
+    REQUEUE_SQL = "UPDATE outbox SET state = 'queued', next_attempt_at = NULL WHERE state = 'failed'"
+
     def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, AnyEvent]]:
         """Recorded events after `since_id`, oldest first (queued digests are not events)."""
         sql = "SELECT id, payload FROM events WHERE id > ? AND kind != 'digest'"
@@ -65,11 +69,7 @@ class OutboxStore(SqliteBase):
     def pending(self, sink: str, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
         """Queued messages for a sink, oldest first, up to the first one whose retry is not due yet:
         a message waiting for its retry holds back the ones queued after it, so order is kept."""
-        rows = self._db.execute(
-            """SELECT o.*, e.key AS event_key FROM outbox o JOIN events e ON e.id = o.event_id
-               WHERE o.sink = ? AND o.state = 'queued' ORDER BY o.id LIMIT ?""",
-            (sink, limit),
-        ).fetchall()
+        rows = self._db.execute(self.PENDING_SQL, (sink, limit)).fetchall()
         due = ts(now) or ""
         for index, row in enumerate(rows):
             if row["next_attempt_at"] is not None and row["next_attempt_at"] > due:
@@ -113,7 +113,7 @@ class OutboxStore(SqliteBase):
         """Put permanently failed messages of an output (`group`: every sink of it, e.g. each channel of
         an IRC output), or of every output, back in the queue; returns how many. They keep their
         Message-IDs and their place in the order."""
-        sql = "UPDATE outbox SET state = 'queued', next_attempt_at = NULL WHERE state = 'failed'"
+        sql = self.REQUEUE_SQL
         args: list[Any] = []
         if group is not None:
             sql += " AND sink_group = ?"
