@@ -29,7 +29,16 @@ from bot.sources.feed import parse_feed
 from bot.sources.flatcar import parse_releases_json
 from bot.sources.github import fetch_roadmap
 from bot.sources.http import FetchResult, HttpFetcher, Validators
-from bot.store import DocumentState, DocumentUpdate, OutboxItem, OutboxMessage, PollRecord, Store, ThreadStart
+from bot.store import (
+    DocumentState,
+    DocumentUpdate,
+    OutboxItem,
+    OutboxMessage,
+    PollRecord,
+    StateStore,
+    Store,
+    ThreadStart,
+)
 
 log = logging.getLogger("release-bot")
 
@@ -89,14 +98,14 @@ class Bot:
         self,
         config: Config,
         *,
-        store: Store | None = None,
+        store: StateStore | None = None,
         fetcher: HttpFetcher | None = None,
         sinks: Sequence[Sink] | None = None,
         renderer: Renderer | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.config = config
-        self.store = store or Store(config.state)
+        self.store: StateStore = store or Store(config.state)
         self.fetcher = fetcher or HttpFetcher(
             user_agent=config.http.user_agent.format(version=__version__),
             timeout=config.http.timeout,
