@@ -37,7 +37,7 @@ from bot.messages import message_id
 from bot.model import Document, Event, Release, Snapshot
 from bot.sources.feed import parse_feed
 from bot.sources.flatcar import parse_releases_json
-from bot.store import DocumentUpdate, OutboxMessage, Store
+from bot.store import DocumentUpdate, OutboxMessage, PollRecord, Store
 from bot.text import html_to_text, markdown_to_text, sanitize, split_utf8
 
 REPO = Path(__file__).resolve().parents[1]
@@ -392,7 +392,7 @@ def bench_store(docs: list[Document], inputs: Inputs, worst: Detection, repeat: 
 
         def commit() -> None:
             holder["store"].commit_poll(
-                SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=()
+                PollRecord(SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=())
             )
 
         median = add(f"commit_poll {len(detection.new)} new releases", timed(commit, repeat, setup=fresh))
@@ -424,7 +424,7 @@ def bench_store(docs: list[Document], inputs: Inputs, worst: Detection, repeat: 
             outbox_store = stores.new()
             gc.collect()
             start = time.perf_counter()
-            outbox_store.commit_poll(SOURCE, now=NOW, documents=(), new_releases=(), events=batch)
+            outbox_store.commit_poll(PollRecord(SOURCE, now=NOW, documents=(), new_releases=(), events=batch))
             enqueue.append(time.perf_counter() - start)
             t_pending = t_mark = 0.0
             delivered = 0
@@ -469,7 +469,7 @@ def _steady_poll(store: Store, docs: list[Document], updates: list[DocumentUpdat
     known = store.known_releases(SOURCE)
     baselined = set(store.documents(SOURCE))
     detection = detect(Snapshot(SOURCE, tuple(docs)), known, baselined_documents=baselined)
-    store.commit_poll(SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=())
+    store.commit_poll(PollRecord(SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=()))
 
 
 def bench_text(docs: list[Document], feed_docs: list[Document], repeat: int) -> None:
@@ -546,7 +546,9 @@ def bench_memory(inputs: Inputs, tmp: str | None) -> None:
         def baseline() -> None:
             store = stores.new()
             detection = detect(Snapshot(SOURCE, tuple(docs)), {}, baselined_documents=())
-            store.commit_poll(SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=())
+            store.commit_poll(
+                PollRecord(SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=())
+            )
 
         n = sum(len(d.releases) for d in docs)
         add(
@@ -559,7 +561,9 @@ def bench_memory(inputs: Inputs, tmp: str | None) -> None:
             parsed = parse_all()
             store = stores.new()
             detection = detect(Snapshot(SOURCE, tuple(parsed)), {}, baselined_documents=())
-            store.commit_poll(SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=())
+            store.commit_poll(
+                PollRecord(SOURCE, now=NOW, documents=updates, new_releases=detection.new, events=())
+            )
 
         add("parse + detect + commit_poll", None, f"peak {mb(peak(full))} (whole first poll, no network)")
     finally:

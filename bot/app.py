@@ -29,7 +29,16 @@ from bot.sources.feed import parse_feed
 from bot.sources.flatcar import parse_releases_json
 from bot.sources.github import fetch_roadmap
 from bot.sources.http import FetchResult, HttpFetcher, Validators
-from bot.store import DocumentState, DocumentUpdate, OutboxItem, OutboxMessage, Store
+from bot.store import (
+    DocumentState,
+    DocumentUpdate,
+    OutboxItem,
+    OutboxMessage,
+    PollRecord,
+    StateStore,
+    Store,
+    ThreadStart,
+)
 
 log = logging.getLogger("release-bot")
 
@@ -89,14 +98,14 @@ class Bot:
         self,
         config: Config,
         *,
-        store: Store | None = None,
+        store: StateStore | None = None,
         fetcher: HttpFetcher | None = None,
         sinks: Sequence[Sink] | None = None,
         renderer: Renderer | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.config = config
-        self.store = store or Store(config.state)
+        self.store: StateStore = store or Store(config.state)
         self.fetcher = fetcher or HttpFetcher(
             user_agent=config.http.user_agent.format(version=__version__),
             timeout=config.http.timeout,
@@ -203,14 +212,16 @@ class Bot:
             return PollResult(source.name, ok=False, error=error)
         self._state_view = None
         self.store.commit_poll(
-            source.name,
-            now=now,
-            documents=updates,
-            new_releases=detection.new,
-            events=messages,
-            error=error,
-            notices=deprecations.notices,
-            reaches=deprecations.reaches,
+            PollRecord(
+                source.name,
+                now=now,
+                documents=updates,
+                new_releases=detection.new,
+                events=messages,
+                error=error,
+                notices=deprecations.notices,
+                reaches=deprecations.reaches,
+            )
         )
         for warning in warnings:
             log.warning("%s", warning)
@@ -280,16 +291,17 @@ class Bot:
             return PollResult(source.name, ok=False, error=error)
         self._state_view = None
         self.store.commit_poll(
-            source.name,
-            now=now,
-            documents=fetched.updates,
-            new_releases=(),
-            events=messages,
-            error=error,
-            notices=detection.notices,
-            reaches=detection.reaches,
-            roadmap_items=detection.items,
-            roadmap_absent=detection.absent,
+            PollRecord(
+                source.name,
+                now=now,
+                documents=fetched.updates,
+                events=messages,
+                error=error,
+                notices=detection.notices,
+                reaches=detection.reaches,
+                roadmap_items=detection.items,
+                roadmap_absent=detection.absent,
+            )
         )
         if detection.baselined:
             log.info(
@@ -463,8 +475,8 @@ class Bot:
     def request_delivery(self) -> None:
         self._wake.set()
 
-    def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[Event, str]]:
-        return [(event, mid) for _, event, mid in self.store.sink_history(sink, source=source)]
+    def thread_starts(self, sink: str, *, source: str, major: str) -> list[ThreadStart]:
+        return self.store.thread_starts(sink, source=source, major=major)
 
     def backlog(self, sink: str) -> list[OutboxItem]:
         return self.store.pending(sink, now=self.clock(), limit=100)

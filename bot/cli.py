@@ -196,22 +196,22 @@ def cmd_status(args: argparse.Namespace) -> int:
                 )
             else:
                 print("  last error:   none")
-        counts = store.outbox_counts()
+        groups = store.outbox_groups()
         for output in config.outputs:
-            # an IRC output has one sink per channel, named "OUTPUT/#channel"
-            names = sorted(s for s in counts if s == output.name or s.startswith(output.name + "/"))
+            # an IRC output has one sink per channel ("OUTPUT/#channel"), all in the output's group
+            counts = groups.get(output.name, {})
             c = {
-                state: sum(counts[s].get(state, 0) for s in names)
+                state: sum(sink.get(state, 0) for sink in counts.values())
                 for state in ("queued", "delivered", "failed")
             }
             print(
                 f"output {output.name} ({output.kind}): {c.get('queued', 0)} queued, "
                 f"{c.get('delivered', 0)} delivered, {c.get('failed', 0)} failed permanently"
             )
-            for sink in (n for n in names if n != output.name):
-                s = counts[sink]
+            for name in sorted(n for n in counts if n != output.name):
+                s = counts[name]
                 print(
-                    f"  {sink}: {s.get('queued', 0)} queued, {s.get('delivered', 0)} delivered, "
+                    f"  {name}: {s.get('queued', 0)} queued, {s.get('delivered', 0)} delivered, "
                     f"{s.get('failed', 0)} failed permanently"
                 )
         for sink, key, state, error in store.outbox_errors():

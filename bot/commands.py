@@ -18,7 +18,7 @@ from bot.plans import deprecations_reply, roadmap_reply
 from bot.text import sanitize
 
 if TYPE_CHECKING:
-    from bot.store import Store
+    from bot.store import StateStore
 
 HELP = (
     "commands: {p}release — current version of every channel; {p}release <channel> "
@@ -52,7 +52,7 @@ class StateView:
         return cls(tuple(releases), tuple(notices), tuple(reaches), tuple(roadmap))
 
 
-def load_state_view(store: Store) -> StateView:
+def load_state_view(store: StateStore) -> StateView:
     """The state view of a state database (the bot's and `release-bot query`'s)."""
     return StateView.of(
         store.releases(),

@@ -2,10 +2,10 @@
 
 The schedule logic is pure: `digest_due(last_sent, now, trigger)` says which period (if any) is due,
 so the cron job, a start after downtime (a missed digest is sent once, at the next start) and the
-tests with a controlled clock all take the same path. `digest_context` groups events for the
-templates. `tick` records a period and queues its mail in one transaction (`Store.record_digest`):
-a digest is identified by (output, period end), so it is never queued twice, and it waits in the
-outbox like any message, so it is never lost.
+tests with a controlled clock all take the same path. `digest_context` (in `bot.digest_render`)
+groups events for the templates. `tick` records a period and queues its mail in one transaction
+(`StateStore.record_digest`): a digest is identified by (output, period end), so it is never queued
+twice, and it waits in the outbox like any message, so it is never lost.
 
 The first time a digest output is seen, a silent baseline is recorded at the schedule's previous fire
 time: the first digest then covers a whole period, not the whole history.
@@ -14,33 +14,68 @@ time: the first digest then covers a whole period, not the whole history.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.channels import stream_label, stream_order
 from bot.config import Config, Filter
+from bot.digest_render import (
+    RELEASE_KINDS,
+    SECTION_TITLES,
+    digest_context,
+    digest_message_id,
+    section_title,
+)
 from bot.errors import BotError
-from bot.messages import event_context
-from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
+from bot.model import AnyEvent
 from bot.render import Renderer
-from bot.store import OutboxMessage, Store
+from bot.store import OutboxMessage, StateStore
 
 if TYPE_CHECKING:
-    from bot.app import Bot
     from bot.sinks import Sink
     from bot.sinks.mail import MailSink
 
 log = logging.getLogger("release-bot")
 
-#: Section titles of the kinds we know; any other kind gets a section titled after it.
-SECTION_TITLES = {"release": "Releases", "deprecation": "Deprecations", "roadmap": "Roadmap"}
-#: Kinds shown together in the "Releases" section (a promotion is a release that opens a channel).
-RELEASE_KINDS = ("release", "promotion")
-_UNSAFE = re.compile(r"[^A-Za-z0-9.+_-]+")
+__all__ = [
+    "RELEASE_KINDS",
+    "SECTION_TITLES",
+    "DigestHost",
+    "DigestPlan",
+    "check_digests",
+    "check_templates",
+    "digest_context",
+    "digest_due",
+    "digest_message_id",
+    "enqueue",
+    "latest_fire",
+    "local_time",
+    "next_fire",
+    "plan",
+    "render",
+    "routed",
+    "schedule_digests",
+    "section_title",
+    "status_lines",
+    "tick",
+]
+
+
+class DigestHost(Protocol):
+    """What the digest jobs use of the running bot (`bot.app.Bot`)."""
+
+    @property
+    def sinks(self) -> Sequence[Sink]: ...
+
+    @property
+    def store(self) -> StateStore: ...
+
+    @property
+    def renderer(self) -> Renderer: ...
+
+    def clock(self) -> datetime: ...
 
 
 # -- the schedule (pure) ---------------------------------------------------------------------------
@@ -86,145 +121,6 @@ def next_fire(trigger: Any, now: datetime) -> datetime | None:
     return fire
 
 
-# -- what a digest says (pure) ---------------------------------------------------------------------
-
-
-def digest_message_id(output: str, period_end: datetime, *, domain: str) -> str:
-    """Stable per (output, period): a retried or re-queued digest keeps its Message-ID.
-
-    Unique per recorded period too: a period end with a fraction of a second (`digest --send-now`)
-    keeps it, so it never shares its Message-ID with a scheduled digest ending in the same second — a
-    list server would drop the second mail as a duplicate."""
-    end = period_end.astimezone(UTC)
-    stamp = end.strftime("%Y%m%dT%H%M%S") + (f".{end.microsecond:06d}" if end.microsecond else "") + "Z"
-    return f"<digest.{_UNSAFE.sub('_', output)}.{stamp}@{domain}>"
-
-
-def section_title(kind: str) -> str:
-    return SECTION_TITLES.get(kind) or kind.replace("_", " ").replace("-", " ").capitalize()
-
-
-def _first_attr(obj: object, paths: Sequence[str]) -> Any:
-    """The first non-empty attribute of `obj` along dotted `paths` (e.g. "notice.summary")."""
-    for path in paths:
-        value: Any = obj
-        for name in path.split("."):
-            value = getattr(value, name, None)
-        if value:
-            return value
-    return None
-
-
-def _item(event: Any) -> dict[str, Any]:
-    """One line of the digest. Releases and promotions get the full announcement context; any other
-    kind (deprecations, roadmap changes, kinds added later) a generic one from what every event has."""
-    from bot.sinks.mail import safe_link
-
-    if isinstance(event, Event):
-        context = event_context(event)
-        key_changes = [c for c in event.changes if c.name in KEY_PACKAGES]
-        others = len(event.changes) - len(key_changes)
-        said = [f"{c.name} {c.old or '(new)'} -> {c.new or '(removed)'}" for c in key_changes]
-        if others:
-            said.append(f"{others} other package{'s' if others != 1 else ''} changed")
-        context.update(
-            key=event.key,
-            link_href=safe_link(event.release.link),
-            other_changes=others,
-            packages_text=", ".join(f"{name} {version}" for name, version in context["packages"]),
-            changes_text=", ".join(said) if said else "no package changed",
-            title=event.release.title,
-            generic=False,
-        )
-        return context
-    title = _first_attr(event, ("summary", "title", "notice.summary", "item.title", "release.title"))
-    link = _first_attr(event, ("link", "url", "reach.link", "notice.link", "item.url", "release.link"))
-    return {
-        "event": event,
-        "kind": event.kind,
-        "key": event.key,
-        "project": event.project,
-        "source": event.source,
-        "channel": event.channel,
-        "stream": event.stream,
-        "label": stream_label(event.channel, event.stream),
-        "version": event.version,
-        "published": event.published,
-        "title": str(title) if title else event.key,
-        "change": _first_attr(event, ("stage", "change")),
-        "link": link if isinstance(link, str) else None,
-        "link_href": safe_link(link),
-        "packages": [],
-        "packages_text": "",
-        "key_changes": [],
-        "other_changes": 0,
-        "changes_text": "",
-        "promoted_from": None,
-        "generic": True,
-    }
-
-
-def digest_context(
-    events: Sequence[tuple[int, AnyEvent]],
-    *,
-    output: str,
-    period_start: datetime | None,
-    period_end: datetime,
-    timezone: str = "UTC",
-) -> dict[str, Any]:
-    """What the digest templates see: sections by event kind (releases and promotions together, then
-    one per other kind, e.g. deprecations), each grouped by project and channel/stream."""
-    zone: tzinfo = ZoneInfo(timezone)
-    sections: dict[str, dict[tuple[str, str, str], list[AnyEvent]]] = {}
-    for _, event in events:
-        section = "release" if event.kind in RELEASE_KINDS else event.kind
-        key = (event.project, event.channel, event.stream)
-        sections.setdefault(section, {}).setdefault(key, []).append(event)
-    ordered = sorted(sections, key=lambda k: (k != "release", k))
-    out_sections = []
-    projects_seen: list[str] = []
-    for kind in ordered:
-        groups = sections[kind]
-        projects: dict[str, list[dict[str, Any]]] = {}
-        for project, channel, stream in sorted(
-            groups, key=lambda k: (k[0].casefold(), stream_order(k[1], k[2]))
-        ):
-            items = sorted(groups[(project, channel, stream)], key=lambda e: version_key(e.version))
-            projects.setdefault(project, []).append(
-                {
-                    "channel": channel,
-                    "stream": stream,
-                    "label": stream_label(channel, stream),
-                    "entries": [_item(e) for e in items],
-                }
-            )
-            if project not in projects_seen:
-                projects_seen.append(project)
-        out_sections.append(
-            {
-                "kind": kind,
-                "title": section_title(kind),
-                "projects": [{"project": p, "channels": chans} for p, chans in projects.items()],
-            }
-        )
-    start = period_start.astimezone(zone) if period_start else None
-    end = period_end.astimezone(zone)
-    return {
-        "output": output,
-        "count": len(events),
-        "empty": not events,
-        "projects": projects_seen,
-        "sections": out_sections,
-        "timezone": timezone,
-        "period_start": start,
-        "period_end": end,
-        "period_start_text": start.strftime("%Y-%m-%d %H:%M %Z") if start else "the beginning",
-        "period_end_text": end.strftime("%Y-%m-%d %H:%M %Z"),
-        "period_start_date": start.strftime("%Y-%m-%d") if start else "",
-        "period_end_date": end.strftime("%Y-%m-%d"),
-    }
-
-
 def routed(events: Iterable[tuple[int, AnyEvent]], route: Filter) -> list[tuple[int, AnyEvent]]:
     return [
         (i, e)
@@ -248,7 +144,7 @@ class DigestPlan:
     baseline: bool = False  # no digest was recorded before
 
 
-def plan(store: Store, sink: MailSink, *, period_end: datetime) -> DigestPlan:
+def plan(store: StateStore, sink: MailSink, *, period_end: datetime) -> DigestPlan:
     """What the digest of `sink` ending at `period_end` covers: every event since the previous digest
     (with none recorded yet: since the schedule's previous fire time)."""
     digest = sink.mail.digest
@@ -287,11 +183,12 @@ def render(sink: MailSink, digest_plan: DigestPlan, renderer: Renderer) -> Outbo
         sink=sink.name,
         message_id=digest_message_id(sink.name, digest_plan.period_end, domain=sink.mail.message_id_domain),
         payload=sink.render_digest(context, renderer),
+        group=sink.group,
     )
 
 
 def enqueue(
-    store: Store,
+    store: StateStore,
     sink: MailSink,
     renderer: Renderer,
     *,
@@ -331,7 +228,7 @@ def enqueue(
     return digest_plan
 
 
-def tick(store: Store, sink: MailSink, renderer: Renderer, *, now: datetime) -> DigestPlan | None:
+def tick(store: StateStore, sink: MailSink, renderer: Renderer, *, now: datetime) -> DigestPlan | None:
     """Queue the digest due at `now`, if any — the cron job and the start-up check both call this.
     The first call for an output records a silent baseline at the schedule's previous fire time."""
     digest = sink.mail.digest
@@ -383,7 +280,7 @@ def digest_sinks(sinks: Iterable[Sink]) -> list[MailSink]:
     return [s for s in sinks if isinstance(s, MailSink) and s.mail.digest is not None]
 
 
-def check_digests(bot: Bot) -> int:
+def check_digests(bot: DigestHost) -> int:
     """Queue every digest due now (a missed one included); returns how many were queued."""
     queued = 0
     for sink in digest_sinks(bot.sinks):
@@ -397,7 +294,7 @@ def check_digests(bot: Bot) -> int:
     return queued
 
 
-def schedule_digests(bot: Bot, scheduler: Any, *, on_queued: Callable[[], None]) -> None:
+def schedule_digests(bot: DigestHost, scheduler: Any, *, on_queued: Callable[[], None]) -> None:
     """At start: queue a digest missed while the bot was down; then one cron job per digest output."""
     if check_digests(bot):
         on_queued()
@@ -452,7 +349,7 @@ def check_templates(sinks: Iterable[Sink], renderer: Renderer) -> None:
             sink.render_digest(context, renderer)  # raises RenderError naming the template
 
 
-def status_lines(config: Config, store: Store) -> list[str]:
+def status_lines(config: Config, store: StateStore) -> list[str]:
     """What `release-bot status` says about each digest: schedule, last period, next run."""
     lines = []
     for output in config.outputs:

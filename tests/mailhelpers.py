@@ -13,7 +13,7 @@ from bot.detect import detect
 from bot.model import Event
 from bot.render import Renderer
 from bot.sinks.mail import MailSink
-from bot.store import OutboxItem, Store
+from bot.store import OutboxItem, Store, ThreadStart
 from tests.helpers import SNAPSHOTS, history_snapshot, known_from, only
 
 DOCS = {"releases-alpha.json", "releases-beta.json", "releases-stable.json", "releases-lts.json"}
@@ -50,8 +50,8 @@ class StoreHooks:
     def request_delivery(self) -> None:
         pass
 
-    def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[Event, str]]:
-        return [(e, m) for _, e, m in self.store.sink_history(sink, source=source)]
+    def thread_starts(self, sink: str, *, source: str, major: str) -> list[ThreadStart]:
+        return self.store.thread_starts(sink, source=source, major=major)
 
     def backlog(self, sink: str) -> list[OutboxItem]:
         return self.store.pending(sink, now=datetime(9999, 1, 1, tzinfo=UTC))

@@ -23,7 +23,7 @@ from bot.config import DigestConfig
 from bot.model import Event
 from bot.render import Renderer
 from bot.sinks.mail import MailSink
-from bot.store import Store
+from bot.store import PollRecord, Store
 from tests.helpers import DATA, check_golden
 from tests.mailhelpers import history_events, mail_sink
 
@@ -112,7 +112,9 @@ def weekly_sink(tmp_path: Path, **digest_keys: Any) -> MailSink:
 
 
 def record(store: Store, events: list[Event], when: datetime) -> None:
-    store.commit_poll("flatcar", now=when, documents=(), new_releases=(), events=[(e, []) for e in events])
+    store.commit_poll(
+        PollRecord("flatcar", now=when, documents=(), new_releases=(), events=[(e, []) for e in events])
+    )
 
 
 def queued_digests(store: Store) -> list[Any]:

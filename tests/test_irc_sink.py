@@ -17,6 +17,7 @@ from bot.messages import sample_events
 from bot.model import Event
 from bot.sinks import build_sinks
 from bot.sinks.irc import MAX_REPLY_BACKLOG, IrcChannelSink, summary_entry
+from bot.store import PollRecord
 from tests.fakeircd import FakeIrcd
 
 NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
@@ -63,7 +64,7 @@ def events(count: int) -> list[Event]:
 
 def queue(bot: Bot, items: list[Event]) -> None:
     bot.store.commit_poll(
-        "flatcar", now=NOW, documents=(), new_releases=(), events=bot._messages(items), error=None
+        PollRecord("flatcar", now=NOW, documents=(), new_releases=(), events=bot._messages(items), error=None)
     )
 
 

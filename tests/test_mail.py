@@ -31,7 +31,7 @@ from bot.sinks.mail import (
     thread_parents,
     wrap_mail_text,
 )
-from bot.store import OutboxMessage, Store
+from bot.store import OutboxMessage, PollRecord, Store
 from tests.helpers import DATA, check_golden
 from tests.mailhelpers import (
     LIST,
@@ -531,7 +531,9 @@ def test_a_promotion_threads_under_the_alpha_mail_of_the_same_list(tmp_path: Pat
 
     def record(event: Event, when: datetime) -> OutboxMessage:
         message = sink.format(event, renderer)
-        store.commit_poll("flatcar", now=when, documents=(), new_releases=(), events=[(event, [message])])
+        store.commit_poll(
+            PollRecord("flatcar", now=when, documents=(), new_releases=(), events=[(event, [message])])
+        )
         return message
 
     first = record(alpha, datetime(2025, 1, 30, 17, 0, tzinfo=UTC))
@@ -550,6 +552,38 @@ def test_a_promotion_threads_under_the_alpha_mail_of_the_same_list(tmp_path: Pat
     beta_only = mail_sink(tmp_path, name="stable-list", filter={"channels": ["beta", "stable"]})
     beta_only.attach(StoreHooks(store))
     assert beta_only.format(promotion, renderer).payload["references"] == []
+    store.close()
+
+
+def test_a_promotion_finds_its_thread_parents_without_loading_the_history(tmp_path: Path) -> None:
+    """Per event, the mail sink asks the store one indexed question — (list, source, major) — however
+    many mails the list has had; it never reads the outbox or the events."""
+    store = Store(":memory:")
+    sink = mail_sink(tmp_path)
+    sink.attach(StoreHooks(store))
+    renderer = Renderer()
+    alpha = alpha_opening_event()
+    history = [
+        Event("release", _release("alpha", f"{4000 + n}.0.0"), previous=_release("alpha", f"{3999 + n}.0.0"))
+        for n in range(200)
+    ]
+    for event in [*history, alpha]:
+        message = sink.format(event, renderer)
+        store.commit_poll(
+            PollRecord("flatcar", now=datetime(2025, 1, 30, tzinfo=UTC), events=[(event, [message])])
+        )
+    sink._recent.clear()
+    promotion = next(e for e in history_events()[2][1] if e.kind == "promotion")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    message = sink.format(promotion, renderer)
+    store._db.set_trace_callback(None)
+    assert message.payload["references"] == ["<release.flatcar.alpha.4230.0.0.list@example.org>"]
+    assert len(statements) == 1 and "FROM threads" in statements[0]
+    assert "outbox" not in statements[0] and "events" not in statements[0]
+    assert (
+        message.thread is not None and message.thread.major == "4230"
+    )  # a promotion opens its channel's thread
     store.close()
 
 
@@ -575,7 +609,7 @@ def render_history_mails(tmp_path: Path) -> dict[str, str]:
     for name, events in history_events():
         now = POLL_TIMES[name]
         messages = [(e, [sink.format(e, renderer)]) for e in events if sink.wants(e)]
-        store.commit_poll("flatcar", now=now, documents=(), new_releases=(), events=messages)
+        store.commit_poll(PollRecord("flatcar", now=now, documents=(), new_releases=(), events=messages))
         chunks = [f"# {name}: {len(messages)} mail(s)"]
         for item in store.pending("list", now=now):
             if item.id in seen:

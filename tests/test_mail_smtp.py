@@ -25,7 +25,7 @@ from bot.digest import schedule_digests
 from bot.errors import DeliveryError
 from bot.messages import sample_events
 from bot.sinks.mail import MailSink
-from bot.store import Store
+from bot.store import PollRecord, Store
 from tests.helpers import SNAPSHOTS, history_bytes
 from tests.httpserver import LocalHTTPServer
 from tests.mailhelpers import LIST, SENDER, item_for, keep_logging, mail_config, mail_sink
@@ -412,11 +412,13 @@ def test_the_daemon_sends_a_missed_digest_once(
         )
         events = history_events()[2][1]
         store.commit_poll(
-            "flatcar",
-            now=now - timedelta(days=10),
-            documents=(),
-            new_releases=(),
-            events=[(e, []) for e in events],
+            PollRecord(
+                "flatcar",
+                now=now - timedelta(days=10),
+                documents=(),
+                new_releases=(),
+                events=[(e, []) for e in events],
+            )
         )
 
     async def run_until_delivered() -> None:
@@ -625,11 +627,13 @@ def test_digest_send_now_touches_only_its_list(
     event = sample_events()[0]
     with Store(config.state) as store:
         store.commit_poll(
-            "flatcar",
-            now=datetime.now(UTC) - timedelta(hours=1),
-            documents=(),
-            new_releases=(),
-            events=[(event, [box.format(event, Renderer()), mail.format(event, Renderer())])],
+            PollRecord(
+                "flatcar",
+                now=datetime.now(UTC) - timedelta(hours=1),
+                documents=(),
+                new_releases=(),
+                events=[(event, [box.format(event, Renderer()), mail.format(event, Renderer())])],
+            )
         )
     assert cli.main(["-c", str(path), "digest", "--send-now"]) == 0
     assert "delivered 2, failed 0" in capsys.readouterr().err  # the release mail, then the digest

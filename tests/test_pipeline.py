@@ -25,7 +25,7 @@ from bot.app import Bot
 from bot.config import load_config
 from bot.sinks.console import ConsoleSink
 from bot.sinks.mbox import MboxSink
-from bot.store import Store
+from bot.store import PollRecord, Store
 from tests.helpers import SNAPSHOTS, free_port, history_bytes
 from tests.httpserver import LocalHTTPServer, hang, slow_drip
 
@@ -401,11 +401,13 @@ def test_retry_requeues_permanently_failed_messages(tmp_path: Path) -> None:
     )
     with Store(tmp_path / "s.sqlite3") as store:
         store.commit_poll(
-            "f",
-            now=now,
-            documents=[],
-            new_releases=[],
-            events=[(e, [OutboxMessage("list", f"<{i}@x>", {})]) for i, e in enumerate(sample_events())],
+            PollRecord(
+                "f",
+                now=now,
+                documents=[],
+                new_releases=[],
+                events=[(e, [OutboxMessage("list", f"<{i}@x>", {})]) for i, e in enumerate(sample_events())],
+            )
         )
         for item in store.pending("list", now=now):
             store.mark_attempt_failed(item.id, error="550 denied", permanent=True, retry_at=None)

@@ -36,7 +36,7 @@ from bot.sources.github import (
     parse_project_page,
 )
 from bot.sources.http import HttpFetcher
-from bot.store import Store
+from bot.store import PollRecord, Store
 from tests.helpers import DATA
 from tests.httpserver import LocalHTTPServer
 
@@ -734,14 +734,16 @@ def test_event_kinds_round_trip_through_the_store(tmp_path: Path) -> None:
     events = sample_plan_events()
     with Store(tmp_path / "s.sqlite3") as store:
         ids = store.commit_poll(
-            "sample",
-            now=LATER,
-            documents=[],
-            new_releases=[],
-            events=[(e, [OutboxMessage("o", f"<{i}@x>", {})]) for i, e in enumerate(events)],
-            notices=[e.notice for e in events if isinstance(e, DeprecationEvent)][:1],
-            reaches=[e.reach for e in events if isinstance(e, DeprecationEvent)][:2],
-            roadmap_items=[e.item for e in events if isinstance(e, RoadmapEvent)][:1],
+            PollRecord(
+                "sample",
+                now=LATER,
+                documents=[],
+                new_releases=[],
+                events=[(e, [OutboxMessage("o", f"<{i}@x>", {})]) for i, e in enumerate(events)],
+                notices=[e.notice for e in events if isinstance(e, DeprecationEvent)][:1],
+                reaches=[e.reach for e in events if isinstance(e, DeprecationEvent)][:2],
+                roadmap_items=[e.item for e in events if isinstance(e, RoadmapEvent)][:1],
+            )
         )
         assert len(ids) == 5  # the status and new events of the item share a key: "in-progress"
         assert [e for _, e in store.events()] == events[:4] + events[5:]

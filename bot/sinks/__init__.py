@@ -12,9 +12,9 @@ from typing import Protocol
 from bot.commands import StateView
 from bot.config import OutputConfig
 from bot.messages import event_context, message_id
-from bot.model import AnyEvent, Event
+from bot.model import AnyEvent
 from bot.render import Renderer
-from bot.store import OutboxItem, OutboxMessage
+from bot.store import OutboxItem, OutboxMessage, ThreadStart
 
 
 class BotHooks(Protocol):
@@ -28,9 +28,9 @@ class BotHooks(Protocol):
         """Ask for a delivery pass soon (e.g. after a reconnect)."""
         ...
 
-    def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[Event, str]]:
-        """(event, Message-ID) of the event messages already queued for `sink`, oldest first (mail
-        threading)."""
+    def thread_starts(self, sink: str, *, source: str, major: str) -> list[ThreadStart]:
+        """The messages queued for `sink` that opened a thread for (source, major), oldest first (mail
+        threading): an indexed lookup, not the sink's history."""
         ...
 
     def backlog(self, sink: str) -> list[OutboxItem]:
@@ -44,6 +44,8 @@ class Sink(ABC):
     def __init__(self, config: OutputConfig) -> None:
         self.config = config
         self.name = config.name
+        #: the output this sink belongs to (an IRC output has one sink per channel); the outbox keeps it
+        self.group = config.name
 
     def wants(self, event: AnyEvent) -> bool:
         return self.config.filter.matches(
@@ -55,6 +57,7 @@ class Sink(ABC):
             sink=self.name,
             message_id=message_id(event, self.name),
             payload=self.render(event, renderer),
+            group=self.group,
         )
 
     @abstractmethod
@@ -105,5 +108,7 @@ def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:
         elif output.kind == "irc":
             from bot.sinks.irc import irc_sinks  # one sink per channel, one connection per output
 
-            sinks.extend(irc_sinks(output))
+            for sink in irc_sinks(output):
+                sink.group = output.name
+                sinks.append(sink)
     return sinks

@@ -32,7 +32,7 @@ from bot.messages import event_context, message_id
 from bot.model import AnyEvent, Event
 from bot.render import Renderer
 from bot.sinks import BotHooks, Sink
-from bot.store import OutboxItem, OutboxMessage
+from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, wrap_text
 
 __all__ = [
@@ -220,20 +220,35 @@ class MailSink(Sink):
         return message_id(event, self.name, domain=self.mail.message_id_domain)
 
     def format(self, event: AnyEvent, renderer: Renderer) -> OutboxMessage:
+        thread = None
+        if isinstance(event, Event) and opens_major(event):  # later promotions thread under it
+            thread = ThreadKey(
+                source=event.release.source, stream=event.release.stream, major=event.release.major
+            )
         message = OutboxMessage(
-            sink=self.name, message_id=self.message_id(event), payload=self.render(event, renderer)
+            sink=self.name,
+            message_id=self.message_id(event),
+            payload=self.render(event, renderer),
+            group=self.group,
+            thread=thread,
         )
         if isinstance(event, Event):  # only release mails thread (deprecation/roadmap mails stand alone)
             self._recent = [*self._recent[-49:], (event, message.message_id)]
         return message
 
-    def _history(self, event: Event) -> list[tuple[Event, str]]:
-        history: list[tuple[Event, str]] = []
+    def _parents(self, event: Event) -> list[str]:
+        """The thread parents of `event`: the stored mails that opened its major (an indexed lookup by
+        (list, source, major)), then those rendered in this process but maybe not stored yet."""
+        if event.kind != "promotion":
+            return []
+        parents: list[str] = []
         if self._hooks is not None:
-            history.extend(self._hooks.sink_history(self.name, source=event.release.source))
-        known = {mid for _, mid in history}
-        history.extend((e, mid) for e, mid in self._recent if mid not in known)
-        return history
+            release = event.release
+            for start in self._hooks.thread_starts(self.name, source=release.source, major=release.major):
+                if start.event_key != event.key and start.message_id not in parents:
+                    parents.append(start.message_id)
+        parents.extend(mid for mid in thread_parents(event, self._recent) if mid not in parents)
+        return parents
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
         context = event_context(event)
@@ -245,7 +260,7 @@ class MailSink(Sink):
             "text": wrap_mail_text(renderer.render(f"mail/{event.kind}.txt.j2", **context)),
             # a kind without an HTML template is sent as text only
             "html": renderer.render(html, **context) if renderer.has(html) else None,
-            "references": thread_parents(event, self._history(event)) if isinstance(event, Event) else [],
+            "references": self._parents(event) if isinstance(event, Event) else [],
         }
 
     def render_digest(self, context: Mapping[str, Any], renderer: Renderer) -> dict[str, object]:

@@ -1,0 +1,168 @@
+"""Sources: document validators, known releases, source status, and `commit_poll` — one poll's
+state change and the outbox rows it causes, in one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+
+from bot.model import Release
+from bot.store.base import SqliteBase
+from bot.store.codec import dt, event_to_dict, release_from_dict, release_to_dict, ts
+from bot.store.outbox import queue_message
+from bot.store.plans import record_notices, record_roadmap
+from bot.store.records import DocumentState, PollRecord, SourceStatus
+
+
+def _release(row: sqlite3.Row) -> Release:
+    data = dict(row)
+    data["packages"] = json.loads(data["packages"])
+    data["architectures"] = json.loads(data["architectures"])
+    data.pop("first_seen_at")
+    return release_from_dict(data)
+
+
+class PollStore(SqliteBase):
+    def documents(self, source: str) -> dict[str, DocumentState]:
+        rows = self._db.execute(
+            "SELECT source, name, url, etag, last_modified, body_sha256 FROM documents WHERE source = ?",
+            (source,),
+        )
+        return {row["name"]: DocumentState(**dict(row)) for row in rows}
+
+    def document_baselines(self, source: str) -> dict[str, datetime | None]:
+        """Document name → when it was first read (its baseline)."""
+        rows = self._db.execute("SELECT name, baselined_at FROM documents WHERE source = ?", (source,))
+        return {row["name"]: dt(row["baselined_at"]) for row in rows}
+
+    def known_releases(self, source: str) -> dict[tuple[str, str], Release]:
+        rows = self._db.execute("SELECT * FROM releases WHERE source = ?", (source,))
+        return {(row["stream"], row["version"]): _release(row) for row in rows}
+
+    def releases(self, source: str | None = None) -> list[Release]:
+        if source is None:
+            rows = self._db.execute("SELECT * FROM releases")
+        else:
+            rows = self._db.execute("SELECT * FROM releases WHERE source = ?", (source,))
+        return [_release(row) for row in rows]
+
+    def commit_poll(self, poll: PollRecord) -> list[int]:
+        """Record one poll in one transaction. Returns the ids of the events inserted (an event whose
+        key is already stored is skipped, and so are its messages)."""
+        stamp = ts(poll.now)
+        source = poll.source
+        inserted: list[int] = []
+        with self.transaction() as db:
+            changed = False
+            for doc in poll.documents:
+                db.execute(
+                    """INSERT INTO documents (source, name, url, etag, last_modified, body_sha256,
+                                              baselined_at, fetched_at, changed_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (source, name) DO UPDATE SET
+                           url = excluded.url, etag = excluded.etag,
+                           last_modified = excluded.last_modified, body_sha256 = excluded.body_sha256,
+                           fetched_at = excluded.fetched_at,
+                           changed_at = COALESCE(excluded.changed_at, documents.changed_at)""",
+                    (
+                        source,
+                        doc.name,
+                        doc.url,
+                        doc.etag,
+                        doc.last_modified,
+                        doc.body_sha256,
+                        stamp,
+                        stamp,
+                        stamp if doc.changed else None,
+                    ),
+                )
+            for release in poll.new_releases:
+                changed = True
+                data = release_to_dict(release)
+                db.execute(
+                    """INSERT OR IGNORE INTO releases (source, stream, version, channel, project, title,
+                           published, link, packages, notes, notes_format, architectures, first_seen_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        release.source,
+                        release.stream,
+                        release.version,
+                        release.channel,
+                        release.project,
+                        release.title,
+                        data["published"],
+                        release.link,
+                        json.dumps(data["packages"]),
+                        release.notes,
+                        release.notes_format,
+                        json.dumps(data["architectures"]),
+                        stamp,
+                    ),
+                )
+            changed = record_notices(db, stamp, poll.notices, poll.reaches) or changed
+            changed = record_roadmap(db, source, stamp, poll.roadmap_items, poll.roadmap_absent) or changed
+            for event, messages in poll.events:
+                cursor = db.execute(
+                    """INSERT OR IGNORE INTO events (key, kind, source, stream, version, created_at, payload)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        event.key,
+                        event.kind,
+                        event.source,
+                        event.stream,
+                        event.version,
+                        stamp,
+                        json.dumps(event_to_dict(event)),
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    continue
+                event_id = int(cursor.lastrowid or 0)
+                inserted.append(event_id)
+                for message in messages:
+                    queue_message(db, event_id, message, stamp)
+            error = poll.error
+            db.execute(
+                """INSERT INTO source_status (source, last_attempt_at, last_success_at, last_change_at,
+                                              last_error, last_error_at, error_streak)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (source) DO UPDATE SET
+                       last_attempt_at = excluded.last_attempt_at,
+                       last_success_at = COALESCE(excluded.last_success_at, source_status.last_success_at),
+                       last_change_at = COALESCE(excluded.last_change_at, source_status.last_change_at),
+                       last_error = excluded.last_error,
+                       last_error_at = COALESCE(excluded.last_error_at, source_status.last_error_at),
+                       error_streak = CASE WHEN excluded.last_error IS NULL THEN 0
+                                           ELSE source_status.error_streak + 1 END""",
+                (
+                    source,
+                    stamp,
+                    None if error else stamp,
+                    stamp if changed else None,
+                    error,
+                    stamp if error else None,
+                    1 if error else 0,
+                ),
+            )
+        return inserted
+
+    def record_failure(self, source: str, *, now: datetime, error: str) -> int:
+        """Record a failed poll (nothing else changes). Returns the failure streak length."""
+        self.commit_poll(PollRecord.failure(source, now=now, error=error))
+        status = self.source_status(source)
+        return status.error_streak if status else 1
+
+    def source_status(self, source: str) -> SourceStatus | None:
+        row = self._db.execute("SELECT * FROM source_status WHERE source = ?", (source,)).fetchone()
+        if row is None:
+            return None
+        return SourceStatus(
+            source=row["source"],
+            last_attempt_at=dt(row["last_attempt_at"]),
+            last_success_at=dt(row["last_success_at"]),
+            last_change_at=dt(row["last_change_at"]),
+            last_error=row["last_error"],
+            last_error_at=dt(row["last_error_at"]),
+            error_streak=row["error_streak"],
+        )
