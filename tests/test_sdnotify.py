@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.sdnotify import Notifier, watchdog_interval, watchdog_loop
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -154,3 +158,19 @@ def test_a_failing_status_function_does_not_stop_the_watchdog(
     assert len(messages) >= 2 and all(m == {"WATCHDOG": "1"} for m in messages)
     assert "store closed" in caplog.text
     notifier.close()
+
+
+@pytest.mark.integration
+def test_another_process_notifies_through_the_environment(systemd_socket: tuple[socket.socket, str]) -> None:
+    """As under systemd: the variable is inherited by a separate process, which reads os.environ."""
+    sock, address = systemd_socket
+    code = (
+        "from bot.sdnotify import Notifier, watchdog_interval; n = Notifier.from_env(); "
+        "n.ready('up'); n.notify(STATUS=f'watchdog every {watchdog_interval()}s'); n.stopping()"
+    )
+    env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "4000000"}
+    env.pop("WATCHDOG_PID", None)
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True, timeout=60)
+    assert sock.recv(4096) == b"READY=1\nSTATUS=up"
+    assert sock.recv(4096) == b"STATUS=watchdog every 2.0s"
+    assert sock.recv(4096) == b"STOPPING=1"
