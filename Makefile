@@ -6,21 +6,27 @@ CONFIG ?= $(if $(wildcard config.toml),config.toml,config.example.toml)
 
 .PHONY: run once demo test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+# Two stamps: .runtime has the bot's own dependencies only (what `make run` needs); .installed adds
+# the test and lint tools (`make test`, `make lint`).
+$(BIN)/.runtime: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "release-bot needs Python 3.11 or newer; this python3 is " + sys.version.split()[0])'
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "python3 has no venv module: apt-get install python3-venv"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(BIN)/.installed: $(BIN)/.runtime
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
-run: $(BIN)/.installed          ## the daemon, on $(CONFIG)
+run: $(BIN)/.runtime            ## the daemon, on $(CONFIG)
 	$(BIN)/release-bot -c $(CONFIG) run
 
-once: $(BIN)/.installed         ## one poll + delivery cycle
+once: $(BIN)/.runtime           ## one poll + delivery cycle
 	$(BIN)/release-bot -c $(CONFIG) once
 
-demo: $(BIN)/.installed         ## offline demo over bundled real Flatcar snapshots
+demo: $(BIN)/.runtime           ## offline demo over bundled real Flatcar snapshots
 	$(BIN)/release-bot demo
 
 test: $(BIN)/.installed         ## the whole test suite

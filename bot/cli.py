@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,16 +14,32 @@ from pathlib import Path
 
 from bot import __version__
 from bot.config import Config, load_config, masked
-from bot.errors import BotError
+from bot.errors import BotError, ConfigError
+from bot.paths import find_config
 
 log = logging.getLogger("release-bot")
 
 
-def default_config_path() -> str:
-    env = os.environ.get("RELEASE_BOT_CONFIG")
-    if env:
-        return env
-    return "config.toml" if Path("config.toml").exists() else "config.example.toml"
+def config_path(given: str | None) -> Path:
+    """The config file: -c FILE, else the first found of $RELEASE_BOT_CONFIG and the places in
+    `bot.paths.find_config`. The source checkout's config.example.toml is used only when running in
+    that checkout, and says so; with nothing found the error names every place looked."""
+    if given is not None:
+        return Path(given)
+    choice = find_config()
+    if choice.path is None:
+        looked = ", ".join(["$RELEASE_BOT_CONFIG (unset)", *choice.looked])
+        raise ConfigError(
+            f"no config file found; looked at {looked}. Pass -c FILE or set RELEASE_BOT_CONFIG "
+            "(start from config.example.toml of the source or the README's Deploy section)"
+        )
+    if choice.is_example:
+        print(
+            f"release-bot: no config.toml; using the example {choice.path} "
+            "(copy it to config.toml to make it yours)",
+            file=sys.stderr,
+        )
+    return choice.path
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -50,7 +65,7 @@ def setup_logging(level: str) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    config = load_config(args.config)
+    config = load_config(config_path(args.config))
     setup_logging(args.log_level or config.log_level)
     return config
 
@@ -62,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import Bot
 
     config = _config(args)
+    log.info("config %s, state %s", config.path.resolve(), config.state)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -260,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-c",
         "--config",
-        default=default_config_path(),
-        help="TOML config file (default: $RELEASE_BOT_CONFIG, ./config.toml, ./config.example.toml)",
+        default=None,
+        help="TOML config file (default: $RELEASE_BOT_CONFIG, else the first config.toml found in "
+        "$CONFIGURATION_DIRECTORY, ./, ~/.config/release-bot/, /etc/release-bot/)",
     )
     parser.add_argument(
         "--log-level", choices=("debug", "info", "warning", "error"), help="override bot.log_level"

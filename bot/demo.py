@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.resources
 import io
 import tempfile
 import threading
 from contextlib import redirect_stdout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from bot.app import Bot
 from bot.commands import StateView, answer
 from bot.config import MboxOutput, load_config
 
-DATA = Path(__file__).resolve().parent / "demo_data"
+#: The bundled snapshots (package data, so a wheel carries them too).
+DATA: Traversable = importlib.resources.files("bot") / "demo_data"
 SNAPSHOTS = ("2025-02-18-56835e81", "2025-03-20-3e9fd11f")
 
 
@@ -61,9 +64,11 @@ class SnapshotServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host!s}:{port}/"
 
-    def load(self, folder: Path) -> None:
+    def load(self, folder: Traversable) -> None:
         self.files = {
-            p.name.removesuffix(".gz"): gzip.decompress(p.read_bytes()) for p in folder.glob("*.gz")
+            p.name.removesuffix(".gz"): gzip.decompress(p.read_bytes())
+            for p in folder.iterdir()
+            if p.name.endswith(".gz")
         }
 
     def __enter__(self) -> SnapshotServer:

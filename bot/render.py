@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import traceback
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import jinja2
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.errors import RenderError
@@ -17,17 +21,42 @@ from bot.text import html_to_text, markdown_to_text, sanitize, truncate_utf8, wr
 __all__ = ["DEFAULT_TEMPLATE_DIR", "Renderer"]
 
 
-def _default_template_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    candidates = (here.parent / "templates", here / "templates")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    return candidates[0]
+def _default_template_dir() -> Path | Traversable:
+    """The source checkout's top-level templates/ folder (the one operators read and copy), else the
+    copy the wheel carries as package data (bot/templates), found through importlib.resources."""
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir() and (checkout.parent / "pyproject.toml").is_file():
+        return checkout
+    return importlib.resources.files("bot") / "templates"
 
 
-#: The repository's top-level templates/ folder, or the copy packaged at bot/templates.
-DEFAULT_TEMPLATE_DIR: Path = _default_template_dir()
+#: The repository's top-level templates/ folder, or the copy packaged at bot/templates (a Path when
+#: the package is installed as files, which pip always does; another Traversable from a zip).
+DEFAULT_TEMPLATE_DIR: Path | Traversable = _default_template_dir()
+
+
+class _ResourceLoader(jinja2.BaseLoader):
+    """Loads templates from an importlib.resources Traversable (a folder inside the package)."""
+
+    def __init__(self, root: Traversable) -> None:
+        self.root = root
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        node = self.root
+        for part in split_template_path(template):
+            node = node / part
+        if not node.is_file():
+            raise jinja2.TemplateNotFound(template)
+        return node.read_text(encoding="utf-8"), str(node), lambda: True
+
+
+def _loader(directory: Path | Traversable) -> jinja2.BaseLoader:
+    if isinstance(directory, Path):
+        return FileSystemLoader(str(directory))
+    return _ResourceLoader(directory)
+
 
 #: Names ending in one of these are HTML/XML and autoescaped; everything else is plain text.
 _AUTOESCAPE_EXTENSIONS = ("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2", "html.jinja", "html.jinja2")
@@ -113,12 +142,14 @@ def _filter_wrap(value: object, width: int = 72) -> str:
 class Renderer:
     """Renders named templates. `override_dir` (an operator's) is searched before `template_dir`."""
 
-    def __init__(self, *, override_dir: Path | None = None, template_dir: Path | None = None) -> None:
-        self.template_dir = Path(template_dir) if template_dir is not None else DEFAULT_TEMPLATE_DIR
+    def __init__(
+        self, *, override_dir: Path | None = None, template_dir: Path | Traversable | None = None
+    ) -> None:
+        self.template_dir = DEFAULT_TEMPLATE_DIR if template_dir is None else template_dir
         self.override_dir = Path(override_dir) if override_dir is not None else None
         self._search_dirs = [d for d in (self.override_dir, self.template_dir) if d is not None]
         self.env = ImmutableSandboxedEnvironment(
-            loader=ChoiceLoader([FileSystemLoader(str(d)) for d in self._search_dirs]),
+            loader=ChoiceLoader([_loader(d) for d in self._search_dirs]),
             undefined=StrictUndefined,
             autoescape=select_autoescape(
                 enabled_extensions=_AUTOESCAPE_EXTENSIONS,
@@ -190,6 +221,11 @@ class Renderer:
     def _relative_name(self, filename: str) -> str | None:
         path = Path(filename)
         for directory in self._search_dirs:
+            if not isinstance(directory, Path):  # a Traversable: its filenames start with str(root)
+                prefix = str(directory).rstrip("/") + "/"
+                if filename.startswith(prefix):
+                    return filename[len(prefix) :]
+                continue
             try:
                 return path.resolve().relative_to(directory.resolve()).as_posix()
             except ValueError:
