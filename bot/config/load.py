@@ -14,6 +14,7 @@ from bot.config.outputs import OutputConfig, parse_output
 from bot.config.sources import SourceConfig, parse_source
 from bot.config.table import Table
 from bot.errors import ConfigError
+from bot.paths import state_path
 
 DEFAULT_USER_AGENT = "release-bot/{version} (+https://github.com/flatcar/release-bot)"
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -78,7 +79,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
     top = Table(data, file=str(path))
 
     bot = top.table("bot")
-    state = bot.path("state", base, "state/release-bot.sqlite3")
+    state = state_path(bot.optional_string("state"), config_dir=base)
     templates = bot.optional_path("templates", base)
     log_level = bot.choice("log_level", _LOG_LEVELS, "info")
     deliver_interval = bot.duration("deliver_interval", 10.0, minimum=1.0)

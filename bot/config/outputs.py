@@ -11,6 +11,7 @@ from bot.config.filters import Filter, parse_filter
 from bot.config.irc import IrcOutput, parse_irc
 from bot.config.mail import MailConfig, parse_mail
 from bot.config.table import Table
+from bot.paths import data_base
 
 OutputKind = Literal["console", "mbox", "mail", "irc"]
 OUTPUT_KINDS: tuple[OutputKind, ...] = ("console", "mbox", "mail", "irc")
@@ -63,7 +64,7 @@ def parse_output(table: Table, base: Path, *, source_names: list[str]) -> Output
         output = MboxOutput(
             name=name,
             filter=found,
-            path=table.path("path", base),
+            path=table.path("path", data_base(base)),
             sender=table.string("from", "release-bot <release-bot@localhost>"),
             to=table.string("to", "announce@localhost"),
         )
