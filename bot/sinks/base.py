@@ -1,0 +1,91 @@
+"""The sink interface: what every sink implements and what it may use of the bot.
+
+`format` runs when an event is recorded (the rendered text goes into the outbox in the same
+transaction); `deliver` runs later, from the outbox, and raises DeliveryError on failure.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Protocol
+
+from bot.commands import StateView
+from bot.config import OutputConfig
+from bot.messages import event_context, message_id
+from bot.model import AnyEvent, Event
+from bot.render import Renderer
+from bot.store import OutboxItem, OutboxMessage
+
+
+class BotHooks(Protocol):
+    """What a sink may use of the running bot."""
+
+    def state_view(self) -> StateView:
+        """The known releases, for answering channel commands."""
+        ...
+
+    def request_delivery(self) -> None:
+        """Ask for a delivery pass soon (e.g. after a reconnect)."""
+        ...
+
+    def sink_history(self, sink: str, *, source: str | None = None) -> list[tuple[Event, str]]:
+        """(event, Message-ID) of the event messages already queued for `sink`, oldest first (mail
+        threading)."""
+        ...
+
+    def backlog(self, sink: str) -> list[OutboxItem]:
+        """The messages queued for `sink` and due now, oldest first (IRC summarises a long backlog)."""
+        ...
+
+
+class Sink(ABC):
+    kind: str = ""
+
+    def __init__(self, config: OutputConfig) -> None:
+        self.config = config
+        self.name = config.name
+
+    def wants(self, event: AnyEvent) -> bool:
+        return self.config.route.matches(
+            source=event.source, channel=event.channel, stream=event.stream, kind=event.kind
+        )
+
+    def format(self, event: AnyEvent, renderer: Renderer) -> OutboxMessage:
+        return OutboxMessage(
+            sink=self.name,
+            message_id=message_id(event, self.name),
+            payload=self.render(event, renderer),
+        )
+
+    @abstractmethod
+    def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
+        """What goes into the outbox for this event (plain JSON-able data)."""
+
+    def attach(self, bot: BotHooks) -> None:  # noqa: B027 - optional hook
+        """Called once by the Bot: a sink that answers people (IRC) or needs to wake delivery up
+        (after a reconnect) keeps `bot`."""
+
+    def ready(self) -> bool:
+        """False while the sink cannot deliver at all (e.g. IRC not connected): its messages stay
+        queued without counting as failed attempts."""
+        return True
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare for delivery (connect, open files). The daemon calls it at start."""
+
+    @abstractmethod
+    async def deliver(self, item: OutboxItem) -> None:
+        """Deliver one message; raise DeliveryError when it could not be delivered."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what `open` took."""
+
+
+def irc_line(event: AnyEvent, renderer: Renderer) -> str:
+    """The one-line announcement (IRC and console): template, then the sanitiser."""
+    from bot.text import sanitize
+
+    return sanitize(renderer.render(f"irc/{event.kind}.j2", **event_context(event)))
+
+
+__all__ = ["BotHooks", "Sink", "irc_line"]
