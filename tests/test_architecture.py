@@ -37,7 +37,15 @@ PURE = (
     "bot.irc.actions",
 )
 #: Pure modules that must exist (the IRC ones are being split out of bot/irc/ now).
-MUST_EXIST = ("bot.detect", "bot.deprecations", "bot.roadmap", "bot.commands", "bot.channels", "bot.text", "bot.pipeline")
+MUST_EXIST = (
+    "bot.detect",
+    "bot.deprecations",
+    "bot.roadmap",
+    "bot.commands",
+    "bot.channels",
+    "bot.text",
+    "bot.pipeline",
+)
 #: Libraries that do I/O; a pure module must not import them, directly or through another module.
 IO_LIBRARIES = frozenset({"httpx", "sqlite3", "socket", "ssl", "aiosmtplib", "irc"})
 
@@ -121,7 +129,7 @@ def _graph() -> tuple[dict[str, set[str]], dict[str, Path]]:
 def _with_parents(graph: dict[str, set[str]], name: str) -> set[str]:
     """What importing `name` runs: its imports and, for each bot module, its parent packages."""
     edges = set(graph.get(name, ()))
-    for target in list(edges) + [name]:
+    for target in [*edges, name]:
         parts = target.split(".")
         edges.update(".".join(parts[:i]) for i in range(1, len(parts)) if parts[0] == "bot")
     edges.discard(name)
