@@ -19,8 +19,8 @@ from bot.delivery import Deliverer, DeliveryResult
 from bot.errors import ParseError
 from bot.model import AnyEvent, Event
 from bot.pipeline import PollPlan, PollResult, detect_poll, render_plan
+from bot.presentation import Renderer
 from bot.recording import load_known, record
-from bot.render import Renderer
 from bot.sinks import Sink, build_sinks
 from bot.sources import fetch_source, kind_of
 from bot.sources.http import HttpFetcher

@@ -24,9 +24,8 @@ from zoneinfo import ZoneInfo
 from bot.channels import stream_label, stream_order
 from bot.config import Route
 from bot.errors import BotError
-from bot.messages import event_context
 from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
-from bot.render import Renderer
+from bot.presentation import Renderer, event_context
 from bot.store import OutboxMessage, Store
 
 if TYPE_CHECKING:
@@ -435,7 +434,7 @@ def schedule_digests(bot: Bot, scheduler: Any, *, on_queued: Callable[[], None])
 
 def check_templates(sinks: Iterable[Sink], renderer: Renderer) -> None:
     """Render the digest templates of every digest output once (with sample events, and empty)."""
-    from bot.messages import sample_events
+    from bot.presentation import sample_events
 
     events = list(enumerate(sample_events(), start=1))
     end = datetime(2025, 4, 14, 7, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from bot.app import http_fetcher
 from bot.config import Config
 from bot.model import AnyEvent
 from bot.pipeline import Known, PollPlan, plan_poll
+from bot.presentation import Renderer
 from bot.recording import load_known
-from bot.render import Renderer
 from bot.sinks import build_sinks
 from bot.sources import fetch_source, kind_of
 from bot.store import OutboxMessage, Store

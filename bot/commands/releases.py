@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from bot.channels import stream_label, stream_sort_key
 from bot.commands.state import StateView
-from bot.messages import key_packages
 from bot.model import Release, version_key
+from bot.presentation.contexts import key_packages
 
 
 def release_date(release: Release) -> str:

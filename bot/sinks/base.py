@@ -11,9 +11,8 @@ from typing import Protocol
 
 from bot.commands import StateView
 from bot.config import OutputConfig
-from bot.messages import event_context, message_id
 from bot.model import AnyEvent, Event
-from bot.render import Renderer
+from bot.presentation import Renderer, irc_line, message_id
 from bot.store import OutboxItem, OutboxMessage
 
 
@@ -79,13 +78,6 @@ class Sink(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release what `open` took."""
-
-
-def irc_line(event: AnyEvent, renderer: Renderer) -> str:
-    """The one-line announcement (IRC and console): template, then the sanitiser."""
-    from bot.text import sanitize
-
-    return sanitize(renderer.render(f"irc/{event.kind}.j2", **event_context(event)))
 
 
 __all__ = ["BotHooks", "Sink", "irc_line"]
