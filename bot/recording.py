@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.fetched import DocumentUpdate as FetchedUpdate
 from bot.pipeline import Known, PollPlan
 from bot.store import DocumentUpdate, Store
 
@@ -30,18 +31,12 @@ def load_known(store: Store, source: str, *, roadmap: bool) -> Known:
 
 def record(store: Store, plan: PollPlan, *, now: datetime) -> list[int]:
     """Write one poll: validators, new releases, notices, roadmap items, events and their outbox rows
-    — or, when rendering failed, only the error. Returns the new outbox ids."""
-    if plan.render_failed:
-        return store.commit_poll(
-            plan.source, now=now, documents=(), new_releases=(), events=(), error=plan.error
-        )
+    and the poll's error. A failed plan (rendering failed) carries nothing but its error, so only the
+    failure is recorded. Returns the new outbox ids."""
     return store.commit_poll(
         plan.source,
         now=now,
-        documents=[
-            DocumentUpdate(u.name, u.url, u.etag, u.last_modified, u.body_sha256, u.changed)
-            for u in plan.updates
-        ],
+        documents=[_stored(update) for update in plan.updates],
         new_releases=plan.new_releases,
         events=plan.messages,
         error=plan.error,
@@ -50,3 +45,7 @@ def record(store: Store, plan: PollPlan, *, now: datetime) -> list[int]:
         roadmap_items=plan.roadmap_items,
         roadmap_absent=plan.roadmap_absent,
     )
+
+
+def _stored(u: FetchedUpdate) -> DocumentUpdate:
+    return DocumentUpdate(u.name, u.url, u.etag, u.last_modified, u.body_sha256, u.changed)

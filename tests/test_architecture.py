@@ -223,3 +223,29 @@ def test_no_module_over_the_line_limit() -> None:
     assert {n: c for n, c in long.items() if n not in TEMPORARY_LONG_MODULES} == {}
     # an exception that no longer applies is removed, so the list does not hide a new regression
     assert sorted(TEMPORARY_LONG_MODULES - set(long)) == []
+
+
+def _reaches(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    queue = [start]
+    while queue:
+        for nxt in _with_parents(graph, queue.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def test_sources_do_not_import_the_store() -> None:
+    graph, _ = _graph()
+    sources = [name for name in graph if name == "bot.sources" or name.startswith("bot.sources.")]
+    assert len(sources) > 5
+    assert {name: "bot.store" for name in sources if "bot.store" in _reaches(graph, name)} == {}
+
+
+def test_detection_does_not_import_sources() -> None:
+    graph, _ = _graph()
+    for pure in ("bot.roadmap", "bot.detect", "bot.deprecations", "bot.pipeline", "bot.fetched"):
+        reached = _reaches(graph, pure)
+        assert sorted(n for n in reached if n == "bot.sources" or n.startswith("bot.sources.")) == [], pure
+        assert "bot.store" not in reached, pure
