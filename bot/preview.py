@@ -10,6 +10,7 @@ import json
 
 from bot.app import http_fetcher
 from bot.config import Config
+from bot.errors import BotError
 from bot.model import AnyEvent
 from bot.pipeline import Known, PollPlan, plan_poll
 from bot.presentation import Renderer
@@ -24,6 +25,9 @@ async def preview(config: Config, source_name: str, *, last: int = 1) -> list[st
     roadmap = kind_of(source).roadmap
     async with http_fetcher(config) as fetcher:
         fetched = await fetch_source(fetcher, source, {})
+    if fetched.errors and not roadmap:
+        # a release document that cannot be read would make the preview announce a partial picture
+        raise BotError("; ".join(fetched.errors))
     lines = [f"# {error}" for error in fetched.errors]
     if fetched.rate_limited:
         lines.append(f"# {fetched.rate_limited}")
