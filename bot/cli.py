@@ -134,9 +134,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     check_templates(build_sinks(config.outputs), renderer)  # mail digest templates
     print(f"# {config.path}: OK ({len(config.sources)} source(s), {len(config.outputs)} output(s))")
     print(f"# state: {config.state}")
+    from bot.sources import kind_of
+
     for source in config.sources:
         print(f"# source {source.name} ({source.kind}), every {source.interval:g}s:")
-        for name, url in source.documents():
+        for name, url in kind_of(source).documents(source):
             print(f"#   {name}: {url}")
     print(json.dumps(masked(dict(config.raw)), indent=2, default=str))
     return 0
@@ -181,6 +183,7 @@ def _ago(when: datetime | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from bot.sources import kind_of
     from bot.store import Store
 
     config = _config(args)
@@ -191,7 +194,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"state: {config.state} (schema {store.schema_version})")
         for source in config.sources:
             status = store.source_status(source.name)
-            if source.is_roadmap:
+            if kind_of(source).roadmap:
                 items = store.roadmap_items(source.name, present_only=True)
                 print(f"source {source.name}: {len(items)} roadmap items listed")
             else:

@@ -30,7 +30,7 @@ from bot.digest_render import (
 )
 from bot.errors import BotError
 from bot.model import AnyEvent
-from bot.render import Renderer
+from bot.presentation import Renderer
 from bot.store import OutboxMessage, StateStore
 
 if TYPE_CHECKING:
@@ -332,7 +332,7 @@ def schedule_digests(bot: DigestHost, scheduler: Any, *, on_queued: Callable[[],
 
 def check_templates(sinks: Iterable[Sink], renderer: Renderer) -> None:
     """Render the digest templates of every digest output once (with sample events, and empty)."""
-    from bot.messages import sample_events
+    from bot.presentation import sample_events
 
     events = list(enumerate(sample_events(), start=1))
     end = datetime(2025, 4, 14, 7, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.channels import stream_label, stream_order
-from bot.messages import event_context
 from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
+from bot.presentation import event_context
 
 #: Section titles of the kinds we know; any other kind gets a section titled after it.
 SECTION_TITLES = {"release": "Releases", "deprecation": "Deprecations", "roadmap": "Roadmap"}

@@ -1,132 +1,74 @@
 """`release-bot preview SOURCE`: what would be announced from a source's current data.
 
-Fetches without validators, compares with the stored state read-only, renders for every output —
-and writes nothing, sends nothing.
+Fetch (without validators) → `plan_poll` against the stored state, read-only → print what every
+output would get. Writes nothing, sends nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import datetime
 
-from bot import __version__
-from bot.app import parse_document
-from bot.config import Config, RoadmapSource
-from bot.deprecations import detect_deprecations
-from bot.detect import detect
-from bot.model import AnyEvent, Document, Notice, Release, RoadmapItem, Snapshot
-from bot.render import Renderer
-from bot.roadmap import detect_roadmap
+from bot.app import http_fetcher
+from bot.config import Config
+from bot.errors import BotError
+from bot.model import AnyEvent
+from bot.pipeline import Known, PollPlan, plan_poll
+from bot.presentation import Renderer
+from bot.recording import load_known
 from bot.sinks import build_sinks
-from bot.sources.github import fetch_roadmap
-from bot.sources.http import HttpFetcher
-from bot.store import Store
+from bot.sources import fetch_source, kind_of
+from bot.store import OutboxMessage, Store
 
 
 async def preview(config: Config, source_name: str, *, last: int = 1) -> list[str]:
     source = config.source(source_name)
-    if isinstance(source, RoadmapSource):
-        return await _preview_roadmap(config, source, last=last)
-    documents: list[Document] = []
-    async with HttpFetcher(
-        user_agent=config.http.user_agent.format(version=__version__),
-        timeout=config.http.timeout,
-        max_bytes=config.http.max_bytes,
-    ) as fetcher:
-        for name, url in source.documents():
-            result = await fetcher.fetch(url, source=source.name)
-            assert result.body is not None
-            document, _warnings = await asyncio.to_thread(parse_document, source, name, url, result.body)
-            documents.append(document)
-    snapshot = Snapshot(source.name, tuple(documents))
-    known: dict[tuple[str, str], Release] = {}
-    baselined: set[str] = set()
-    notices: list[Notice] = []
-    reached: set[tuple[str, str]] = set()
-    if config.state.exists():
-        with Store(config.state) as store:
-            known = store.known_releases(source.name)
-            baselined = set(store.documents(source.name))
-            notices = store.notices(source.name)
-            reached = {(r.notice_id, r.channel) for r in store.reaches(source.name)}
-    lines: list[str] = []
-    detection = detect(snapshot, known, baselined_documents=baselined, announce_on_baseline=0)
-    fresh = bool(detection.events)
-    if not fresh:
-        notices, reached = [], set()
-        detection = detect(snapshot, {}, baselined_documents=(), announce_on_baseline=last)
-    events: list[AnyEvent] = list(detection.events)
-    if source.kind == "flatcar":  # and the deprecation notices those releases bring or move
-        announced = {(e.release.stream, e.release.version) for e in detection.events}
-        flags = [(r, (r.stream, r.version) in announced) for r in detection.new]
-        events += detect_deprecations(flags, notices, reached).events
-    if fresh:
-        lines.append(f"# {len(events)} new event(s) since the stored state would be announced:")
-    else:
-        lines.append(
-            f"# nothing new against the stored state; the newest {last} release(s) per document "
-            "would be announced like this:"
-        )
-    return lines + _rendered(config, events)
-
-
-async def _preview_roadmap(config: Config, source: RoadmapSource, *, last: int) -> list[str]:
-    async with HttpFetcher(
-        user_agent=config.http.user_agent.format(version=__version__),
-        timeout=config.http.timeout,
-        max_bytes=config.http.max_bytes,
-    ) as fetcher:
-        fetched = await fetch_roadmap(fetcher, source, {})
+    roadmap = kind_of(source).roadmap
+    async with http_fetcher(config) as fetcher:
+        fetched = await fetch_source(fetcher, source, {})
+    if fetched.errors and not roadmap:
+        # a release document that cannot be read would make the preview announce a partial picture
+        raise BotError("; ".join(fetched.errors))
     lines = [f"# {error}" for error in fetched.errors]
     if fetched.rate_limited:
         lines.append(f"# {fetched.rate_limited}")
-    known: dict[str, RoadmapItem] = {}
-    baselines: dict[str, datetime | None] = {}
-    notice_ids: set[str] = set()
+    known = Known()
     if config.state.exists():
         with Store(config.state) as store:
-            known = {i.id: i for i in store.roadmap_items(source.name)}
-            baselines = store.document_baselines(source.name)
-            notice_ids = {n.id for n in store.notices(source.name)}
-    detection = detect_roadmap(
-        fetched.documents,
-        known,
-        baselined_documents=baselines,
-        known_notices=notice_ids,
-        statuses=source.statuses,
-        deprecation_labels=source.deprecation_labels,
-    )
-    if detection.events:
-        lines.append(
-            f"# {len(detection.events)} roadmap change(s) since the stored state would be announced:"
-        )
-    else:
-        detection = detect_roadmap(
-            fetched.documents,
-            {},
-            baselined_documents={},
-            announce_on_baseline=last,
-            statuses=source.statuses,
-            deprecation_labels=source.deprecation_labels,
-        )
-        lines.append(
-            f"# nothing new against the stored state; the {last} most recently updated item(s) would be "
-            "announced like this:"
-        )
-    return lines + _rendered(config, list(detection.events))
-
-
-def _rendered(config: Config, events: list[AnyEvent]) -> list[str]:
-    lines: list[str] = []
+            known = load_known(store, source.name, roadmap=roadmap)
     renderer = Renderer(override_dir=config.templates)
-    for sink in build_sinks(config.outputs):
-        for event in events:
-            if not sink.wants(event):
-                continue
-            payload = sink.render(event, renderer)
-            lines.append(f"## {sink.name} ({sink.kind}) — {event.key}")
-            for key, value in payload.items():
+    sinks = build_sinks(config.outputs)
+
+    def render(event: AnyEvent) -> list[OutboxMessage]:
+        return [
+            OutboxMessage(sink=s.name, message_id="", payload=s.render(event, renderer))
+            for s in sinks
+            if s.wants(event)
+        ]
+
+    plan = plan_poll(source, fetched, known, render=render, announce_on_baseline=0)
+    what = "roadmap change(s)" if roadmap else "new event(s)"
+    if plan.events:
+        lines.append(f"# {len(plan.events)} {what} since the stored state would be announced:")
+    else:
+        plan = plan_poll(source, fetched, Known(), render=render, announce_on_baseline=last)
+        newest = (
+            f"the {last} most recently updated item(s)"
+            if roadmap
+            else f"the newest {last} release(s) per document"
+        )
+        lines.append(f"# nothing new against the stored state; {newest} would be announced like this:")
+    return lines + _printed(plan, [(sink.name, sink.kind) for sink in sinks])
+
+
+def _printed(plan: PollPlan, sinks: list[tuple[str, str]]) -> list[str]:
+    """Each output's messages, output by output."""
+    if plan.render_failed:
+        return [f"# {plan.error}"]
+    lines: list[str] = []
+    for name, kind in sinks:
+        for event, message in ((e, m) for e, ms in plan.messages for m in ms if m.sink == name):
+            lines.append(f"## {name} ({kind}) — {event.key}")
+            for key, value in message.payload.items():
                 text = value if isinstance(value, str) else json.dumps(value)
                 lines.append(f"{key}: {text}" if "\n" not in text else f"{key}:\n{text}")
     return lines

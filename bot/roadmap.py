@@ -25,10 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.model import DeprecationEvent, Notice, Reach, RoadmapEvent, RoadmapItem, stage_slug
-from bot.sources.github import RoadmapDocument
 from bot.text import sanitize
 
-__all__ = ["RoadmapDetection", "detect_roadmap", "status_matches"]
+__all__ = ["RoadmapDetection", "RoadmapDocument", "detect_roadmap", "status_matches"]
+
+
+@dataclass(frozen=True)
+class RoadmapDocument:
+    """The items one listing returned. `complete`: every page was read, so a known item missing from
+    it is no longer listed."""
+
+    name: str
+    items: tuple[RoadmapItem, ...]
+    complete: bool
 
 
 @dataclass(frozen=True)

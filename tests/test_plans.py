@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from bot.commands import HELP, StateView, answer
+from bot.commands.plans import active_notices, merged
 from bot.config import ROADMAP_KINDS, parse_config
 from bot.digest import digest_context
 from bot.errors import ConfigError, FetchError, RateLimitError
 from bot.messages import event_context, message_id, sample_plan_events
 from bot.model import DeprecationEvent, Notice, Reach, RoadmapEvent, RoadmapItem
-from bot.plans import active_notices, merged
 from bot.render import Renderer
 from bot.sinks import irc_line
 from bot.sources.http import HttpFetcher, retry_after

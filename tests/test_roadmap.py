@@ -26,15 +26,10 @@ from bot.commands import answer, load_state_view
 from bot.config import GithubIssuesSource, SourceConfig, load_config
 from bot.errors import ParseError, RateLimitError
 from bot.model import DeprecationEvent, RoadmapEvent
-from bot.roadmap import detect_roadmap
+from bot.roadmap import RoadmapDocument, detect_roadmap
 from bot.sinks.console import ConsoleSink
-from bot.sources.github import (
-    RoadmapDocument,
-    fetch_roadmap,
-    next_link,
-    parse_issues,
-    parse_project_page,
-)
+from bot.sources import fetch_roadmap
+from bot.sources.github import next_link, parse_issues, parse_project_page
 from bot.sources.http import HttpFetcher
 from bot.store import PollRecord, Store
 from tests.helpers import DATA

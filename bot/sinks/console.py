@@ -8,7 +8,7 @@ from typing import TextIO
 from bot.config import OutputConfig
 from bot.model import AnyEvent
 from bot.render import Renderer
-from bot.sinks import Sink, irc_line
+from bot.sinks.base import Sink, irc_line
 from bot.store import OutboxItem
 
 

@@ -32,7 +32,7 @@ from bot.irc.protocol import Incoming, irc_lower
 from bot.irc.router import AdminRequest, CommandRouter, Reply
 from bot.model import AnyEvent
 from bot.render import Renderer
-from bot.sinks import BotHooks, Sink, irc_line
+from bot.sinks.base import BotHooks, Sink, irc_line
 from bot.store import OutboxItem
 from bot.text import truncate_utf8
 

@@ -31,7 +31,7 @@ from bot.errors import DeliveryError
 from bot.messages import event_context, message_id
 from bot.model import AnyEvent, Event
 from bot.render import Renderer
-from bot.sinks import BotHooks, Sink
+from bot.sinks.base import BotHooks, Sink
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, wrap_text
 

@@ -17,7 +17,7 @@ from bot.errors import DeliveryError
 from bot.messages import event_context
 from bot.model import AnyEvent
 from bot.render import Renderer
-from bot.sinks import Sink
+from bot.sinks.base import Sink
 from bot.store import OutboxItem
 from bot.text import sanitize
 

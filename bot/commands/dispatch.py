@@ -1,0 +1,58 @@
+"""Parsing a command line and dispatching it: a line in, reply lines out (sanitised)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from bot.commands.changes import changes_reply
+from bot.commands.plans import deprecations_reply, roadmap_reply
+from bot.commands.releases import release_reply
+from bot.commands.state import StateView
+from bot.text import sanitize
+
+HELP = (
+    "commands: {p}release — current version of every channel; {p}release <channel> "
+    "(alpha, beta, stable, lts, lts-YYYY) — version, date, key packages, link; "
+    "{p}release <version> — where and when it was released; "
+    "{p}changes <channel|version> — what changed since the previous release; "
+    "{p}deprecations [channel] — deprecations and removals on their way, and where they are; "
+    "{p}roadmap [status] — the project's plans; {p}help — this text"
+)
+
+
+def answer(
+    line: str, state: StateView, *, prefix: str = "!", unknown: Literal["hint", "silent"] = "hint"
+) -> list[str] | None:
+    """The reply to a command line, or None when the line is not a command (or an unknown command and
+    `unknown` is "silent"). Replies are sanitised."""
+    text = sanitize(line)
+    if not text.startswith(prefix):
+        return None
+    words = text[len(prefix) :].split()
+    if not words:
+        return None
+    command, args = words[0].lower(), words[1:]
+    if not command[:1].isalpha():
+        return None  # "!!!" or "! release" is chatter, not a command
+    if command == "release":
+        replies = release_reply(args, state)
+    elif command == "changes":
+        replies = changes_reply(args, state, prefix)
+    elif command in ("deprecations", "deprecation"):
+        replies = deprecations_reply(
+            args,
+            notices=state.notices,
+            reaches=state.reaches,
+            releases=state.releases,
+            roadmap=state.roadmap,
+            prefix=prefix,
+        )
+    elif command == "roadmap":
+        replies = roadmap_reply(args, items=state.roadmap, prefix=prefix)
+    elif command == "help":
+        replies = [HELP.format(p=prefix)]
+    elif unknown == "silent":
+        return None
+    else:
+        return [f"unknown command {sanitize(command)[:30]!r}; try {prefix}help"]
+    return [sanitize(r) for r in replies]

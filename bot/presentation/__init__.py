@@ -1,0 +1,22 @@
+"""Presentation, together: what templates see (contexts), the sandboxed Jinja2 environment
+(`Renderer`), the one-line announcement, and each message's stable Message-ID."""
+
+from __future__ import annotations
+
+from bot.presentation.contexts import deprecation_context, event_context, key_packages, roadmap_context
+from bot.presentation.ids import message_id
+from bot.presentation.render import DEFAULT_TEMPLATE_DIR, Renderer, irc_line
+from bot.presentation.samples import sample_events, sample_plan_events
+
+__all__ = [
+    "DEFAULT_TEMPLATE_DIR",
+    "Renderer",
+    "deprecation_context",
+    "event_context",
+    "irc_line",
+    "key_packages",
+    "message_id",
+    "roadmap_context",
+    "sample_events",
+    "sample_plan_events",
+]

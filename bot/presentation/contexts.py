@@ -1,0 +1,104 @@
+"""From an event to what templates see. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.channels import stream_label
+from bot.model import KEY_PACKAGES, AnyEvent, DeprecationEvent, RoadmapEvent
+
+
+def key_packages(packages: dict[str, str] | Any) -> list[tuple[str, str]]:
+    """(name, version) of the packages an announcement names, in KEY_PACKAGES order."""
+    return [(name, packages[name]) for name in KEY_PACKAGES if name in packages]
+
+
+def event_context(event: AnyEvent) -> dict[str, Any]:
+    """Everything a template may use. Text fields are untrusted: templates pass them through filters."""
+    if isinstance(event, DeprecationEvent):
+        return deprecation_context(event)
+    if isinstance(event, RoadmapEvent):
+        return roadmap_context(event)
+    release = event.release
+    return {
+        "event": event,
+        "kind": event.kind,
+        "release": release,
+        "project": release.project,
+        "source": release.source,
+        "channel": release.channel,
+        "stream": release.stream,
+        "version": release.version,
+        "major": release.major,
+        "label": stream_label(release.channel, release.stream),
+        "published": release.published,
+        "link": release.link,
+        "packages": key_packages(release.packages),
+        "all_packages": sorted(release.packages.items()),
+        "previous": event.previous,
+        "promoted_from": event.promoted_from,
+        "changes": list(event.changes),
+        "key_changes": [c for c in event.changes if c.name in KEY_PACKAGES],
+    }
+
+
+def deprecation_context(event: DeprecationEvent) -> dict[str, Any]:
+    """What deprecation templates see: the notice, where it first appeared, and the channel and release
+    this event is about (the same, for a notice first seen)."""
+    from bot.deprecations import shorten
+
+    notice, reach = event.notice, event.reach
+    return {
+        "event": event,
+        "kind": event.kind,
+        "stage": event.stage,  # "new" or "reached"
+        "notice": notice,
+        "project": notice.project,
+        "source": notice.source,
+        "channel": reach.channel,
+        "stream": reach.stream,
+        "label": stream_label(reach.channel, reach.stream),
+        "version": reach.version,
+        "major": reach.version.split(".", 1)[0] if reach.version else None,
+        "published": reach.published,
+        "link": reach.link or notice.link,
+        "text": notice.text,
+        "summary": notice.summary,
+        "short": shorten(notice.summary, 220),
+        "heading": notice.heading,
+        "notice_links": list(notice.links),
+        "first_channel": notice.channel,
+        "first_label": stream_label(notice.channel, notice.stream),
+        "first_version": notice.version,
+        "first_published": notice.published,
+        "first_link": notice.link,
+    }
+
+
+def roadmap_context(event: RoadmapEvent) -> dict[str, Any]:
+    """What roadmap templates see: the item, what changed, and its previous status."""
+    from bot.deprecations import shorten
+
+    item = event.item
+    return {
+        "event": event,
+        "kind": event.kind,
+        "change": event.change,  # "new", "status" or "closed"
+        "item": item,
+        "project": item.project,
+        "source": item.source,
+        "channel": "roadmap",
+        "stream": "roadmap",
+        "label": "roadmap",
+        "version": item.id,
+        "title": item.title,
+        "short": shorten(item.title, 200),
+        "status": item.status,
+        "previous_status": event.previous_status,
+        "state": item.state,
+        "labels": list(item.labels),
+        "number": item.number,
+        "repo": item.repo,
+        "published": item.updated,
+        "link": item.url,
+    }

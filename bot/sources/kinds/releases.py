@@ -1,0 +1,69 @@
+"""What the release kinds (flatcar, feed) share: fetch every document conditionally and in parallel,
+parse each changed body off the event loop, keep the configured order."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from bot.errors import SourceError
+from bot.model import Document
+from bot.sources.base import KnownDocument, ReleaseFetch, Sleep, conditional_fetch
+from bot.sources.http import HttpFetcher
+
+if TYPE_CHECKING:
+    from bot.config import SourceConfig
+
+__all__ = ["ReleaseKind"]
+
+
+class ReleaseKind(ABC):
+    """A kind of source that lists releases: documents of releases, each parsed into a Document."""
+
+    kind: str
+    roadmap = False
+    deprecation_notes = False  # the release notes announce deprecations
+
+    @abstractmethod
+    def documents(self, source: SourceConfig) -> list[tuple[str, str]]: ...
+
+    @abstractmethod
+    def parse(self, source: SourceConfig, name: str, url: str, body: bytes) -> tuple[Document, list[str]]:
+        """One fetched body → (document, parser warnings). CPU-bound: called off the event loop."""
+
+    async def fetch(
+        self,
+        fetcher: HttpFetcher,
+        source: SourceConfig,
+        states: Mapping[str, KnownDocument],
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> ReleaseFetch:
+        out = ReleaseFetch(deprecation_notes=self.deprecation_notes)
+        parsed: list[Document] = []
+
+        async def one(name: str, url: str) -> None:
+            try:
+                result, update = await conditional_fetch(
+                    fetcher, source=source.name, name=name, url=url, state=states.get(name)
+                )
+                if not update.changed:
+                    out.updates.append(update)
+                    return
+                assert result.body is not None
+                document, notes = await asyncio.to_thread(self.parse, source, name, url, result.body)
+            except SourceError as exc:
+                out.errors.append(str(exc))
+                return
+            parsed.append(document)
+            out.updates.append(update)
+            out.warnings.extend(f"source {source.name!r} ({url}): {w}" for w in notes)
+
+        pairs = self.documents(source)
+        await asyncio.gather(*(one(name, url) for name, url in pairs))
+        # keep the configured order so detection is deterministic
+        order = {name: i for i, (name, _) in enumerate(pairs)}
+        out.documents = sorted(parsed, key=lambda d: order[d.name])
+        return out
