@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.irc.protocol import ChannelJoin, IrcSession, SessionConfig
-from bot.irc.split import ASSUMED_HOSTLEN, ASSUMED_USERLEN, MIN_TEXT_BYTES, split_message, text_budget
+from bot.irc.lines import ASSUMED_HOSTLEN, ASSUMED_USERLEN, MIN_TEXT_BYTES, split_message, text_budget
+from bot.irc.protocol import ChannelJoin, SessionConfig
+from bot.irc.session import IrcSession
 
 
 def relayed(nick: str, user: str, host: str, target: str, text: str, command: str = "PRIVMSG") -> bytes:

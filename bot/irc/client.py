@@ -41,15 +41,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from jaraco.stream.buffer import LenientDecodingLineBuffer
-
 from bot.irc.flood import Priority, SendQueue, TokenBucket
+from bot.irc.lines import redact
+from bot.irc.parse import LineBuffer
 from bot.irc.protocol import (
     Action,
     AuthFailed,
     Close,
     Incoming,
-    IrcSession,
     Joined,
     Left,
     Log,
@@ -60,6 +59,7 @@ from bot.irc.protocol import (
     SendRefused,
     SessionConfig,
 )
+from bot.irc.session import IrcSession
 
 log = logging.getLogger("release-bot.irc")
 
@@ -403,7 +403,7 @@ class IrcClient:
         self._guard(self.listener.on_disconnected, reason)
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        buffer = LenientDecodingLineBuffer()
+        buffer = LineBuffer()
         while True:
             data = await reader.read(65536)
             if not data:
@@ -493,7 +493,7 @@ class IrcClient:
     async def _write(self, writer: asyncio.StreamWriter, line: str) -> None:
         if writer.is_closing():
             raise NotConnected("connection closing")
-        log.debug("irc %s -> %s", self.name, _redact(line))
+        log.debug("irc %s -> %s", self.name, redact(line))
         writer.write(line.encode("utf-8") + b"\r\n")
         self.stats.lines_sent += 1
         await writer.drain()
@@ -502,7 +502,7 @@ class IrcClient:
         writer = self._writer
         if writer is None or writer.is_closing():
             return
-        log.debug("irc %s -> %s", self.name, _redact(line))
+        log.debug("irc %s -> %s", self.name, redact(line))
         writer.write(line.encode("utf-8") + b"\r\n")
         self.stats.lines_sent += 1
         if self.session is not None and self.session.registered:
@@ -581,16 +581,3 @@ def _describe(exc: BaseException | None) -> str:
         return f"TLS certificate verification failed: {exc.verify_message or exc}"
     text = str(exc) or type(exc).__name__
     return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
-
-
-def _redact(line: str) -> str:
-    """Lines for the debug log, without secrets (PASS, AUTHENTICATE payloads, NickServ IDENTIFY)."""
-    upper = line.upper()
-    if upper.startswith(("PASS ", "AUTHENTICATE ")) and upper not in (
-        "AUTHENTICATE PLAIN",
-        "AUTHENTICATE EXTERNAL",
-    ):
-        return line.split(" ", 1)[0] + " ***"
-    if " :IDENTIFY " in upper:
-        return line[: upper.index(" :IDENTIFY ")] + " :IDENTIFY ***"
-    return line
