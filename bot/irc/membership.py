@@ -5,14 +5,13 @@ is not configured is answered with PART."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.irc.flood import Priority
 from bot.irc.lines import FORBIDDEN, format_line
 from bot.irc.names import Casemap
-from bot.irc.protocol import Action, ChannelJoin, Joined, Left, Log, Send, SessionConfig
+from bot.irc.protocol import INFO, WARNING, Action, ChannelJoin, Joined, Left, Log, Send, SessionConfig
 
 #: A JOIN with no answer is sent again after this many seconds.
 ANSWER_DUE = 60.0
@@ -65,9 +64,9 @@ class Membership:
         state = self.get(channel)
         if state is None:
             if not channel or any(ch in channel for ch in (*FORBIDDEN, " ")):
-                return [Log(logging.WARNING, f"ignored a JOIN echo for a malformed channel {channel!r}")]
+                return [Log(WARNING, f"ignored a JOIN echo for a malformed channel {channel!r}")]
             return [
-                Log(logging.INFO, f"joined {channel}, which is not configured; leaving it"),
+                Log(INFO, f"joined {channel}, which is not configured; leaving it"),
                 Send(format_line("PART", channel), Priority.CONTROL),
             ]
         state.joined = True
@@ -106,7 +105,7 @@ class Membership:
         state.retry_at = now + delay
         reason = args[-1] if len(args) > 1 else name
         text = f"cannot join {state.join.name}: {reason} ({name}); retrying in {delay:g} s"
-        return [Log(logging.WARNING, text)]
+        return [Log(WARNING, text)]
 
     def deadlines(self) -> list[float]:
         return [c.retry_at for c in self.channels.values() if c.retry_at is not None]

@@ -5,14 +5,13 @@ nick, or MONITOR saying it went offline (when the server has MONITOR)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.irc.flood import Priority
 from bot.irc.lines import format_line
 from bot.irc.names import Casemap
-from bot.irc.protocol import Action, Log, Send, SessionConfig
+from bot.irc.protocol import INFO, WARNING, Action, Log, Send, SessionConfig
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Nicks:
             return []
         self.nick = self.next_candidate()
         return [
-            Log(logging.WARNING, f"nick {wanted!r} is not available ({name}); trying {self.nick!r}"),
+            Log(WARNING, f"nick {wanted!r} is not available ({name}); trying {self.nick!r}"),
             Send(format_line("NICK", self.nick)),
         ]
 
@@ -81,7 +80,7 @@ class Nicks:
             if not self.has_wanted:
                 return []
             self.regain_at = None
-            out: list[Action] = [Log(logging.INFO, f"regained the nick {new}")]
+            out: list[Action] = [Log(INFO, f"regained the nick {new}")]
             if self.monitoring:
                 self.monitoring = False
                 out.append(Send(format_line("MONITOR", "-", self.config.nick), Priority.CONTROL))

@@ -11,6 +11,10 @@ from bot.irc.flood import Priority
 
 SaslMechanism = Literal["PLAIN", "EXTERNAL"]
 
+#: Levels of `Log` actions: the numbers of the logging module, which is not imported here (it loads
+#: threading, and the session is pure).
+INFO, WARNING, ERROR = 20, 30, 40
+
 
 # -------------------------------------------------------------------------------------------------
 # Configuration of a session

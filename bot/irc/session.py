@@ -17,7 +17,6 @@ nothing raises out of `receive`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +30,8 @@ from bot.irc.names import Casemap, Mask, is_channel
 from bot.irc.nick import Nicks
 from bot.irc.parse import Message, ParseError, ctcp_texts, parse_isupport, parse_line
 from bot.irc.protocol import (
+    ERROR,
+    WARNING,
     Action,
     Close,
     Incoming,
@@ -145,7 +146,7 @@ class IrcSession:
         try:
             message = parse_line(line)
         except ParseError as exc:
-            return [Log(logging.WARNING, f"ignored a line the parser cannot read ({exc}): {line[:200]!r}")]
+            return [Log(WARNING, f"ignored a line the parser cannot read ({exc}): {line[:200]!r}")]
         handler = DISPATCH.get(message.command)
         if handler is None:
             return []
@@ -153,7 +154,7 @@ class IrcSession:
             return self._track(handler(self, message, now))
         except Exception as exc:  # noqa: BLE001 — reported as a Log action with its traceback
             text = f"error handling {message.command!r} from the line {line[:200]!r} (ignored): {exc!r}"
-            return [Log(logging.ERROR, text, exc)]
+            return [Log(ERROR, text, exc)]
 
     def tick(self, now: float) -> list[Action]:
         """Fire what is due. Call it about once a second (or at `next_deadline`)."""
@@ -205,7 +206,7 @@ class IrcSession:
     def _identify_done(self, now: float) -> list[Action]:
         if self._identify_until is not None and now >= self._identify_until:
             self._identify_until = None
-            return [Log(logging.WARNING, "no confirmation from NickServ; joining anyway")]
+            return [Log(WARNING, "no confirmation from NickServ; joining anyway")]
         return []
 
     def _maybe_join(self, now: float) -> list[Action]:
@@ -291,7 +292,7 @@ class IrcSession:
         return []
 
     def _on_password_mismatch(self, msg: Message, now: float) -> list[Action]:
-        return [Log(logging.ERROR, "the server refused our server password (464)")]
+        return [Log(ERROR, "the server refused our server password (464)")]
 
     def _on_join(self, msg: Message, now: float) -> list[Action]:
         nick = msg.mask.nick
