@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.irc.accounts import Accounts
+from bot.irc.names import Casemap
 from bot.irc.protocol import ChannelJoin
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed
@@ -27,3 +29,19 @@ def test_accounts_from_tag_extended_join_and_account_notify():
     feed(session, ":dave!d@h JOIN #c * :Dave")
     (msg,) = feed(session, ":dave!d@h PRIVMSG #c :!status")
     assert msg.account is None
+
+
+def test_accounts_on_their_own():
+    accounts = Accounts(Casemap())
+    accounts.learn("Alice", "alice_acct")
+    accounts.learn("bob", "*")
+    assert accounts.of("ALICE") == "alice_acct" and accounts.of("bob") is None and accounts.of("x") is None
+    accounts.renamed("alice", "Alice2")
+    assert accounts.of("alice") is None and accounts.of("alice2") == "alice_acct"
+    accounts.renamed("nobody", "somebody")
+    assert accounts.of("somebody") is None
+    assert accounts.for_message("alice2", {"account": "tagged"}) == "tagged"  # the tag wins
+    assert accounts.for_message("alice2", {"account": None}) is None  # a tag without value: not logged in
+    assert accounts.for_message("alice2", {}) == "alice_acct"
+    accounts.forget("ALICE2")
+    assert accounts.for_message("alice2", {}) is None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.irc.protocol import Close
+from bot.irc.keepalive import Keepalive
+from bot.irc.protocol import Close, Send
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed, register, sent
 
@@ -20,3 +21,15 @@ def test_keepalive_ping_and_ping_timeout():
     out = session.tick(282.0)
     assert len(out) == 1 and isinstance(out[0], Close) and "ping timeout" in out[0].reason
     assert session.tick(400.0) == []
+
+
+def test_keepalive_on_its_own():
+    keepalive = Keepalive(interval=90.0, timeout=60.0)
+    keepalive.heard(10.0)
+    assert keepalive.deadline() == 100.0 and keepalive.tick(99.0) == []
+    assert keepalive.tick(100.0) == [Send("PING keepalive-1")]
+    assert keepalive.deadline() == 160.0 and keepalive.tick(159.0) == []
+    (close,) = keepalive.tick(160.0)
+    assert isinstance(close, Close) and "no data from the server for 150 s" in close.reason
+    keepalive.heard(161.0)
+    assert keepalive.deadline() == 251.0

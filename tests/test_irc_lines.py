@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.irc.lines import format_line
+from bot.irc.lines import format_line, quit_line, redact
 from bot.irc.session import IrcSession
 from tests.ircsession import config, register
 
@@ -42,3 +42,18 @@ def test_message_lines_are_sanitised_and_split():
             assert ch not in line
     assert lines[0].startswith("PRIVMSG #c :one QUIT :byeACTION hi word")
     assert session.message_lines("#c", "x", notice=True) == ["NOTICE #c :x"]
+
+
+def test_quit_line_is_sanitised_and_never_empty():
+    assert format_line("QUIT", "x") == "QUIT x"
+    assert quit_line("going\r\naway now") == "QUIT :going away now"
+    assert quit_line("\x00") == "QUIT bye"
+    assert len(quit_line("é" * 400).encode()) <= len("QUIT :") + 300
+
+
+def test_redact_hides_secrets_from_the_log():
+    assert redact("PASS :s3cret") == "PASS ***"
+    assert redact("AUTHENTICATE AGFjY3QAcHc=") == "AUTHENTICATE ***"
+    assert redact("AUTHENTICATE PLAIN") == "AUTHENTICATE PLAIN"
+    assert redact("PRIVMSG NickServ :IDENTIFY acct pw") == "PRIVMSG NickServ :IDENTIFY ***"
+    assert redact("PRIVMSG #c :hello") == "PRIVMSG #c :hello"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bot.irc.protocol import ChannelJoin, Joined, Left, Log
+from bot.irc.flood import Priority
+from bot.irc.membership import Membership
+from bot.irc.names import Casemap
+from bot.irc.protocol import ChannelJoin, Joined, Left, Log, Send
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed, joined_session, register, sent
 
@@ -56,3 +59,36 @@ def test_joining_an_unconfigured_channel_parts_it():
     session = joined_session()
     out = feed(session, ":rbot!rb@h JOIN #elsewhere")
     assert "PART #elsewhere" in sent(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Membership on its own
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_join_without_answer_is_sent_again_after_a_minute():
+    chans = Membership(config(channels=(ChannelJoin("#c"),)), Casemap())
+    assert chans.joins_due(0.0) == [Send("JOIN #c", Priority.CONTROL)]
+    assert chans.joins_due(59.0) == []
+    assert chans.joins_due(60.0) == [Send("JOIN #c", Priority.CONTROL)]
+
+
+def test_join_retry_backoff_is_capped():
+    settings = config(channels=(ChannelJoin("#c"),), join_retry=60.0, join_retry_max=150.0)
+    chans = Membership(settings, Casemap())
+    delays = []
+    for _ in range(4):
+        (log,) = chans.on_join_error("bannedfromchan", ["#C", "Cannot join channel (+b)"], 0.0)
+        assert isinstance(log, Log)
+        delays.append(chans.deadlines()[0])
+    assert delays == [60.0, 120.0, 150.0, 150.0]
+    assert chans.on_join_error("bannedfromchan", ["#other", "x"], 0.0) == []  # not ours
+
+
+def test_casemapped_channel_names_and_malformed_echoes():
+    chans = Membership(config(channels=(ChannelJoin("#Chan[1]"),)), Casemap())
+    assert chans.on_own_join("#chan{1}") == [Joined("#Chan[1]")]
+    assert chans.is_joined("#CHAN[1]") and chans.joined == ["#Chan[1]"]
+    (log,) = chans.on_own_join("")
+    assert isinstance(log, Log) and "malformed" in log.message
+    assert chans.left("#elsewhere", "parted", 0.0) == []

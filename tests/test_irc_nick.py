@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bot.irc.protocol import Log
+from bot.irc.flood import Priority
+from bot.irc.names import Casemap
+from bot.irc.nick import Nicks
+from bot.irc.protocol import Log, Send
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed, sent
 
@@ -45,3 +48,47 @@ def test_nick_regain_with_monitor():
     assert sent(feed(session, f"{S} 731 rbot_1 :rbot")) == ["NICK rbot"]
     out = feed(session, ":rbot_1!rb@h NICK rbot")
     assert "MONITOR - rbot" in sent(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Nicks on its own: one regain path
+# --------------------------------------------------------------------------------------------------
+
+
+def nicks_on_alt(**kw: object) -> Nicks:
+    nicks = Nicks(config(regain_interval=60.0, **kw), Casemap())
+    nicks.on_error("nicknameinuse", "rbot", registered=False)
+    nicks.on_welcome("rbot_1", 0.0)
+    return nicks
+
+
+def test_every_trigger_takes_the_same_regain_path():
+    regain = [Send("NICK rbot", Priority.CONTROL)]
+    for trigger in (
+        lambda n: n.tick(60.0, registered=True),
+        lambda n: n.on_gone(["RBOT"], 30.0, registered=True),  # QUIT or MONITOR offline, casemapped
+        lambda n: n.on_nick("rbot", "someone", 30.0, registered=True),  # the holder moved away
+    ):
+        nicks = nicks_on_alt()
+        assert trigger(nicks) == regain
+        assert nicks.regain_at is not None and nicks.regain_at > 60.0  # the next try is rescheduled
+
+
+def test_no_regain_before_registration_or_when_we_have_it():
+    nicks = nicks_on_alt()
+    assert nicks.regain(100.0, registered=False) == []
+    assert nicks.on_gone(["other"], 100.0, registered=True) == []
+    nicks.on_nick("rbot_1", "rbot", 100.0, registered=True)
+    assert nicks.has_wanted and nicks.regain_at is None
+    assert nicks.regain(200.0, registered=True) == [] and nicks.tick(1e9, registered=True) == []
+
+
+def test_a_failed_regain_after_registration_keeps_the_nick():
+    nicks = nicks_on_alt()
+    assert nicks.on_error("nicknameinuse", "rbot", registered=True) == []
+    assert nicks.nick == "rbot_1"
+
+
+def test_numbered_nicks_fit_a_short_nicklen():
+    nicks = Nicks(config(nick="averyveryverylongnick"), Casemap())
+    assert nicks.next_candidate() == "averyveryver_1"

@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from bot.irc.protocol import AuthFailed, ChannelJoin, Close, LoggedIn
-from bot.irc.sasl import sasl_chunks
-from tests.ircsession import S, feed, sasl_session, sent
+from bot.irc.sasl import Sasl, sasl_chunks, sasl_payload
+from tests.ircsession import S, config, feed, sasl_session, sent
 
 
 def test_sasl_plain_steps():
@@ -126,3 +126,37 @@ def test_server_without_cap_while_sasl_required():
     (failure,) = [a for a in out if isinstance(a, AuthFailed)]
     assert "without SASL" in failure.reason and failure.fatal
     assert any(isinstance(a, Close) for a in out)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sasl on its own
+# --------------------------------------------------------------------------------------------------
+
+
+def test_payloads():
+    assert sasl_payload(config(sasl="EXTERNAL")) == "+"
+    plain = config(sasl="PLAIN", sasl_password="pw")  # no sasl_username: the nick
+    assert base64.b64decode(sasl_payload(plain)) == b"\0rbot\0pw"
+
+
+def test_refusal_reasons():
+    sasl = Sasl(config(sasl="PLAIN"))
+    assert sasl.refusal({"sasl": None}) is None  # CAP LS 301 style: no mechanism list
+    assert sasl.refusal({"sasl": "plain,EXTERNAL"}) is None
+    assert "does not offer SASL" in (sasl.refusal({"chghost": None}) or "")
+    assert "offers SASL EXTERNAL, not PLAIN" in (sasl.refusal({"sasl": "EXTERNAL"}) or "")
+
+
+def test_answers_outside_authentication_are_ignored():
+    sasl = Sasl(config(sasl="PLAIN"))
+    assert sasl.phase == "waiting-ls"
+    assert sasl.on_numeric("saslfail", ["no"]) == [] and sasl.on_authenticate("+") == []
+    assert sasl.timed_out(1e9) == []
+    assert Sasl(config()).phase == "off"
+
+
+def test_failure_not_required_does_not_close():
+    sasl = Sasl(config(sasl="PLAIN", sasl_required=False))
+    sasl.acked(0.0)
+    (failed,) = sasl.on_numeric("saslaborted", ["aborted"])
+    assert isinstance(failed, AuthFailed) and not failed.fatal and sasl.settled and not sasl.fatal
