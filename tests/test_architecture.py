@@ -29,14 +29,20 @@ PURE = (
     "bot.fetched",
     "bot.backoff",
     "bot.irc.session",
-    "bot.irc.split",
+    "bot.irc.protocol",
+    "bot.irc.caps",
+    "bot.irc.sasl",
+    "bot.irc.nick",
+    "bot.irc.membership",
+    "bot.irc.accounts",
+    "bot.irc.keepalive",
+    "bot.irc.names",
     "bot.irc.flood",
     "bot.irc.parse",
     "bot.irc.lines",
-    "bot.irc.events",
-    "bot.irc.actions",
+    "bot.irc.router",
 )
-#: Pure modules that must exist (the IRC ones are being split out of bot/irc/ now).
+#: Pure modules that must exist (a rename must update PURE too).
 MUST_EXIST = (
     "bot.detect",
     "bot.deprecations",
@@ -45,23 +51,11 @@ MUST_EXIST = (
     "bot.channels",
     "bot.text",
     "bot.pipeline",
+    "bot.irc.session",
+    "bot.irc.parse",
 )
 #: Libraries that do I/O; a pure module must not import them, directly or through another module.
 IO_LIBRARIES = frozenset({"httpx", "sqlite3", "socket", "ssl", "aiosmtplib", "irc"})
-
-# TEMPORARY exceptions, to be removed at merge: modules other helpers are splitting right now.
-# Each entry is a module over the line limit today; remove it once its split has landed.
-TEMPORARY_LONG_MODULES = frozenset(
-    {
-        "bot.irc.client",  # irc helper: splitting bot/irc/
-        "bot.irc.protocol",  # irc helper: splitting bot/irc/
-    }
-)
-# TEMPORARY: import edges that close a cycle today, in modules other helpers own (config → irc.config
-# → config: the config helper turns bot/config.py into a typed package). Remove at merge.
-TEMPORARY_CYCLE_EDGES: frozenset[tuple[str, str]] = frozenset()
-# TEMPORARY: pure IRC modules whose I/O-free state is being established by the irc helper now.
-TEMPORARY_IMPURE: frozenset[str] = frozenset()
 
 
 def _module_name(path: Path) -> str:
@@ -190,8 +184,6 @@ def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones() -> None:
 
 def test_no_import_cycle() -> None:
     graph, _ = _graph()
-    for importer, imported in TEMPORARY_CYCLE_EDGES:
-        graph[importer].discard(imported)
     cycle = _find_cycle(graph)
     assert cycle is None, "import cycle: " + " → ".join(cycle or ())
 
@@ -205,8 +197,6 @@ def test_pure_modules_exist() -> None:
 def test_pure_module_reaches_no_io_library(module: str) -> None:
     graph, _ = _graph()
     chain = _io_path(graph, module)
-    if module in TEMPORARY_IMPURE:
-        pytest.xfail(f"temporary exception: {module}")
     assert chain is None, f"{module} imports I/O: " + " → ".join(chain or ())
 
 
@@ -217,9 +207,7 @@ def test_no_module_over_the_line_limit() -> None:
         for name, path in modules.items()
         if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
-    assert {n: c for n, c in long.items() if n not in TEMPORARY_LONG_MODULES} == {}
-    # an exception that no longer applies is removed, so the list does not hide a new regression
-    assert sorted(TEMPORARY_LONG_MODULES - set(long)) == []
+    assert long == {}
 
 
 def _reaches(graph: dict[str, set[str]], start: str) -> set[str]:

@@ -352,14 +352,14 @@ def test_a_failure_writing_the_confirming_ping_fails_the_delivery_instead_of_han
     async def test(server: FakeIrcd) -> None:
         client = make_client(server, Recorder())
         await joined(client)
-        write = client._write
+        write = client.outgoing.write
 
         async def dying(writer: asyncio.StreamWriter, line: str) -> None:
             await write(writer, line)
             if line.startswith("PRIVMSG #c :x"):
                 writer.transport.abort()  # gone right after the message: the PING cannot be written
 
-        client._write = dying  # type: ignore[method-assign]
+        client.outgoing.write = dying  # type: ignore[method-assign]
         with pytest.raises(NotConnected):
             await asyncio.wait_for(
                 client.send_text(
@@ -367,7 +367,7 @@ def test_a_failure_writing_the_confirming_ping_fails_the_delivery_instead_of_han
                 ),
                 20,
             )
-        client._write = write  # type: ignore[method-assign]
+        client.outgoing.write = write  # type: ignore[method-assign]
         await joined(client)  # and it reconnects as usual
         await client.stop()
 

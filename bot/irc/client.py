@@ -1,25 +1,10 @@
 """The asyncio side of IRC: one network connection kept alive. It moves bytes, sleeps and keeps time;
-every protocol decision is made by the pure `bot.irc.protocol.IrcSession`.
+every protocol decision is made by the pure `bot.irc.session.IrcSession`, and queued lines are paced
+and written by `bot.irc.outgoing`.
 
-What comes from the `irc` package (20.5) and what is replaced, and why:
-
-- used: its line parsing and event vocabulary — `irc.client.ServerConnection._process_line` (the
-  RFC 1459 regular expression, `irc.message.Arguments` and `Tag`, `irc.events` names such as
-  "welcome"/"nicknameinuse"/"saslsuccess", CTCP dequoting, `irc.features.FeatureSet` for ISUPPORT),
-  wrapped by `bot.irc.protocol._Parser`; `irc.client.NickMask`; and the lenient line buffer it depends
-  on, `jaraco.stream.buffer.LenientDecodingLineBuffer` (UTF-8, else latin-1: one latin-1 line from the
-  server is read, not fatal).
-- replaced: `irc.client_aio.AioReactor`/`AioConnection`. Measured on 20.5.0 they have no SASL,
-  `reconnect()` and `set_keepalive()` raise AttributeError (no scheduler on the asyncio reactor),
-  `set_rate_limit()` is `jaraco.functools.Throttler`, which sleeps and blocks the event loop, incoming
-  lines are decoded strictly (a latin-1 line raises out of `data_received` and drops the connection),
-  an exception in any handler propagates into the protocol and drops the connection, a bare CR (or
-  NUL) in an outgoing message is not rejected, `connect()` sends NICK/USER before any CAP LS, and
-  writes go to `transport.write` with no way to await them. Here: asyncio streams (`drain()` tells
-  when a line has left for the socket), TLS with certificate verification, a CA file and a client
-  certificate, the non-blocking token bucket of `bot.irc.flood` with a priority queue, reconnect with
-  exponential backoff and jitter, keepalive by PING timeout (in the session), every line and every
-  action guarded, and `format_line` refusing CR/LF/NUL.
+Not the `irc` package's asyncio reactor (on 20.5.0: no SASL, a blocking throttle, strict decoding
+that drops the connection on a latin-1 line, writes that cannot be awaited): asyncio streams (`drain()`
+tells when a line has left), verified TLS (`bot.irc.transport`), reconnect with backoff and jitter.
 
 A message is "delivered" (`send_text(confirm=True)`) only when its lines were written and drained
 *and* the server answered a PING sent right after them: the server handles lines in order, so the
@@ -31,25 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import random
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from jaraco.stream.buffer import LenientDecodingLineBuffer
-
-from bot.irc.flood import Priority, SendQueue, TokenBucket
+from bot.irc.flood import Priority
+from bot.irc.outgoing import Confirmations, Entry, NotConnected, Outgoing, Refused
+from bot.irc.parse import LineBuffer
 from bot.irc.protocol import (
     Action,
     AuthFailed,
     Close,
     Incoming,
-    IrcSession,
     Joined,
     Left,
     Log,
@@ -60,35 +42,15 @@ from bot.irc.protocol import (
     SendRefused,
     SessionConfig,
 )
+from bot.irc.session import IrcSession
+from bot.irc.transport import ConnectSettings, describe_error, ssl_context
 
 log = logging.getLogger("release-bot.irc")
 
+__all__ = ["ClientListener", "ConnectSettings", "IrcClient", "NotConnected", "Refused", "backoff"]
+
 MAX_BUFFER = 64 * 1024  # an incoming line longer than this (no newline) ends the connection
 MAX_QUEUED_REPLIES = 200
-
-
-class NotConnected(ConnectionError):
-    """The connection is down, or the channel is not joined."""
-
-
-class Refused(ConnectionError):
-    """The server refused to deliver (404 cannot send to channel …)."""
-
-
-@dataclass(frozen=True)
-class ConnectSettings:
-    host: str
-    port: int
-    tls: bool = True
-    ca_file: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    connect_timeout: float = 30.0
-    reconnect_initial: float = 5.0
-    reconnect_max: float = 300.0
-    flood_burst: int = 4
-    flood_interval: float = 2.0
-    confirm_timeout: float = 60.0
 
 
 class ClientListener(Protocol):
@@ -103,29 +65,11 @@ class ClientListener(Protocol):
 
 
 @dataclass
-class _Entry:
-    lines: list[str]
-    future: asyncio.Future[None] | None
-    channel: str | None = None  # written only while this channel is joined
-    confirm: str | None = None  # a PING written right after the last line, without waiting for a token
-
-
-@dataclass
 class _Stats:
     connects: int = 0
     connected_since: float | None = None
     last_error: str | None = None
     failure_streak: int = 0
-    lines_sent: int = 0
-
-
-def ssl_context(settings: ConnectSettings) -> ssl.SSLContext:
-    """Certificate and host name verified against the system CAs, or `ca_file` when given."""
-    context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    if settings.client_cert:
-        key = str(settings.client_key) if settings.client_key else None
-        context.load_cert_chain(str(settings.client_cert), key)
-    return context
 
 
 def backoff(
@@ -155,13 +99,11 @@ class IrcClient:
         self.clock = clock
         self.session: IrcSession | None = None
         self.stats = _Stats()
-        self._bucket = TokenBucket(burst=settings.flood_burst, interval=settings.flood_interval, now=clock())
-        self._queue: SendQueue[_Entry] = SendQueue()
-        self._queue_changed = asyncio.Event()
+        self.outgoing = Outgoing(
+            name=name, burst=settings.flood_burst, interval=settings.flood_interval, clock=clock
+        )
         self._writer: asyncio.StreamWriter | None = None
-        self._pongs: dict[str, asyncio.Future[None]] = {}
-        self._refusals: dict[str, list[str]] = {}
-        self._tokens = itertools.count(1)
+        self.confirmations = Confirmations()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._closed = asyncio.Event()  # the current connection ended
@@ -219,7 +161,7 @@ class IrcClient:
         return self.connected and self.session is not None and self.session.is_joined(channel)
 
     def queued(self, priority: Priority | None = None) -> int:
-        return self._queue.count(priority)
+        return self.outgoing.count(priority)
 
     def text_budget(self, target: str, *, notice: bool = False) -> int:
         if self.session is None:
@@ -241,45 +183,23 @@ class IrcClient:
         lines = session.message_lines(target, text, notice=notice)
         if not lines:
             return
-        loop = asyncio.get_running_loop()
-        pong: asyncio.Future[None] | None = None
-        ping: str | None = None
-        token = f"rb-{next(self._tokens)}"
-        key = session.lower(target)
-        refusals_before = len(self._refusals.get(key, []))
-        if confirm:
-            pong = self._pongs[token] = loop.create_future()
-            ping = session.ping_line(token)
-        written: asyncio.Future[None] = loop.create_future()
-        self._push(_Entry(lines, written, channel, ping), priority)
-        try:
-            await written
-            if pong is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(pong), self.settings.confirm_timeout)
-                except TimeoutError:
-                    raise NotConnected(
-                        f"the server did not confirm within {self.settings.confirm_timeout:g} s"
-                    ) from None
-        finally:
-            self._pongs.pop(token, None)
-            for future in (written, pong):
-                # nobody else awaits these: cancel what is pending (the caller went away), and mark
-                # an exception as seen so that asyncio does not report it as "never retrieved"
-                if future is not None and not future.done():
-                    future.cancel()
-                elif future is not None and not future.cancelled():
-                    future.exception()
-        refused = self._refusals.get(key, [])[refusals_before:]
-        if refused:
-            raise Refused(f"{target}: {refused[-1]}")
+        entry = Entry(lines, asyncio.get_running_loop().create_future(), channel)
+        await self.confirmations.deliver(
+            self.outgoing,
+            entry,
+            priority=priority,
+            target=target,
+            key=session.lower(target),
+            ping_line=session.ping_line,
+            confirm_within=self.settings.confirm_timeout if confirm else None,
+        )
 
     def queue_text(self, target: str, text: str, *, notice: bool, priority: Priority) -> bool:
         """Queue a reply without waiting for it. False when not connected or too much is queued."""
         session = self.session
         if session is None or not self.connected:
             return False
-        if self._queue.count(priority) >= MAX_QUEUED_REPLIES:
+        if self.outgoing.count(priority) >= MAX_QUEUED_REPLIES:
             log.warning("irc %s: reply queue full; not answering %s", self.name, target)
             return False
         try:
@@ -288,12 +208,8 @@ class IrcClient:
             log.warning("irc %s: cannot send to %r: %s", self.name, target, exc)
             return False
         if lines:
-            self._push(_Entry(lines, None), priority)
+            self.outgoing.push(Entry(lines, None), priority)
         return True
-
-    def _push(self, entry: _Entry, priority: Priority) -> None:
-        self._queue.push(entry, priority)
-        self._queue_changed.set()
 
     # -- the connection loop ---------------------------------------------------------------------
 
@@ -304,7 +220,7 @@ class IrcClient:
                 reason = await self._connect_once()
             except Exception as exc:  # a bug must not end reconnecting for good
                 log.exception("irc %s: unexpected error in the connection", self.name)
-                reason = f"unexpected error: {_describe(exc)}"
+                reason = f"unexpected error: {describe_error(exc)}"
             if self._stopping.is_set():
                 break
             since = self.stats.connected_since
@@ -352,19 +268,19 @@ class IrcClient:
         except TimeoutError:
             return f"cannot connect: no answer within {settings.connect_timeout:g} s"
         except (OSError, ssl.SSLError, ValueError) as exc:
-            return f"cannot connect: {_describe(exc)}"
+            return f"cannot connect: {describe_error(exc)}"
         self.stats.connects += 1
         session = IrcSession(self.session_config)
         self.session = session
         self._writer = writer
         self._close_reason = ""
         self._closed.clear()
-        self._refusals.clear()
+        self.confirmations.new_connection()
         self.fatal_error = None
         self._apply_all(session.start(self.clock()))
         tasks = [
             asyncio.create_task(self._read_loop(reader), name=f"irc:{self.name}:read"),
-            asyncio.create_task(self._write_loop(writer), name=f"irc:{self.name}:write"),
+            asyncio.create_task(self.outgoing.run(writer, self._may_write_to), name=f"irc:{self.name}:write"),
             asyncio.create_task(self._tick_loop(), name=f"irc:{self.name}:tick"),
             asyncio.create_task(self._closed.wait(), name=f"irc:{self.name}:closed"),
         ]
@@ -377,7 +293,7 @@ class IrcClient:
             results = await asyncio.gather(*tasks, return_exceptions=True)
             for result in results:
                 if isinstance(result, Exception):
-                    self._close_reason = self._close_reason or f"connection lost: {_describe(result)}"
+                    self._close_reason = self._close_reason or f"connection lost: {describe_error(result)}"
             reason = self._close_reason or "connection closed by the server"
             self._teardown(writer, reason)
             with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
@@ -390,20 +306,15 @@ class IrcClient:
         self._writer = None
         writer.close()
         error = NotConnected(f"disconnected: {reason}")
-        for entry in self._queue.clear():
-            if entry.future is not None and not entry.future.done():
-                entry.future.set_exception(error)
-        for waiter in self._pongs.values():
-            if not waiter.done():
-                waiter.set_exception(error)
-        self._pongs.clear()
+        self.outgoing.fail_all(error)
+        self.confirmations.fail_all(error)
         self._state_changed.set()
         for channel in was_joined:
             self._guard(self.listener.on_left, channel, f"disconnected: {reason}")
         self._guard(self.listener.on_disconnected, reason)
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        buffer = LenientDecodingLineBuffer()
+        buffer = LineBuffer()
         while True:
             data = await reader.read(65536)
             if not data:
@@ -417,6 +328,10 @@ class IrcClient:
             if len(buffer) > MAX_BUFFER:
                 self._close_reason = f"the server sent a line longer than {MAX_BUFFER} bytes"
                 return
+
+    def _may_write_to(self, channel: str) -> bool:
+        session = self.session
+        return session is not None and session.is_joined(channel)
 
     def _receive(self, line: str) -> None:
         session = self.session
@@ -445,69 +360,6 @@ class IrcClient:
                 continue
             self._apply_all(actions)
 
-    async def _write_loop(self, writer: asyncio.StreamWriter) -> None:
-        """One line at a time, each after a flood token: a reply that arrives while a multi-line
-        announcement waits for tokens goes out before the announcement's next line."""
-        while True:
-            while not self._queue:
-                self._queue_changed.clear()
-                await self._queue_changed.wait()
-            await self._token()
-            if not self._queue:
-                self._bucket.refund(self.clock())
-                continue
-            priority, seq, entry = self._queue.pop_entry()
-            session = self.session
-            if entry.channel is not None and (session is None or not session.is_joined(entry.channel)):
-                self._bucket.refund(self.clock())
-                if entry.future is not None and not entry.future.done():
-                    entry.future.set_exception(NotConnected(f"not in {entry.channel}"))
-                continue
-            # The entry is out of the queue now, so `_teardown` cannot fail it: whatever goes wrong
-            # from here on (a write error, the cancellation that ends the connection) must.
-            try:
-                await self._write(writer, entry.lines.pop(0))
-                if not entry.lines and entry.confirm is not None:
-                    # The confirming PING follows at once, so no kill or disconnect can fall between the
-                    # server relaying the message and answering the PING (it spends a free token, never
-                    # waits for one: the pace people see is that of the messages).
-                    await self._write(writer, entry.confirm)
-                    self._bucket.spend(self.clock())
-            except BaseException as exc:
-                if entry.future is not None and not entry.future.done():
-                    entry.future.set_exception(NotConnected(f"write failed: {_describe(exc)}"))
-                raise
-            if entry.lines:
-                self._queue.push_back(priority, seq, entry)
-                continue
-            if entry.future is not None and not entry.future.done():
-                entry.future.set_result(None)
-
-    async def _token(self) -> None:
-        """Wait for the token bucket (without blocking the loop) and spend a token."""
-        delay = self._bucket.wait(self.clock())
-        if delay > 0:
-            await asyncio.sleep(delay + 0.001)
-        self._bucket.spend(self.clock())
-
-    async def _write(self, writer: asyncio.StreamWriter, line: str) -> None:
-        if writer.is_closing():
-            raise NotConnected("connection closing")
-        log.debug("irc %s -> %s", self.name, _redact(line))
-        writer.write(line.encode("utf-8") + b"\r\n")
-        self.stats.lines_sent += 1
-        await writer.drain()
-
-    def _write_now(self, line: str) -> None:
-        writer = self._writer
-        if writer is None or writer.is_closing():
-            return
-        log.debug("irc %s -> %s", self.name, _redact(line))
-        writer.write(line.encode("utf-8") + b"\r\n")
-        self.stats.lines_sent += 1
-        if self.session is not None and self.session.registered:
-            self._bucket.spend(self.clock())
-
     # -- actions from the session ----------------------------------------------------------------
 
     def _apply_all(self, actions: list[Action]) -> None:
@@ -521,12 +373,13 @@ class IrcClient:
         name = self.name
         if isinstance(action, Send):
             if action.priority is None:
-                self._write_now(action.line)
+                registered = self.session is not None and self.session.registered
+                self.outgoing.write_now(self._writer, action.line, paced=registered)
             else:
-                self._push(_Entry([action.line], None), action.priority)
+                self.outgoing.push(Entry([action.line], None), action.priority)
         elif isinstance(action, Registered):
             self.stats.connected_since = self.clock()
-            self._bucket.reset(self.clock())
+            self.outgoing.bucket.reset(self.clock())
             if self.stats.failure_streak:
                 log.info(
                     "irc %s: connected again after %d failed attempt(s)", name, self.stats.failure_streak
@@ -554,12 +407,10 @@ class IrcClient:
         elif isinstance(action, Incoming):
             self.listener.on_incoming(action)
         elif isinstance(action, Pong):
-            waiter = self._pongs.pop(action.token, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            self.confirmations.pong(action.token)
         elif isinstance(action, SendRefused):
             key = self.session.lower(action.target) if self.session else action.target.lower()
-            self._refusals.setdefault(key, []).append(action.reason)
+            self.confirmations.refused(key, action.reason)
             log.warning("irc %s: the server refused a message to %s: %s", name, action.target, action.reason)
         elif isinstance(action, Close):
             self._close_reason = action.reason
@@ -572,25 +423,3 @@ class IrcClient:
             callback(*args)
         except Exception:
             log.exception("irc %s: error in %s (ignored)", self.name, getattr(callback, "__name__", callback))
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed: {exc.verify_message or exc}"
-    text = str(exc) or type(exc).__name__
-    return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
-
-
-def _redact(line: str) -> str:
-    """Lines for the debug log, without secrets (PASS, AUTHENTICATE payloads, NickServ IDENTIFY)."""
-    upper = line.upper()
-    if upper.startswith(("PASS ", "AUTHENTICATE ")) and upper not in (
-        "AUTHENTICATE PLAIN",
-        "AUTHENTICATE EXTERNAL",
-    ):
-        return line.split(" ", 1)[0] + " ***"
-    if " :IDENTIFY " in upper:
-        return line[: upper.index(" :IDENTIFY ")] + " :IDENTIFY ***"
-    return line

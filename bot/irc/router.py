@@ -19,7 +19,8 @@ from typing import Literal
 
 from bot.commands import StateView, answer
 from bot.irc.flood import TokenBucket
-from bot.irc.protocol import Incoming, irc_lower
+from bot.irc.names import irc_lower
+from bot.irc.protocol import Incoming
 from bot.text import sanitize
 
 ADMIN_COMMANDS: tuple[str, ...] = ("status", "announce-now", "pause", "resume")

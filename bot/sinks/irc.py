@@ -28,7 +28,8 @@ from bot.errors import DeliveryError
 from bot.irc.client import IrcClient
 from bot.irc.config import IrcChannel, IrcSettings, irc_settings
 from bot.irc.flood import Priority, summarise
-from bot.irc.protocol import Incoming, irc_lower
+from bot.irc.names import irc_lower
+from bot.irc.protocol import Incoming
 from bot.irc.router import AdminRequest, CommandRouter, Reply
 from bot.model import AnyEvent
 from bot.render import Renderer
