@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import accumulate
 
 from bot.channels import stream_label, stream_sort_key
-from bot.model import Release, version_key
+from bot.model import Release
+from bot.model import version_key as _version_key
 from bot.text import html_to_text, sanitize, truncate_utf8
 
 __all__ = [
@@ -46,6 +49,8 @@ __all__ = [
     "security_answer",
     "summary_line",
 ]
+
+version_key = lru_cache(maxsize=16384)(_version_key)
 
 #: The most notes text looked at (the longest real notes are ~120 kB).
 MAX_NOTES_CHARS = 2_000_000
@@ -309,19 +314,15 @@ def summary_line(index: SecurityIndex, budget: int = 120) -> str:
         return ("CVE" if cves else "fix") + ("" if n == 1 else ("s" if cves else "es"))
 
     def render(shown: int) -> str:
+        total = f"security: {len(index)} {unit(len(index))}"
+        if not shown:
+            return f"{total} in {len(parts)} packages" if len(parts) > 1 else total
         bits = [
             f"{n} {unit(n)} in {p}" if k == 0 else f"{n} in {p}" for k, (p, n) in enumerate(parts[:shown])
         ]
-        text = "security: " + ", ".join(bits)
         rest = len(parts) - shown
-        if rest:
-            more = f"{rest} more package" + ("" if rest == 1 else "s")
-            text = (
-                f"{text} and {more}"
-                if shown
-                else f"security: {len(index)} {unit(len(index))} in {rest} packages"
-            )
-        return text
+        more = f" and {rest} more package{'' if rest == 1 else 's'}" if rest else ""
+        return "security: " + ", ".join(bits) + more
 
     for shown in range(len(parts), -1, -1):
         text = render(shown)
@@ -389,17 +390,20 @@ def _groups(releases: Iterable[Release]) -> dict[tuple[str, str], list[Release]]
     return dict(sorted(groups.items(), key=lambda kv: (kv[0][0], stream_sort_key(kv[0][1]))))
 
 
-def _newer_major(release: Release, than: Iterable[Release]) -> bool:
-    """`release` ships what `than` fixed: a major at least as new, published later."""
-    major = int(release.major) if release.major.isdigit() else -1
-    return any(
-        other.major.isdigit()
-        and major >= int(other.major)
-        and release.published
-        and other.published
-        and release.published > other.published
-        for other in than
-    )
+def _ships(listed: Iterable[Release]) -> Callable[[Release], bool]:
+    """Whether a release ships what `listed` fixed: its major is at least as new as one of them and it
+    was published later."""
+    points = sorted((int(r.major), r.published) for r in listed if r.major.isdigit() and r.published)
+    majors = [major for major, _ in points]
+    earliest = list(accumulate((p for _, p in points), min))
+
+    def ships(release: Release) -> bool:
+        if not (release.major.isdigit() and release.published):
+            return False
+        k = bisect_right(majors, int(release.major))
+        return k > 0 and earliest[k - 1] < release.published
+
+    return ships
 
 
 def cve_status(ident: str, releases: Sequence[Release], *, index_of: Indexer = release_security) -> CveStatus:
@@ -408,13 +412,15 @@ def cve_status(ident: str, releases: Sequence[Release], *, index_of: Indexer = r
     listing = {key: [r for r in items if ident in index_of(r).id_set] for key, items in groups.items()}
     packages: dict[str, None] = {}
     streams: list[StreamStatus] = []
+    ships: dict[str, Callable[[Release], bool]] = {}
     for (project, stream), items in groups.items():
         found = listing[(project, stream)]
         first = found[0] if found else None
         inherited = None
         if first is None:
-            listed_anywhere = [r for (p, _s), rs in listing.items() if p == project for r in rs]
-            inherited = next((r for r in items if _newer_major(r, listed_anywhere)), None)
+            if project not in ships:
+                ships[project] = _ships(r for (p, _s), rs in listing.items() if p == project for r in rs)
+            inherited = next((r for r in items if ships[project](r)), None)
         else:
             index = index_of(first)
             packages.update(dict.fromkeys(f.package for f in index.fixes if ident in f.ids))
