@@ -1,39 +1,32 @@
-"""Security fixes in release notes: notes → (package, ids), and the answers built on them. Pure.
+"""Security answers over the security index of release notes (`bot.security_index`). Pure.
 
-**Extraction** (`extract_security`) finds every CVE and GHSA id in a release's notes and the package
-it is listed under, in every era of Flatcar's notes:
-
-- `- Linux ([CVE-…](…), …)`, `- Linux - [CVE-…](…)`, `* curl (CVE-…, CVE-…)`, `- SDK: qemu (…)`,
-  `- tcpdump and libpcap: [CVE-…]` — the package is the text before the ids;
-- `* Linux` with the ids as sub-items below it (2020/2021) — the package is the parent item;
-- 2018–2020 prose under a plain "Security fixes:" label: `- Fix curl buffer overflow ([CVE-…])`,
-  `- Fix denial of service in libtasn1 (…)`, `- Linux kernel: Fix … [CVE-…]` — the word after
-  "Fix" (unless it is a word like "denial" or "multiple"), else the name after the last " in ",
-  else the name before a colon;
-- anything else ("Similar to [CVE-…], Malicious URLs can cause Git …") is kept as *unattributed*.
-
-An id counts where the notes show it: in the text, or in a link whose text names no id
-(`[2026-21441](…?id=CVE-2026-21441)`); a link whose text names one id and whose target names another
-(a typo in the notes) counts for its text only. Ids are normalised (`CVE-2024-6387`,
-`GHSA-6g2q-w5j3-fwh4`). Every id of the notes is indexed, whatever section it is in.
-
-**Answers** (`cve_answer`, `security_answer`) are pure functions over a sequence of `Release`.
+`summary_line` (chat: "security: 43 CVEs in Linux, 2 in openssl"), `mail_lines` (the full list with
+links), `cve_answer` (`!cve CVE-…`: per channel and LTS stream, the first release whose notes list the
+id; streams that ship it with a newer major without listing it; streams that do not have it yet) and
+`security_answer` (`!security [channel|version]`) are pure functions over a sequence of `Release`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from itertools import accumulate
 
 from bot.channels import stream_label, stream_sort_key
 from bot.model import Release
 from bot.model import version_key as _version_key
-from bot.text import html_to_text, sanitize, truncate_utf8
+from bot.security_index import (
+    SecurityFix,
+    SecurityIndex,
+    extract_security,
+    id_link,
+    normalize_id,
+    release_security,
+)
+from bot.text import sanitize, truncate_utf8
 
 __all__ = [
     "CveStatus",
@@ -44,6 +37,7 @@ __all__ = [
     "cve_status",
     "extract_security",
     "id_link",
+    "mail_lines",
     "normalize_id",
     "release_security",
     "security_answer",
@@ -52,249 +46,11 @@ __all__ = [
 
 version_key = lru_cache(maxsize=16384)(_version_key)
 
-#: The most notes text looked at (the longest real notes are ~120 kB).
-MAX_NOTES_CHARS = 2_000_000
 #: Lines of one answer at most.
 MAX_LINES = 5
 #: Ids shown per package in `!security <channel>`, and packages shown.
 IDS_SHOWN = 3
 PACKAGES_SHOWN = 6
-
-_ID = re.compile(r"(?<![A-Za-z0-9])(?:CVE-\d{4}-\d{4,7}|GHSA(?:-[0-9a-z]{4}){3})(?![0-9A-Za-z])", re.I)
-_STRICT_CVE = re.compile(r"^CVE-\d{4}-\d{4,7}$", re.I)
-_STRICT_GHSA = re.compile(r"^GHSA(?:-[0-9a-z]{4}){3}$", re.I)
-_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\(([^()\s]{0,2000})\)")
-_ITEM = re.compile(r"^(?P<indent>\s*)(?:[-*+•]|\d{1,3}[.)])\s+(?P<t>\S.*)$")
-_HEADING = re.compile(
-    r"^\s{0,3}(?:#{1,6}\s+.*|(?:\*\*|__)[^*_].{0,80}(?:\*\*|__)\s*:?|[A-Za-z][A-Za-z /-]{1,38}:?)\s*$"
-)
-_NAME = re.compile(r"^[A-Za-z0-9][\w.+/@-]*(?:(?:\s*,\s*|\s+and\s+|:\s+|\s+)[A-Za-z0-9][\w.+/@-]*){0,5}$")
-_TOKEN = re.compile(r"[A-Za-z0-9][\w.+/-]*")
-#: Words that make a head prose rather than a package name.
-_PROSE_WORDS = "fix fixes fixed for to of in the a an can via with from by on is are was not similar when use"
-_PROSE = frozenset(_PROSE_WORDS.split())
-#: Words after "Fix" that are not a package ("Fix denial of service in libtasn1").
-_NOT_PACKAGE_WORDS = (
-    "a an the multiple several various denial privilege privileges incorrect invalid issues issue secret "
-    "bypass code stack-based heap-based panic arbitrary race remote local buffer integer memory information"
-)
-_NOT_PACKAGE = frozenset(_NOT_PACKAGE_WORDS.split())
-
-
-@dataclass(frozen=True)
-class SecurityFix:
-    """The ids one release's notes list under one package name (as written: "Linux", "SDK: qemu")."""
-
-    package: str
-    ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SecurityIndex:
-    """The security fixes of one release: per package, and the ids no package could be found for."""
-
-    fixes: tuple[SecurityFix, ...] = ()
-    unattributed: tuple[str, ...] = ()
-
-    @cached_property
-    def ids(self) -> tuple[str, ...]:
-        """Every id, in order of first appearance, each once."""
-        seen: dict[str, None] = {}
-        for fix in self.fixes:
-            seen.update(dict.fromkeys(fix.ids))
-        seen.update(dict.fromkeys(self.unattributed))
-        return tuple(seen)
-
-    @cached_property
-    def id_set(self) -> frozenset[str]:
-        return frozenset(self.ids)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def packages(self) -> list[tuple[str, int]]:
-        """(package, number of ids), most first, then by name."""
-        counts = [(f.package, len(f.ids)) for f in self.fixes]
-        return sorted(counts, key=lambda pc: (-pc[1], pc[0].casefold(), pc[0]))
-
-    def to_json(self) -> str:
-        """A compact JSON text, for a state column (`from_json` reads it back)."""
-        data = {
-            "fixes": [[f.package, list(f.ids)] for f in self.fixes],
-            "unattributed": list(self.unattributed),
-        }
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> SecurityIndex:
-        """Raises ValueError on anything `to_json` does not write."""
-        data = json.loads(text)
-        if not isinstance(data, dict) or set(data) != {"fixes", "unattributed"}:
-            raise ValueError("security index: expected an object with 'fixes' and 'unattributed'")
-        fixes = []
-        for entry in data["fixes"]:
-            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
-                raise ValueError(f"security index: bad fix entry {str(entry)[:60]!r}")
-            fixes.append(SecurityFix(entry[0], tuple(_checked_ids(entry[1]))))
-        return cls(tuple(fixes), tuple(_checked_ids(data["unattributed"])))
-
-
-def _checked_ids(values: object) -> list[str]:
-    if not isinstance(values, list) or not all(isinstance(v, str) and normalize_id(v) == v for v in values):
-        raise ValueError(f"security index: bad id list {str(values)[:60]!r}")
-    return list(values)
-
-
-def normalize_id(text: str) -> str | None:
-    """`CVE-2024-6387` / `GHSA-xxxx-xxxx-xxxx` in canonical case, or None when `text` is not one."""
-    text = text.strip()
-    if _STRICT_CVE.match(text):
-        return text.upper()
-    if _STRICT_GHSA.match(text):
-        return "GHSA-" + text[5:].lower()
-    return None
-
-
-def id_link(ident: str) -> str:
-    """Where an id is described: NVD for CVEs, GitHub's advisory database for GHSA ids."""
-    if ident.startswith("GHSA-"):
-        return f"https://github.com/advisories/{ident}"
-    return f"https://nvd.nist.gov/vuln/detail/{ident}"
-
-
-# -- extraction -------------------------------------------------------------------------------------
-
-
-def _shown(text: str) -> tuple[str, list[str]]:
-    """The text as shown (links → their text) and the ids it shows, in order (see the module doc)."""
-    ids: list[str] = []
-    out: list[str] = []
-    pos = 0
-    for match in _LINK.finditer(text):
-        out.append(text[pos : match.start()])
-        label, target = match.group(1), match.group(2)
-        out.append(f" {label} " if _ID.search(label) else f" {label}\x00{target}\x00 ")
-        pos = match.end()
-    out.append(text[pos:])
-    shown = "".join(out)
-    ids = [normalize_id(m.group(0)) or m.group(0) for m in _ID.finditer(shown)]
-    return re.sub(r"\x00[^\x00]*\x00", "", shown), ids
-
-
-def _name(head: str) -> str | None:
-    """`head` itself when it reads as a package name ("Linux", "SDK: qemu", "tcpdump and libpcap")."""
-    head = " ".join(head.replace("`", "").split()).strip(" -–:,")
-    if not head or len(head) > 60 or not _NAME.match(head):
-        return None
-    words = {w.casefold() for w in re.split(r"[\s,:]+", head)}
-    return None if words & _PROSE else head
-
-
-def _package(head: str) -> str | None:
-    """The package a unit's head names (the text before its first id), or None."""
-    head = " ".join(head.split())
-    cut = min((i for i in (head.find("("), head.find("[")) if i >= 0), default=len(head))
-    first = head[:cut].strip()
-    name = _name(first)
-    if name or not first:
-        return name
-    colon = first.find(": ")
-    if colon > 0 and (name := _name(first[:colon])):
-        return name  # "Linux kernel: Fix AF_PACKET overflow …", "Bind: fixes for …"
-    versioned = re.search(r"\sin\s+([A-Za-z][\w.+/-]*)\s+v?\d", first)
-    if versioned:
-        return versioned.group(1)  # "Fix AppArmor restriction bypass issue in runc 1.0.0-rc8 or older"
-    words = first.split()
-    if words and words[0].casefold() in ("fix", "fixes", "fixed"):
-        rest = [w for w in words[1:] if w.casefold() not in ("the", "multiple")]
-        if rest and rest[0].strip(".,;").casefold() not in _NOT_PACKAGE:
-            word = _TOKEN.match(rest[0])
-            if word:
-                return word.group(0).rstrip(".,;")
-    found = [m for m in re.finditer(r"\sin\s+(?:the\s+)?([A-Za-z][\w.+/-]*)", first)]
-    for match in reversed(found):
-        token = match.group(1).rstrip(".,;")
-        if token.casefold() not in _NOT_PACKAGE:
-            return token
-    return None
-
-
-@dataclass
-class _Unit:
-    indent: int
-    item: bool
-    text: str
-
-
-def _units(notes: str) -> list[_Unit | None]:
-    """List items (with their continuation lines) and paragraphs; None marks a heading."""
-    units: list[_Unit | None] = []
-    current: _Unit | None = None
-    for raw in notes.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = raw.expandtabs(4)
-        if not line.strip():
-            current = None
-            continue
-        if _HEADING.match(line) and not _ID.search(line):
-            units.append(None)
-            current = None
-            continue
-        item = _ITEM.match(line)
-        if item:
-            current = _Unit(len(item.group("indent")), True, item.group("t"))
-            units.append(current)
-        elif current is not None:
-            current.text += " " + line.strip()
-        else:
-            current = _Unit(len(line) - len(line.lstrip()), False, line.strip())
-            units.append(current)
-    return units
-
-
-def extract_security(notes: str) -> SecurityIndex:
-    """The CVE and GHSA ids of one release's notes, per package (see the module doc)."""
-    notes = notes[:MAX_NOTES_CHARS]
-    if not _ID.search(notes):
-        return SecurityIndex()
-    by_package: dict[str, dict[str, None]] = {}
-    loose: dict[str, None] = {}
-    parents: list[tuple[int, str | None]] = []  # open list items: (indent, package)
-    for unit in _units(notes):
-        if unit is None:
-            parents = []
-            continue
-        shown, ids = _shown(unit.text)
-        head = shown[: _ID.search(shown).start()] if ids else shown  # type: ignore[union-attr]
-        package = _package(head)
-        while parents and parents[-1][0] >= unit.indent:
-            parents.pop()
-        if not unit.item:
-            parents = []
-        if package is None and ids and not head.strip(" -*([:,"):
-            package = next((p for _, p in reversed(parents) if p), None)  # "* Linux" then "  - [CVE-…]"
-        if unit.item:
-            parents.append((unit.indent, package))
-        if not ids:
-            continue
-        if package is None:
-            loose.update(dict.fromkeys(ids))
-        else:
-            by_package.setdefault(package, {}).update(dict.fromkeys(ids))
-    attributed = {i for ids in by_package.values() for i in ids}
-    return SecurityIndex(
-        fixes=tuple(SecurityFix(p, tuple(ids)) for p, ids in by_package.items()),
-        unattributed=tuple(i for i in loose if i not in attributed),
-    )
-
-
-@lru_cache(maxsize=4096)
-def _cached(notes: str, html: bool) -> SecurityIndex:
-    return extract_security(html_to_text(notes) if html else notes)
-
-
-def release_security(release: Release) -> SecurityIndex:
-    """The security index of a release's notes (memoised on the notes text)."""
-    return _cached(release.notes, release.notes_format == "html")
 
 
 # -- summaries --------------------------------------------------------------------------------------
@@ -306,9 +62,7 @@ def summary_line(index: SecurityIndex, budget: int = 120) -> str:
     if not len(index):
         return ""
     cves = all(i.startswith("CVE-") for i in index.ids)
-    parts = [(p, n) for p, n in index.packages()]
-    if index.unattributed:
-        parts.append(("other", len(index.unattributed)))
+    parts = [(p, len(ids)) for p, ids in index.ranked()]
 
     def unit(n: int) -> str:
         return ("CVE" if cves else "fix") + ("" if n == 1 else ("s" if cves else "es"))
@@ -334,14 +88,8 @@ def summary_line(index: SecurityIndex, budget: int = 120) -> str:
 def mail_lines(index: SecurityIndex) -> list[str]:
     """The full list for a mail body: one line per package, then each id with its link."""
     lines: list[str] = []
-    groups = [
-        (f.package, f.ids) for f in sorted(index.fixes, key=lambda f: (-len(f.ids), f.package.casefold()))
-    ]
-    if index.unattributed:
-        groups.append(("other", index.unattributed))
-    for package, ids in groups:
-        lines.append(f"{package} ({len(ids)}):")
-        lines += [f"  {i} {id_link(i)}" for i in ids]
+    for package, ids in index.ranked():
+        lines += [f"{package} ({len(ids)}):", *(f"  {i} {id_link(i)}" for i in ids)]
     return lines
 
 
@@ -432,14 +180,7 @@ def _reference(status: StreamStatus, streams: Sequence[StreamStatus]) -> StreamS
     """The stream to name as fixed next to one that is not: the nearest earlier on the ladder."""
     fixed = [s for s in streams if s.first and s.project == status.project]
     before = [s for s in fixed if stream_sort_key(s.stream) < stream_sort_key(status.stream)]
-    if before:
-        return before[-1]
-    return fixed[0] if fixed else None
-
-
-def _projects_word(releases: Sequence[Release]) -> str:
-    names = sorted({r.project for r in releases})
-    return " or ".join(names) if len(names) <= 2 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return before[-1] if before else (fixed[0] if fixed else None)
 
 
 def cve_answer(ident: str, releases: Sequence[Release], *, index_of: Indexer = release_security) -> list[str]:
@@ -452,7 +193,7 @@ def cve_answer(ident: str, releases: Sequence[Release], *, index_of: Indexer = r
         return ["no releases known yet — the first poll has not completed"]
     status = cve_status(wanted, releases, index_of=index_of)
     if not status.listed:
-        return [f"no {_projects_word(releases)} release notes mention {wanted}"]
+        return [f"no {' or '.join(sorted({r.project for r in releases}))} release notes mention {wanted}"]
     many = len({s.project for s in status.streams if s.first}) > 1
 
     def name(s: StreamStatus, r: Release) -> str:
@@ -487,10 +228,7 @@ def _fixes_line(release: Release, index: SecurityIndex, budget: int = 400) -> st
     if not len(index):
         return f"{head}: no security fixes listed in its notes{tail}"
     parts = []
-    groups = [(f.package, f.ids) for f in index.fixes]
-    groups.sort(key=lambda g: (-len(g[1]), g[0].casefold()))
-    if index.unattributed:
-        groups.append(("other", index.unattributed))
+    groups = index.ranked()
     for package, ids in groups[:PACKAGES_SHOWN]:
         more = ", …" if len(ids) > IDS_SHOWN else ""
         parts.append(f"{package} {len(ids)} ({', '.join(ids[:IDS_SHOWN])}{more})")
@@ -503,7 +241,11 @@ def _fixes_line(release: Release, index: SecurityIndex, budget: int = 400) -> st
 
 
 def security_answer(
-    args: Sequence[str], releases: Sequence[Release], *, index_of: Indexer = release_security
+    args: Sequence[str],
+    releases: Sequence[Release],
+    *,
+    index_of: Indexer = release_security,
+    prefix: str = "!",
 ) -> list[str]:
     """The reply to `!security [channel|version]`: the security fixes of the current release."""
     groups = _groups(releases)
@@ -517,7 +259,10 @@ def security_answer(
         lines = [
             f"{p} security fixes in the current releases: {' | '.join(v)}" for p, v in by_project.items()
         ]
-        return [*lines[: MAX_LINES - 1], "details: !security <channel> (alpha, beta, stable, lts, lts-YYYY)"]
+        return [
+            *lines[: MAX_LINES - 1],
+            f"details: {prefix}security <channel> (alpha, beta, stable, lts, lts-YYYY) or <version>",
+        ]
     wanted = sanitize(args[0]).lower()[:40]
     if re.match(r"^\d+(\.\d+)*$", wanted):
         found = [r for items in groups.values() for r in items if r.version == wanted]
