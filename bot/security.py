@@ -62,18 +62,17 @@ def summary_line(index: SecurityIndex, budget: int = 120) -> str:
     if not len(index):
         return ""
     cves = all(i.startswith("CVE-") for i in index.ids)
-    parts = [(p, len(ids)) for p, ids in index.ranked()]
+    parts = [(f"in {p}", n) for p, n in index.packages()]
+    parts += [("other", len(index.unattributed))] if index.unattributed else []
 
     def unit(n: int) -> str:
         return ("CVE" if cves else "fix") + ("" if n == 1 else ("s" if cves else "es"))
 
     def render(shown: int) -> str:
         total = f"security: {len(index)} {unit(len(index))}"
-        if not shown:
-            return f"{total} in {len(parts)} packages" if len(parts) > 1 else total
-        bits = [
-            f"{n} {unit(n)} in {p}" if k == 0 else f"{n} in {p}" for k, (p, n) in enumerate(parts[:shown])
-        ]
+        if not shown or not index.fixes:
+            return f"{total} in {len(parts)} packages" if len(parts) > 1 and index.fixes else total
+        bits = [f"{n} {unit(n)} {p}" if k == 0 else f"{n} {p}" for k, (p, n) in enumerate(parts[:shown])]
         rest = len(parts) - shown
         more = f" and {rest} more package{'' if rest == 1 else 's'}" if rest else ""
         return "security: " + ", ".join(bits) + more
@@ -201,11 +200,11 @@ def cve_answer(ident: str, releases: Sequence[Release], *, index_of: Indexer = r
 
     head = wanted + (f" ({', '.join(status.packages)})" if status.packages else "")
     fixed = [f"{name(s, s.first)} ({_date(s.first)})" for s in status.streams if s.first]
-    lines = [f"{head} is listed as fixed in {', '.join(fixed)}"]
+    lines = [f"{head} is first listed in the notes of {', '.join(fixed)}"]
     inherited = [s for s in status.streams if s.inherited]
     if inherited:
         shown = ", ".join(f"{name(s, s.inherited)} ({_date(s.inherited)})" for s in inherited)  # type: ignore[arg-type]
-        lines.append(f"also in {shown}: newer majors than a release listing it, not listed in their notes")
+        lines.append(f"also shipped, without a mention, by {shown} (same or newer major, released later)")
     missing = [s for s in status.streams if not s.first and not s.inherited]
     room = MAX_LINES - len(lines)
     for k, s in enumerate(missing):
@@ -227,17 +226,18 @@ def _fixes_line(release: Release, index: SecurityIndex, budget: int = 400) -> st
     tail = f" — {release.link}" if release.link else ""
     if not len(index):
         return f"{head}: no security fixes listed in its notes{tail}"
-    parts = []
     groups = index.ranked()
-    for package, ids in groups[:PACKAGES_SHOWN]:
-        more = ", …" if len(ids) > IDS_SHOWN else ""
-        parts.append(f"{package} {len(ids)} ({', '.join(ids[:IDS_SHOWN])}{more})")
-    if len(groups) > PACKAGES_SHOWN:
-        parts.append(f"and {len(groups) - PACKAGES_SHOWN} more packages")
-    body = truncate_utf8(
-        f"{head}: {len(index)} security fixes — {'; '.join(parts)}", budget - len(tail.encode())
-    )
-    return body + tail
+    parts = [
+        f"{p} {len(ids)} ({', '.join(ids[:IDS_SHOWN])}{', …' if len(ids) > IDS_SHOWN else ''})"
+        for p, ids in groups
+    ]
+    start = f"{head}: {len(index)} security fixes — "
+    for shown in range(min(len(parts), PACKAGES_SHOWN), 0, -1):
+        rest = len(parts) - shown
+        body = start + "; ".join(parts[:shown]) + (f"; and {rest} more packages" if rest else "")
+        if len((body + tail).encode()) <= budget:
+            return body + tail
+    return truncate_utf8(start + parts[0], budget - len(tail.encode())) + tail
 
 
 def security_answer(

@@ -169,14 +169,15 @@ def test_cve_answers_match_an_independent_scan_for_every_id() -> None:
     exceptions = set()
     for ident in ids:
         answer = cve_answer(ident, releases)
+        assert 1 <= len(answer) <= 5 and all(line and "\n" not in line for line in answer)
         expected = {}
         for stream, items in streams.items():
             first = next((r for r in items if ident in _mentions(r.notes)), None)
             if first is not None:
                 assert first.published is not None
                 expected[label[stream]] = (first.version, first.published.strftime("%Y-%m-%d"))
-        if answer[0].startswith(f"{ident} ") and " is listed as fixed in " in answer[0]:
-            listed = answer[0].split(" is listed as fixed in ", 1)[1]
+        if answer[0].startswith(f"{ident} ") and " is first listed in the notes of " in answer[0]:
+            listed = answer[0].split(" is first listed in the notes of ", 1)[1]
             got = {
                 m[0]: (m[1], m[2]) for m in re.findall(r"(\S+) (\d+\.\d+\.\d+) \((\d{4}-\d\d-\d\d)\)", listed)
             }
@@ -222,7 +223,7 @@ def test_not_yet_in_a_channel_names_the_nearest_channel_that_has_it() -> None:
 def test_cve_answer_known_example_and_inherited_streams() -> None:
     releases = full_releases()
     lines = cve_answer("cve-2024-6387", releases)  # regreSSHion, July 2024
-    assert lines[0].startswith("CVE-2024-6387 (openssh) is listed as fixed in alpha ")
+    assert lines[0].startswith("CVE-2024-6387 (openssh) is first listed in the notes of alpha ")
     first = {s.stream: s.first.version for s in cve_status("CVE-2024-6387", releases).streams if s.first}
     expected = {
         stream: min(
@@ -234,7 +235,10 @@ def test_cve_answer_known_example_and_inherited_streams() -> None:
     old = cve_status("CVE-2018-5391", releases)  # 2018: before any LTS stream began
     lts = {s.stream: s for s in old.streams if s.stream.startswith("lts-")}
     assert lts and all(s.first is None and s.inherited is not None for s in lts.values())
-    assert any(line.startswith("also in ") for line in cve_answer("CVE-2018-5391", releases))
+    assert any(
+        line.startswith("also shipped, without a mention, by ")
+        for line in cve_answer("CVE-2018-5391", releases)
+    )
 
 
 @pytest.mark.parametrize(
@@ -297,6 +301,11 @@ def test_security_answer_for_a_channel_a_version_and_all() -> None:
     assert security_answer(["nope\x01"], releases)[0].startswith("unknown channel 'nope'; known: alpha, beta")
     assert security_answer(["9.9.9"], releases) == ["no release 9.9.9 is known"]
     assert security_answer([], []) == ["no releases known yet — the first poll has not completed"]
+    for release in releases:  # every line fits an IRC reply and ends with the notes link
+        (line,) = security_answer([release.version], [release])
+        assert len(line.encode()) <= 400 and line.endswith(f" — {release.link}")
+        if len(release_security(release)) > 0:
+            assert re.search(r": \d+ security fixes — \S", line)
 
 
 def test_summary_line_and_its_budget() -> None:
@@ -310,15 +319,16 @@ def test_summary_line_and_its_budget() -> None:
     assert summary_line(index, 20) == "security: 45 CVEs"
     assert summary_line(index, 12) == "security:…"
     assert summary_line(SecurityIndex()) == ""
+    assert summary_line(SecurityIndex((), ("CVE-2020-5260", "CVE-2020-11008"))) == "security: 2 CVEs"
     ghsa = SecurityIndex((SecurityFix("containerd", ("GHSA-6g2q-w5j3-fwh4",)),), ("CVE-2020-1234",))
-    assert summary_line(ghsa) == "security: 1 fix in containerd, 1 in other"
+    assert summary_line(ghsa) == "security: 1 fix in containerd, 1 other"
     for release in full_releases():
         index = release_security(release)
         for budget in (20, 40, 80, 120, 300):
             text = summary_line(index, budget)
             assert len(text.encode()) <= budget
             assert (text == "") == (len(index) == 0) or budget < 20
-            names = [p for p, _ in index.packages()] + (["other"] if index.unattributed else [])
+            names = [p for p, _ in index.packages()]
             more = re.search(r" and (\d+) more packages?$", text)
             if more:  # the packages with the most ids named, the others counted
                 assert all(f" in {p}" in text for p in names[: len(names) - int(more.group(1))])
