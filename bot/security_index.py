@@ -133,7 +133,8 @@ def id_link(ident: str) -> str:
 
 
 def _shown(text: str) -> tuple[str, list[str]]:
-    """The text as shown (links → their text) and the ids it shows, in order (see the module doc)."""
+    """The text before the first id, as shown (links → their text), and the ids shown, in order."""
+    text = text.replace("\x00", "")  # the marker of link targets below
     out: list[str] = []
     pos = 0
     for match in _LINK.finditer(text):
@@ -143,8 +144,9 @@ def _shown(text: str) -> tuple[str, list[str]]:
         pos = match.end()
     out.append(text[pos:])
     shown = "".join(out)
-    ids = [normalize_id(m.group(0)) or m.group(0) for m in _ID.finditer(shown)]
-    return re.sub(r"\x00[^\x00]*\x00", "", shown), ids
+    found = list(_ID.finditer(shown))
+    head = shown[: found[0].start()] if found else shown
+    return re.sub(r"\x00[^\x00]*\x00?", "", head), [normalize_id(m.group(0)) or m.group(0) for m in found]
 
 
 def _name(head: str) -> str | None:
@@ -229,8 +231,7 @@ def extract_security(notes: str) -> SecurityIndex:
         if unit is None:
             parents = []
             continue
-        shown, ids = _shown(unit.text)
-        head = shown[: _ID.search(shown).start()] if ids else shown  # type: ignore[union-attr]
+        head, ids = _shown(unit.text)
         package = _package(head)
         while parents and parents[-1][0] >= unit.indent:
             parents.pop()

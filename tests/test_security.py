@@ -407,3 +407,28 @@ def test_the_eras_attribute_ids_to_their_packages() -> None:
     assert "CVE-2026-21441" in packages("4628.0.0")["urllib3"]
     assert "CVE-2022-2221" not in release_security(by_version["3432.1.0"]).ids
     assert release_security(by_version["2513.1.0"]).unattributed == ("CVE-2020-5260", "CVE-2020-11008")
+
+
+def test_seeded_random_notes_keep_the_invariants() -> None:
+    """Fuzz-ish, without hypothesis: 400 notes glued from fragments of every era (and junk), seeded."""
+    import random
+
+    fragments = [
+        "#### Security fixes:\n", "Security fixes:\n", "**Security Fixes**\n", "\n", "- ", "* ", "  - ",
+        "    * ", "Linux ", "SDK: qemu ", "Fix curl buffer overflow ", "([", "](https://nvd/detail/", ")",
+        "CVE-2024-1234", "cve-2023-99999", "GHSA-6g2q-w5j3-fwh4", "CVE-2024-12", "GHSA-zzzz", ", ", "[", "]",
+        "in libtasn1 ", "\r\n", "\t", "\u202e", "\x00", "✓ ", "Bind: fixes for ", "`x` ", "_Changes since_\n",
+    ]  # fmt: skip
+    rng = random.Random(20260401)
+    for _ in range(400):
+        notes = "".join(rng.choice(fragments) for _ in range(rng.randint(0, 60)))
+        index = extract_security(notes)
+        raw = {_canon(m) for m in _RAW_ID.findall(notes)}
+        assert set(index.ids) <= raw, notes
+        assert len(index.ids) == len(set(index.ids)) and not set(index.unattributed) & {
+            i for f in index.fixes for i in f.ids
+        }
+        for fix in index.fixes:
+            assert fix.ids and fix.package == fix.package.strip() and "\n" not in fix.package
+        assert SecurityIndex.from_json(index.to_json()) == index
+        assert len(summary_line(index, 60).encode()) <= 60
