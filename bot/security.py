@@ -42,6 +42,7 @@ __all__ = [
     "release_security",
     "security_answer",
     "summary_line",
+    "template_vars",
 ]
 
 version_key = lru_cache(maxsize=16384)(_version_key)
@@ -276,3 +277,13 @@ def security_answer(
             )
             return [f"unknown channel {wanted[:30]!r}; known: {', '.join(names)}"]
     return [_fixes_line(r, index_of(r)) for r in found[:MAX_LINES]]
+
+
+def template_vars(index: SecurityIndex, *, budget: int = 120) -> dict[str, object]:
+    """The variables announcement templates get: `security` (the index), `security_summary` (the chat
+    summary within `budget` bytes, "" without fixes) and `security_list` (the mail lines with links)."""
+    return {
+        "security": index,
+        "security_summary": summary_line(index, budget),
+        "security_list": mail_lines(index),
+    }

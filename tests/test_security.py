@@ -53,6 +53,7 @@ from bot.security import (
     release_security,
     security_answer,
     summary_line,
+    template_vars,
 )
 from bot.sources.flatcar import parse_releases_json
 from tests.helpers import DATA
@@ -349,6 +350,13 @@ def test_mail_lines_list_every_id_with_its_link() -> None:
     assert sum(1 for line in lines if line.startswith("  ")) == sum(len(f.ids) for f in index.fixes)
     assert lines[0].startswith("Linux (")
     assert "  CVE-2025-21835 https://nvd.nist.gov/vuln/detail/CVE-2025-21835" in lines
+    variables = template_vars(index, budget=50)
+    assert variables == {
+        "security": index,
+        "security_summary": summary_line(index, 50),
+        "security_list": lines,
+    }
+    assert variables["security_summary"] == "security: 61 CVEs in Linux"
 
 
 def test_index_round_trips_through_json() -> None:
