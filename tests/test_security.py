@@ -19,8 +19,9 @@ the raw notes, era by era:
   "containerd ([GHSA-6g2q-w5j3-fwh4](…))" → containerd; bare ids "Go (CVE-2021-33195,CVE-…)" → Go, 4.
 - 2022–2026 (3374.2.0, 3975.2.0, 4152.2.2, 4459.2.0, 4628.0.0): "#### Security fixes:", "- Linux
   ([CVE-…](…), …)"; "- VMWare: open-vm-tools (…)", "- SDK: qemu (…)" kept as written; 3975.2.0 has
-  links written back to back ("…)[CVE-2024-27055](…)") — all 1391 ids found; 4628.0.0 urllib3
-  "[2026-21441](…?id=CVE-2026-21441)" → CVE-2026-21441 from the link target (its text names no id).
+  links written back to back ("…)[CVE-2024-27055](…)") — all 1396 distinct ids of its raw notes
+  found; 4628.0.0 urllib3 "[2026-21441](…?id=CVE-2026-21441)" → CVE-2026-21441 from the link target
+  (its text names no id).
 - 4081.3.0 (LTS-2024 start): a long list without any heading → per package (Go, curl, …).
 - 3432.1.0: "[CVE-2022-42915](…/CVE-2022-2221)" and two more links whose targets name another id than
   their text (typos): counted for their text only; 4669.0.0/4694.1.0 likewise (CVE-2025-9714 in the
