@@ -194,7 +194,8 @@ def cve_answer(ident: str, releases: Sequence[Release], *, index_of: Indexer = r
     status = cve_status(wanted, releases, index_of=index_of)
     if not status.listed:
         return [f"no {' or '.join(sorted({r.project for r in releases}))} release notes mention {wanted}"]
-    many = len({s.project for s in status.streams if s.first}) > 1
+    projects = {s.project for s in status.streams if s.first}  # other projects' streams say nothing
+    many = len(projects) > 1
 
     def name(s: StreamStatus, r: Release) -> str:
         return f"{s.project + ' ' if many else ''}{_label(r)} {r.version}"
@@ -206,7 +207,7 @@ def cve_answer(ident: str, releases: Sequence[Release], *, index_of: Indexer = r
     if inherited:
         shown = ", ".join(f"{name(s, s.inherited)} ({_date(s.inherited)})" for s in inherited)  # type: ignore[arg-type]
         lines.append(f"also shipped, without a mention, by {shown} (same or newer major, released later)")
-    missing = [s for s in status.streams if not s.first and not s.inherited]
+    missing = [s for s in status.streams if not s.first and not s.inherited and s.project in projects]
     room = MAX_LINES - len(lines)
     for k, s in enumerate(missing):
         if k == room - 1 and len(missing) > room:

@@ -37,6 +37,7 @@ import gzip
 import os
 import re
 import time
+from datetime import UTC, datetime
 from functools import cache
 
 import pytest
@@ -222,6 +223,29 @@ def test_not_yet_in_a_channel_names_the_nearest_channel_that_has_it() -> None:
     assert "not yet in stable 4152.2.1; fixed in beta 4230.1.0 (2025-03-20)" in lines
     assert len(lines) <= 5
     assert all("\n" not in line for line in lines)
+
+
+def test_cve_answer_leaves_out_projects_whose_notes_do_not_list_the_id() -> None:
+    stamp = datetime(2025, 1, 1, tzinfo=UTC)
+    flatcar = [
+        Release(
+            "f", "Flatcar", "stable", "stable", "1.2.0", published=stamp, notes="- Linux (CVE-2025-0001)"
+        ),
+        Release("f", "Flatcar", "beta", "beta", "2.1.0", published=stamp, notes=""),
+    ]
+    other = [Release("k", "Kubernetes", "releases", "releases", "1.30.0", published=stamp, notes="x")]
+    assert cve_answer("CVE-2025-0001", flatcar + other) == [
+        "CVE-2025-0001 (Linux) is first listed in the notes of stable 1.2.0 (2025-01-01)",
+        "not yet in beta 2.1.0; fixed in stable 1.2.0 (2025-01-01)",
+    ]
+    assert cve_answer("CVE-2025-0002", flatcar + other) == [
+        "no Flatcar or Kubernetes release notes mention CVE-2025-0002"
+    ]
+    both = [*flatcar, Release("k", "Kubernetes", "releases", "releases", "1.31.0", notes="CVE-2025-0001")]
+    assert cve_answer("CVE-2025-0001", both)[0] == (
+        "CVE-2025-0001 (Linux) is first listed in the notes of Flatcar stable 1.2.0 (2025-01-01), "
+        "Kubernetes releases 1.31.0 (unknown date)"
+    )
 
 
 def test_cve_answer_known_example_and_inherited_streams() -> None:
