@@ -183,9 +183,13 @@ def _reference(status: StreamStatus, streams: Sequence[StreamStatus]) -> StreamS
     return before[-1] if before else (fixed[0] if fixed else None)
 
 
-def cve_answer(ident: str, releases: Sequence[Release], *, index_of: Indexer = release_security) -> list[str]:
+def cve_answer(
+    ident: str, releases: Sequence[Release], *, index_of: Indexer = release_security, prefix: str = "!"
+) -> list[str]:
     """The reply to `!cve <id>`: per channel and LTS stream, the first release whose notes list it."""
     wanted = normalize_id(ident)
+    if not ident.strip():
+        return [f"usage: {prefix}cve CVE-YYYY-NNNN or {prefix}cve GHSA-xxxx-xxxx-xxxx"]
     if wanted is None:
         shown = sanitize(ident)[:40]
         return [f"not a CVE or GHSA id: {shown!r} (expected CVE-YYYY-NNNN or GHSA-xxxx-xxxx-xxxx)"]

@@ -151,7 +151,7 @@ def _shown(text: str) -> tuple[str, list[str]]:
 
 def _name(head: str) -> str | None:
     """`head` itself when it reads as a package name ("Linux", "SDK: qemu", "tcpdump and libpcap")."""
-    head = " ".join(head.replace("`", "").split()).strip(" -–:,")
+    head = " ".join(head.replace("`", "").replace("*", "").split()).strip(" -–:,")
     if not head or len(head) > 60 or not _NAME.match(head):
         return None
     words = {w.casefold() for w in re.split(r"[\s,:]+", head)}

@@ -294,6 +294,7 @@ def test_malformed_and_unknown_ids() -> None:
     bad = cve_answer("CVE-2024-\x02evil\x01" + "x" * 500, releases)
     assert len(bad) == 1 and bad[0].startswith("not a CVE or GHSA id: ")
     assert "\x01" not in bad[0] and "\x02" not in bad[0] and len(bad[0]) < 140
+    assert cve_answer("  ", releases, prefix=".") == ["usage: .cve CVE-YYYY-NNNN or .cve GHSA-xxxx-xxxx-xxxx"]
     assert cve_answer("CVE-1999-99999", releases) == ["no Flatcar release notes mention CVE-1999-99999"]
     assert cve_answer("CVE-2024-6387", []) == ["no releases known yet — the first poll has not completed"]
     assert id_link("CVE-2024-6387") == "https://nvd.nist.gov/vuln/detail/CVE-2024-6387"
@@ -420,6 +421,19 @@ def test_weird_notes_never_fail(notes: str) -> None:
     assert set(index.ids) == raw or "](" in notes  # only a link target can hide an id
     for fix in index.fixes:
         assert fix.package.strip() and "\n" not in fix.package and len(fix.package) <= 60
+
+
+def test_package_names_lose_markdown_emphasis() -> None:
+    index = extract_security(
+        "- **Linux** ([CVE-2025-0001](https://x)), `runc` - CVE-2025-0002\n- *curl*: CVE-2025-3"
+    )
+    assert [(f.package, f.ids) for f in index.fixes] == [("Linux", ("CVE-2025-0001", "CVE-2025-0002"))]
+    assert index.unattributed == ()
+    index = extract_security("- **Linux** ([CVE-2025-0001](https://x))\n- `runc` - CVE-2025-0002")
+    assert [(f.package, f.ids) for f in index.fixes] == [
+        ("Linux", ("CVE-2025-0001",)),
+        ("runc", ("CVE-2025-0002",)),
+    ]
 
 
 def test_the_eras_attribute_ids_to_their_packages() -> None:
