@@ -51,9 +51,7 @@ def parse(data: object, warnings: list[str] | None = None) -> list[str]:
         (record(major_software={f"p{i}": "1" for i in range(500)}), "more than 100"),
     ],
 )
-def test_a_malformed_record_is_skipped_with_a_warning_and_the_rest_is_read(
-    bad: object, reason: str
-) -> None:
+def test_a_malformed_record_is_skipped_with_a_warning_and_the_rest_is_read(bad: object, reason: str) -> None:
     warnings: list[str] = []
     versions = parse({"4230.2.0": bad, "4230.2.1": record()}, warnings)
     assert versions == ["4230.2.1"]
