@@ -28,6 +28,7 @@ import httpcore
 import httpx
 
 from bot.errors import FetchError, RateLimitError
+from bot.text import sanitize
 from bot.sources.decode import BodyTooLarge, BoundedDecoder, DecodeFailure, content_coding
 from bot.sources.netguard import (
     AddressRefused,
@@ -306,7 +307,8 @@ class HttpFetcher:
         started: float,
     ) -> FetchResult:
         def fail(message: str) -> FetchError:
-            return FetchError(message, source=source, url=progress.url)
+            # a reason phrase, a Location or a URL is server-controlled: one clean line, bounded
+            return FetchError(sanitize(message)[:1000], source=source, url=sanitize(progress.url)[:2048])
 
         request_headers: dict[str, str] = {}
         if previous is not None:
