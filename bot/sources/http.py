@@ -28,7 +28,6 @@ import httpcore
 import httpx
 
 from bot.errors import FetchError, RateLimitError
-from bot.text import sanitize
 from bot.sources.decode import BodyTooLarge, BoundedDecoder, DecodeFailure, content_coding
 from bot.sources.netguard import (
     AddressRefused,
@@ -39,6 +38,7 @@ from bot.sources.netguard import (
     resolve,
     system_resolver,
 )
+from bot.text import sanitize
 
 __all__ = ["FetchResult", "HttpFetcher", "Validators", "retry_after"]
 
