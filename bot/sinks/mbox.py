@@ -130,7 +130,12 @@ def _lock(fd: int, path: Path, wait: float) -> None:
 def mbox_bytes(message: EmailMessage, *, from_line: str) -> bytes:
     """One mbox entry: the "From " line, the message with ">From " quoting, a blank line after."""
     buffer = BytesIO()
-    BytesGenerator(buffer, mangle_from_=True, policy=policy.default.clone(linesep="\n")).flatten(message)
+    # maxheaderlen=0: headers are not folded (as Python's mailbox writes them; readers that do not unfold
+    # would see a broken Subject)
+    generator = BytesGenerator(
+        buffer, mangle_from_=True, maxheaderlen=0, policy=policy.default.clone(linesep="\n")
+    )
+    generator.flatten(message)
     body = buffer.getvalue()
     if not body.endswith(b"\n"):
         body += b"\n"
