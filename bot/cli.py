@@ -15,6 +15,7 @@ from pathlib import Path
 from bot import __version__
 from bot.config import Config, load_config, masked
 from bot.errors import BotError, ConfigError
+from bot.logsafe import SafeFormatter
 from bot.paths import find_config
 
 log = logging.getLogger("release-bot")
@@ -57,7 +58,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 def setup_logging(level: str) -> None:
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    # untrusted text (titles, channel names, server answers) never reaches the log raw
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
     # httpx logs every request at INFO; our own lines say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ __all__ = [
     "html_to_text",
     "markdown_to_text",
     "sanitize",
+    "sanitize_body",
     "sanitize_multiline",
     "split_utf8",
     "truncate_utf8",
@@ -286,6 +287,29 @@ def sanitize_multiline(text: str) -> str:
         body = re.sub(r" {2,}", " ", body).rstrip()
         lines.append(indent + body if body else "")
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def sanitize_body(text: str) -> str:
+    """The sanitiser for mail and mbox bodies (text and HTML parts): the same characters go as in
+    `sanitize` (controls, IRC formatting and colour codes, format/bidi characters, lone surrogates), but
+    the layout stays exactly as it is: newlines ("\\r\\n", lone "\\r", U+2028/U+2029/U+0085 become
+    "\\n"), spaces and tabs are kept, so tables and indentation survive; form feed and vertical tab
+    become a newline.
+    """
+    text = _IRC_COLOUR.sub("", text).replace("\r\n", "\n")
+    if all(line.isprintable() for line in text.split("\n")):
+        return text  # the common case, at C speed
+    out: list[str] = []
+    for ch in text:
+        if ch in _LINE_BREAKS:
+            out.append("\n")
+        elif ch == "\t" or ch == " ":
+            out.append(ch)
+        elif unicodedata.category(ch) in _REMOVED_CATEGORIES:
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------------------------------------

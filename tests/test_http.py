@@ -449,3 +449,240 @@ def test_credentials_do_not_follow_a_redirect_to_another_host(http_server: Local
         run(main())
         assert "Authorization" not in other.requests[0].headers and "Cookie" not in other.requests[0].headers
         assert http_server.requests_to("/same")[0].headers["Authorization"] == "Bearer SECRET"
+
+
+# content codings: the cap is on decoded bytes, one coding at most (issue 9, item 2) ---------------
+
+
+def test_stacked_content_codings_are_refused(http_server: LocalHTTPServer) -> None:
+    body = gzip.compress(gzip.compress(b"\0" * 1_000_000))
+    http_server.set("/gz2", body, headers={"Content-Encoding": "gzip, gzip"})
+    err = fetch_error(http_server.url("/gz2"))
+    assert "more than one content coding" in str(err)
+    assert "\n" not in str(err)
+
+
+def test_gzip_bomb_is_capped_on_decoded_bytes(http_server: LocalHTTPServer) -> None:
+    bomb = gzip.compress(b"\0" * 20_000_000, compresslevel=9)  # ~20 KB on the wire
+    http_server.set("/bomb", bomb, headers={"Content-Encoding": "gzip"})
+    err = fetch_error(http_server.url("/bomb"), max_bytes=1_000_000)
+    assert "decoded response body exceeds the max_bytes cap of 1000000 bytes" in str(err)
+
+
+@pytest.mark.parametrize("wrap", ["zlib", "raw"])
+def test_deflate_is_decoded_and_capped(http_server: LocalHTTPServer, wrap: str) -> None:
+    import zlib
+
+    def deflate(data: bytes) -> bytes:
+        if wrap == "zlib":
+            return zlib.compress(data)
+        z = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        return z.compress(data) + z.flush()
+
+    http_server.set("/d", deflate(b"notes " * 100), headers={"Content-Encoding": "deflate"})
+    assert fetch(http_server.url("/d")).body == b"notes " * 100
+    http_server.set("/dbomb", deflate(b"\0" * 5_000_000), headers={"Content-Encoding": "deflate"})
+    assert "cap of 4096 bytes" in str(fetch_error(http_server.url("/dbomb"), max_bytes=4096))
+
+
+def test_unknown_or_corrupt_coding_is_a_clear_error(http_server: LocalHTTPServer) -> None:
+    http_server.set("/br", b"\x0b\x02\x80hello\x03", headers={"Content-Encoding": "br"})
+    assert "unsupported Content-Encoding 'br'" in str(fetch_error(http_server.url("/br")))
+    http_server.set("/bad", b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    assert "could not decode the response body: corrupt gzip data" in str(
+        fetch_error(http_server.url("/bad"))
+    )
+    http_server.set(
+        "/cut", gzip.compress(bytes(range(256)) * 40 + b"x" * 999)[:-30], headers={"Content-Encoding": "gzip"}
+    )
+    assert "truncated gzip data" in str(fetch_error(http_server.url("/cut")))
+
+
+def test_multi_member_gzip_is_decoded(http_server: LocalHTTPServer) -> None:
+    http_server.set(
+        "/mm", gzip.compress(b"one ") + gzip.compress(b"two"), headers={"Content-Encoding": "gzip"}
+    )
+    assert fetch(http_server.url("/mm")).body == b"one two"
+
+
+# 304 to an unconditional request (issue 9, item 4) -------------------------------------------------
+
+
+def test_304_to_an_unconditional_request_is_a_failure(http_server: LocalHTTPServer) -> None:
+    def not_modified(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(304)
+        h.send_header("ETag", '"x"')
+        h.end_headers()
+
+    http_server.set_handler("/f", not_modified)
+    err = fetch_error(http_server.url("/f"))
+    assert "HTTP 304 Not Modified to a request that sent no validator" in str(err)
+    # only a body hash from before (no ETag/Last-Modified was sent): still unconditional
+    err = fetch_error(http_server.url("/f"), previous=Validators(body_sha256=sha(b"old")))
+    assert "sent no validator" in str(err)
+    # a conditional request may get a 304
+    assert fetch(http_server.url("/f"), previous=Validators(etag='"x"')).not_modified
+
+
+# SSRF guard: checked on the resolved address at connect time (issue 9, item 6) --------------------
+
+PUBLIC_IP = "93.184.216.34"  # never contacted: the test backend maps it to a loopback server
+
+
+class MapBackend:
+    """Opens a connection only to 127.0.0.1, or to PUBLIC_IP mapped onto a loopback port; records the
+    addresses asked for. Anything else is a test failure: no packet leaves the machine."""
+
+    def __init__(self, port_map: dict[tuple[str, int], int]) -> None:
+        import httpcore
+
+        self.inner = httpcore.AnyIOBackend()
+        self.port_map = port_map
+        self.asked: list[tuple[str, int]] = []
+
+    async def connect_tcp(self, host: str, port: int, **kwargs: Any) -> Any:
+        self.asked.append((host, port))
+        if (host, port) in self.port_map:
+            return await self.inner.connect_tcp("127.0.0.1", self.port_map[host, port], **kwargs)
+        assert host == "127.0.0.1", f"test tried to connect to {host}"
+        return await self.inner.connect_tcp(host, port, **kwargs)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def fake_resolver(table: dict[str, list[str]]) -> Any:
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return table[host]
+
+    return resolve
+
+
+def guarded_fetch(url: str, backend: MapBackend, table: dict[str, list[str]], **options: Any) -> Any:
+    async def go() -> Any:
+        async with HttpFetcher(
+            user_agent=UA,
+            resolver=fake_resolver(table),
+            network_backend=backend,
+            **options,  # type: ignore[arg-type]
+        ) as f:
+            try:
+                return await f.fetch(url, source=SOURCE)
+            except FetchError as exc:
+                return exc
+
+    return run(go())
+
+
+TABLE = {
+    "releases.example": [PUBLIC_IP],
+    "metadata.example": ["169.254.169.254"],
+    "intranet.example": ["10.1.2.3"],
+    "rebind.example": ["192.168.0.7"],
+    "mixed.example": ["10.0.0.1", "fd00::1"],
+    "localhost.example": ["127.0.0.1"],
+    "zero.example": ["0.0.0.0"],
+    "mapped.example": ["::ffff:169.254.169.254"],
+}
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://metadata.example/latest/meta-data/", "link-local"),
+        ("http://mapped.example/", "link-local"),
+        ("http://intranet.example/", "private"),
+        ("http://mixed.example/", "private"),
+        ("http://[fd00::1]/", "private"),
+        ("http://localhost.example:{port}/secret", "loopback"),
+        ("http://127.0.0.1:{port}/secret", "loopback"),
+        ("http://zero.example/", "unspecified"),
+    ],
+)
+def test_redirect_from_a_public_url_to_an_internal_address_is_refused(
+    http_server: LocalHTTPServer, target: str, kind: str
+) -> None:
+    http_server.set("/secret", b"internal")
+    http_server.set_handler("/feed", redirect_to(target.format(port=http_server.port)))
+    backend = MapBackend({(PUBLIC_IP, 80): http_server.port})
+    err = guarded_fetch("http://releases.example/feed", backend, TABLE)
+    assert isinstance(err, FetchError), err
+    assert "redirect to" in str(err) and "refused" in str(err) and f"a {kind} address" in str(err)
+    assert http_server.requests_to("/secret") == []
+    assert all(host in (PUBLIC_IP,) for host, _ in backend.asked)  # nothing internal was dialled
+
+
+def test_a_public_url_that_resolves_to_an_internal_address_at_connect_time_is_refused(
+    http_server: LocalHTTPServer,
+) -> None:
+    # the configured name resolves to a public address first, then (DNS rebinding) to a private one
+    answers = iter([[PUBLIC_IP], ["192.168.0.7"]])
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    backend = MapBackend({})
+
+    async def go() -> FetchError:
+        async with HttpFetcher(user_agent=UA, resolver=rebinding, network_backend=backend) as f:  # type: ignore[arg-type]
+            with pytest.raises(FetchError) as info:
+                await f.fetch("http://releases.example/feed", source=SOURCE)
+            return info.value
+
+    err = run(go())
+    assert "a private address" in str(err) and backend.asked == []
+
+
+def test_redirects_within_the_configured_class_are_followed(http_server: LocalHTTPServer) -> None:
+    # a source configured on loopback may be redirected to another loopback port (tests, local mirrors)
+    with LocalHTTPServer() as other:
+        other.set("/data", b"mirror")
+        http_server.set_handler(
+            "/feed", redirect_to(other.url("/data").replace("127.0.0.1", "localhost.example"))
+        )
+        result = guarded_fetch(http_server.url("/feed"), MapBackend({}), TABLE)
+        assert not isinstance(result, FetchError), result
+        assert result.body == b"mirror"
+        # ... but not to link-local
+        http_server.set_handler("/meta", redirect_to("http://169.254.169.254/"))
+        err = guarded_fetch(http_server.url("/meta"), MapBackend({}), TABLE)
+        assert isinstance(err, FetchError) and "a link-local address" in str(err)
+
+
+def test_public_redirects_are_followed_and_the_override_allows_a_class(http_server: LocalHTTPServer) -> None:
+    http_server.set("/data", b"public data")
+    http_server.set_handler("/feed", redirect_to("http://releases.example/data"))
+    backend = MapBackend({(PUBLIC_IP, 80): http_server.port})
+    result = guarded_fetch("http://releases.example/feed", backend, TABLE)
+    assert not isinstance(result, FetchError) and result.body == b"public data"
+    # allow_address_classes lets an operator opt in, e.g. for an internal mirror behind a redirect
+    http_server.set_handler("/to-local", redirect_to(f"http://localhost.example:{http_server.port}/data"))
+    result = guarded_fetch(
+        "http://releases.example/to-local", backend, TABLE, allow_address_classes=frozenset({"loopback"})
+    )
+    assert not isinstance(result, FetchError) and result.body == b"public data"
+
+
+def test_dns_failure_of_the_configured_host_is_a_clear_error() -> None:
+    err = guarded_fetch("http://nowhere.example/feed", MapBackend({}), TABLE)
+    assert isinstance(err, FetchError)
+    assert "connection failed: DNS lookup failed" in str(err)
+
+
+def test_address_classes() -> None:
+    from bot.sources.netguard import address_class
+
+    assert address_class("8.8.8.8") == "public"
+    assert address_class("2606:4700::1111") == "public"
+    assert address_class("127.0.0.2") == "loopback"
+    assert address_class("::1") == "loopback"
+    assert address_class("169.254.169.254") == "link-local"
+    assert address_class("fe80::1") == "link-local"
+    assert address_class("::ffff:10.0.0.1") == "private"
+    assert address_class("100.64.0.1") == "private"
+    assert address_class("224.0.0.1") == "private"
+    assert address_class("0.0.0.0") == "unspecified"
+    assert address_class("::") == "unspecified"

@@ -33,7 +33,7 @@ from bot.model import AnyEvent, Event
 from bot.render import Renderer
 from bot.sinks.base import BotHooks, Sink
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
-from bot.text import sanitize, wrap_text
+from bot.text import sanitize, sanitize_body, wrap_text
 
 __all__ = [
     "MailSink",
@@ -116,7 +116,8 @@ def build_message(
     date give the same bytes (the MIME boundary derives from the Message-ID).
 
     Every header value passes the sanitiser and the stdlib header registry, so nothing from a feed can
-    add a header; `secrets` are the values of `extra_headers_env` (e.g. Mailman's Approved:).
+    add a header; the text and HTML parts pass `sanitize_body` (no control, bidi or IRC formatting
+    characters; layout kept). `secrets` are the values of `extra_headers_env` (e.g. Mailman's Approved:).
     """
     message = EmailMessage(policy=policy.default)
     # addresses as Address objects: a display name with a comma or quote is quoted, not split
@@ -137,12 +138,13 @@ def build_message(
         hidden = (secrets or {}).get(env)
         if hidden is not None:
             message[name] = _header(hidden)
-    message.set_content(
-        wrap_mail_text(str(payload.get("text", ""))), subtype="plain", charset="utf-8", cte="quoted-printable"
-    )
+    # bodies pass the body sanitiser here, at build time, so rows queued by an older release-bot do too
+    text = wrap_mail_text(sanitize_body(str(payload.get("text", ""))))
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     html = payload.get("html")
     if html:
-        message.add_alternative(str(html), subtype="html", charset="utf-8", cte="quoted-printable")
+        clean_html = sanitize_body(str(html))
+        message.add_alternative(clean_html, subtype="html", charset="utf-8", cte="quoted-printable")
         message.set_boundary(_boundary(message_id))
         for part in message.iter_parts():
             del part["MIME-Version"]  # the stdlib repeats it on added parts; it belongs on the top only

@@ -28,6 +28,7 @@ import feedparser
 
 from bot.errors import ConfigError, ParseError
 from bot.model import Document, Release
+from bot.sources.limits import MAX_LINK, MAX_RECORDS, MAX_TITLE, cap_identity, cap_notes, cap_text, shown
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 _LOOKS_HTML = re.compile(
@@ -158,6 +159,7 @@ def parse_feed(
 
     Raises ParseError when the body is no feed at all (empty, HTML, garbage). A malformed feed that
     still yields entries is parsed, with a warning; a valid feed without entries is an empty Document.
+    Fields are bounded as `bot.sources.limits` says (title, version, link, notes, number of entries).
     """
     pattern: re.Pattern[str] | None = None
     if version_pattern is not None:
@@ -168,7 +170,10 @@ def parse_feed(
                 f"invalid regular expression {version_pattern!r}: {exc}", key="version_pattern"
             ) from exc
 
-    parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+    except RecursionError:
+        raise ParseError("not an Atom/RSS feed: nested too deeply", source=source, url=url) from None
     entries: list[Any] = list(parsed.get("entries") or ())
     feed_info = parsed.get("feed") or {}
     bozo = bool(parsed.get("bozo"))
@@ -191,6 +196,10 @@ def parse_feed(
             message += f", {dropped} incomplete entr{'y' if dropped == 1 else 'ies'} at the end dropped"
         warnings.append(message)
 
+    if len(entries) > MAX_RECORDS:
+        warnings.append(f"{len(entries)} entries, more than {MAX_RECORDS}: only the first {MAX_RECORDS} read")
+        entries = entries[:MAX_RECORDS]
+
     releases: list[Release] = []
     seen: set[str] = set()
     unmatched = 0
@@ -206,6 +215,9 @@ def parse_feed(
             version = matched
         else:
             version = title or entry_identity(entry)
+        version = cap_identity(version)
+        if link is not None and len(link) > MAX_LINK:
+            link = None
         if version in seen:
             duplicates.append(version)
             continue
@@ -218,11 +230,11 @@ def parse_feed(
                 stream=stream,
                 channel=stream,
                 version=version,
-                title=title,
+                title=cap_text(title, MAX_TITLE),
                 published=_published(entry),
                 link=link,
                 packages={},
-                notes=notes,
+                notes=cap_notes(notes),
                 notes_format=notes_format,
                 architectures=(),
             )
@@ -232,7 +244,10 @@ def parse_feed(
         noun = "entry" if unmatched == 1 else "entries"
         warnings.append(f"{unmatched} {noun} did not match version_pattern '{version_pattern}'; skipped")
     if duplicates:
-        warnings.append(f"duplicate versions in feed, kept the first entry of each: {', '.join(duplicates)}")
+        listed = ", ".join(shown(d) for d in duplicates[:10]) + (", …" if len(duplicates) > 10 else "")
+        warnings.append(
+            f"{len(duplicates)} duplicate versions in feed, kept the first entry of each: {listed}"
+        )
     return FeedParseResult(Document(name=doc_name, releases=tuple(releases)), tuple(warnings))
 
 

@@ -1,26 +1,42 @@
 """The one async HTTP client every source uses.
 
 Conditional GET (ETag / Last-Modified, plus a body hash so an identical body is not parsed again),
-redirects followed by hand and restricted to http/https, a byte cap enforced while streaming, a
-wall-clock deadline over the whole fetch, and a concurrency bound shared by all fetches.
+redirects followed by hand and restricted to http/https, a cap on the *decoded* body enforced while
+streaming (one content coding at most, see `bot.sources.decode`), a wall-clock deadline over the whole
+fetch, a concurrency bound shared by all fetches, and the SSRF guard of `bot.sources.netguard`: no
+connection to a loopback, link-local, private or unspecified address unless the configured URL itself
+points to that class of address.
+
+A 304 answer to a request that sent no validator is a server error (a FetchError), never "unchanged":
+taken as unchanged it would baseline an empty document, and the next 200 would announce its history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import socket
-import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypeAlias
 
+import httpcore
 import httpx
 
 from bot.errors import FetchError, RateLimitError
+from bot.sources.decode import BodyTooLarge, BoundedDecoder, DecodeFailure, content_coding
+from bot.sources.fetchresult import FetchResult, Validators, connect_detail, describe, retry_after
+from bot.sources.netguard import (
+    AddressRefused,
+    GuardedBackend,
+    Resolver,
+    classes_of,
+    guarded_transport,
+    resolve,
+    system_resolver,
+)
+from bot.text import sanitize
 
 __all__ = ["FetchResult", "HttpFetcher", "Validators", "retry_after"]
 
@@ -32,58 +48,11 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 _Fail: TypeAlias = Callable[[str], FetchError]
 
 
-@dataclass(frozen=True)
-class Validators:
-    """What to remember about a fetched document so the next fetch can be conditional."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-    body_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """The outcome of one successful fetch."""
-
-    url: str  # final URL after redirects
-    status: int  # 200 (or another 2xx), or 304
-    body: bytes | None  # None when not_modified
-    not_modified: bool  # 304, or a 200 whose body hashes to previous.body_sha256
-    validators: Validators  # what to store for next time
-    content_type: str | None  # the raw Content-Type header, e.g. "text/html; charset=utf-8"
-    elapsed: float  # seconds, the whole fetch including redirects
-    headers: Mapping[str, str] = field(default_factory=dict)  # of the final response, names lower-case
-
-
 @dataclass
 class _Progress:
     """The URL currently being fetched, so a deadline error can name it."""
 
     url: str
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__
-
-
-def _connect_detail(exc: BaseException) -> str:
-    """The root cause of a connection failure, e.g. "[Errno 111] Connection refused".
-
-    httpx (via anyio) often wraps it as "All connection attempts failed"; the chain has the real error.
-    """
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS error: {_describe(cause)}"
-        if isinstance(cause, socket.gaierror):
-            return f"DNS lookup failed: [Errno {cause.errno}] {cause.strerror}"
-        if isinstance(cause, OSError) and cause.errno is not None:
-            return f"[Errno {cause.errno}] {os.strerror(cause.errno)}"
-        cause = cause.__cause__ or cause.__context__
-    return _describe(exc)
 
 
 def _seconds(value: float) -> str:
@@ -105,7 +74,15 @@ class HttpFetcher:
         max_redirects: int = 5,
         concurrency: int = 4,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
+        allow_address_classes: frozenset[str] = frozenset(),
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
+        """`transport` replaces the network entirely (tests; it is trusted, so no address guard runs).
+        `resolver` resolves host names (default: the system's getaddrinfo); `allow_address_classes`
+        ('loopback', 'link-local', 'private', 'unspecified') are allowed for every fetch, as if each
+        configured URL pointed there; `network_backend` opens the TCP connections to checked
+        addresses (tests map addresses to loopback servers with it)."""
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         if max_bytes < 0:
@@ -120,7 +97,11 @@ class HttpFetcher:
         self.max_redirects = max_redirects
         self.concurrency = concurrency
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self.resolver: Resolver = resolver or system_resolver
+        self.allow_address_classes = frozenset(allow_address_classes)
+        self._network_backend = network_backend
+        # one client (and connection pool) per set of allowed address classes
+        self._clients: dict[frozenset[str], httpx.AsyncClient] = {}
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
@@ -138,22 +119,41 @@ class HttpFetcher:
 
     async def aclose(self) -> None:
         """Close the shared client. Safe to call more than once; a later fetch opens a new client."""
-        client, self._client, self._client_loop = self._client, None, None
-        if client is not None:
+        clients, self._clients, self._client_loop = self._clients, {}, None
+        for client in clients.values():
             await client.aclose()
 
-    def _get_client(self) -> httpx.AsyncClient:
+    def _get_client(self, allowed: frozenset[str]) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
+        if self._client_loop is not loop:
             # A client from another (finished) loop cannot be reused: its pooled connections are dead.
-            self._client = httpx.AsyncClient(
+            self._clients, self._client_loop = {}, loop
+        client = self._clients.get(allowed)
+        if client is None:
+            transport = self._transport
+            if transport is None:
+                backend = GuardedBackend(allowed=allowed, resolver=self.resolver, inner=self._network_backend)
+                transport = guarded_transport(backend)
+            client = httpx.AsyncClient(
                 follow_redirects=False,
-                transport=self._transport,
+                transport=transport,
                 timeout=httpx.Timeout(self.timeout),
                 headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip"},
             )
-            self._client_loop = loop
-        return self._client
+            self._clients[allowed] = client
+        return client
+
+    async def _allowed_classes(self, url: httpx.URL, fail: _Fail) -> frozenset[str]:
+        """The non-public address classes this fetch may reach: those the configured URL points to."""
+        if self._transport is not None:
+            return frozenset()
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            addresses = await resolve(url.host, port, self.resolver)
+        except OSError as exc:
+            detail = f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else describe(exc)
+            raise fail(f"connection failed: DNS lookup failed: {detail}") from None
+        return classes_of(addresses) | self.allow_address_classes
 
     def _get_semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -258,7 +258,8 @@ class HttpFetcher:
         started: float,
     ) -> FetchResult:
         def fail(message: str) -> FetchError:
-            return FetchError(message, source=source, url=progress.url)
+            # a reason phrase, a Location or a URL is server-controlled: one clean line, bounded
+            return FetchError(sanitize(message)[:1000], source=source, url=sanitize(progress.url)[:2048])
 
         request_headers: dict[str, str] = {}
         if previous is not None:
@@ -272,11 +273,14 @@ class HttpFetcher:
         try:
             current = httpx.URL(progress.url)
         except httpx.InvalidURL as exc:
-            raise fail(f"invalid URL: {_describe(exc)}") from None
+            raise fail(f"invalid URL: {describe(exc)}") from None
         if current.scheme not in ALLOWED_SCHEMES:
             raise fail(f"unsupported URL scheme {current.scheme!r} (only http and https)")
 
-        client = self._get_client()
+        client = self._get_client(await self._allowed_classes(current, fail))
+        validator_sent = any(
+            k.lower() in ("if-none-match", "if-modified-since") for k, v in request_headers.items() if v
+        )
         redirects = 0
         while True:
             progress.url = str(current)
@@ -307,6 +311,11 @@ class HttpFetcher:
                     content_type = response.headers.get("content-type")
                     etag = response.headers.get("etag")
                     last_modified = response.headers.get("last-modified")
+                    if status == 304 and not validator_sent:
+                        raise fail(
+                            "HTTP 304 Not Modified to a request that sent no validator (no If-None-Match "
+                            "or If-Modified-Since): a server error; nothing recorded"
+                        )
                     if status == 304:
                         old = previous or Validators()
                         return FetchResult(
@@ -335,16 +344,19 @@ class HttpFetcher:
                             )
                         raise fail(f"HTTP {status} {reason}".rstrip())
                     body, digest = await self._read_body(response, cap, fail)
+            except AddressRefused as exc:
+                where = f"redirect to {progress.url} refused: " if redirects else ""
+                raise fail(f"{where}{exc}") from None
             except httpx.TimeoutException:
                 raise fail(f"timed out after {_seconds(deadline)}") from None
             except httpx.ConnectError as exc:
-                raise fail(f"connection failed: {_connect_detail(exc)}") from None
+                raise fail(f"connection failed: {connect_detail(exc)}") from None
             except httpx.DecodingError as exc:
-                raise fail(f"could not decode the response body: {_describe(exc)}") from None
+                raise fail(f"could not decode the response body: {describe(exc)}") from None
             except httpx.InvalidURL as exc:
-                raise fail(f"invalid URL: {_describe(exc)}") from None
+                raise fail(f"invalid URL: {describe(exc)}") from None
             except httpx.HTTPError as exc:
-                raise fail(f"request failed: {type(exc).__name__}: {_describe(exc)}") from None
+                raise fail(f"request failed: {type(exc).__name__}: {describe(exc)}") from None
 
             validators = Validators(etag=etag, last_modified=last_modified, body_sha256=digest)
             unchanged = previous is not None and previous.body_sha256 == digest
@@ -372,7 +384,7 @@ class HttpFetcher:
         try:
             target = current.join(location)
         except httpx.InvalidURL as exc:
-            raise fail(f"redirect to invalid URL {location!r}: {_describe(exc)}") from None
+            raise fail(f"redirect to invalid URL {location!r}: {describe(exc)}") from None
         if target.scheme not in ALLOWED_SCHEMES:
             raise fail(f"redirect to unsupported URL {location!r} (only http and https are followed)")
         if redirects >= self.max_redirects:
@@ -381,39 +393,23 @@ class HttpFetcher:
 
     @staticmethod
     async def _read_body(response: httpx.Response, cap: int, fail: _Fail) -> tuple[bytes, str]:
+        """The decoded body, its length capped as it streams (decoded bytes, not wire bytes)."""
         declared = response.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > cap:
             raise fail(f"response body of {int(declared)} bytes exceeds the max_bytes cap of {cap} bytes")
-        chunks: list[bytes] = []
-        total = 0
-        digest = hashlib.sha256()
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > cap:
-                raise fail(f"response body exceeds the max_bytes cap of {cap} bytes")
-            digest.update(chunk)
-            chunks.append(chunk)
-        return b"".join(chunks), digest.hexdigest()
-
-
-def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait before asking again, from `Retry-After` (seconds or an HTTP date) or from GitHub's
-    `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset` (epoch seconds); None when neither says so.
-    Header names are lower-case."""
-    from email.utils import parsedate_to_datetime
-
-    clock = time.time() if now is None else now
-    value = (headers.get("retry-after") or "").strip()
-    if value:
-        if value.isdigit():
-            return float(value)
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - clock)
-        except (TypeError, ValueError):
-            pass
-    if (headers.get("x-ratelimit-remaining") or "").strip() == "0":
-        reset = (headers.get("x-ratelimit-reset") or "").strip()
-        if reset.isdigit():
-            return max(0.0, float(reset) - clock)
-        return 60.0
-    return None
+            decoder = BoundedDecoder(content_coding(response.headers.get("content-encoding")), cap)
+            chunks: list[bytes] = []
+            digest = hashlib.sha256()
+            async for raw in response.aiter_raw():
+                for chunk in decoder.feed(raw):
+                    digest.update(chunk)
+                    chunks.append(chunk)
+            decoder.flush()
+        except BodyTooLarge as exc:
+            if decoder.coding == "identity":
+                raise fail(f"response body exceeds the max_bytes cap of {cap} bytes") from None
+            raise fail(str(exc)) from None
+        except DecodeFailure as exc:
+            raise fail(f"could not decode the response body: {exc}") from None
+        return b"".join(chunks), digest.hexdigest()
