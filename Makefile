@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= $(if $(wildcard config.toml),config.toml,config.example.toml)
 
-.PHONY: run once demo test lint bench clean
+.PHONY: run once demo test test-fast faults lint bench clean
 
 # Two stamps: .runtime has the bot's own dependencies only (what `make run` needs); .installed adds
 # the test and lint tools (`make test`, `make lint`).
@@ -29,8 +29,14 @@ once: $(BIN)/.runtime           ## one poll + delivery cycle
 demo: $(BIN)/.runtime           ## offline demo over bundled real Flatcar snapshots
 	$(BIN)/release-bot demo
 
-test: $(BIN)/.installed         ## the whole test suite
+test: $(BIN)/.installed         ## the whole test suite: unit lane, integration (real servers), fault suite
 	$(BIN)/pytest
+
+test-fast: $(BIN)/.installed    ## the unit lane: pure tests, no sockets, no subprocesses (tests/unit/)
+	$(BIN)/pytest -q tests/unit
+
+faults: $(BIN)/.installed       ## the fault-injection suite alone (hostile servers, kills, bombs)
+	$(BIN)/pytest -q tests/integration/faults
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

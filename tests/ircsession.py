@@ -1,4 +1,4 @@
-"""Helpers for the tests of the pure IRC session (tests/test_irc_session.py, test_irc_caps.py …): a
+"""Helpers for the tests of the pure IRC session (tests/unit/test_irc_session.py, test_irc_caps.py …): a
 config, the lines an action list sends, lines fed in, and sessions registered, joined or doing SASL."""
 
 from __future__ import annotations

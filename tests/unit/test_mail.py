@@ -655,7 +655,7 @@ def test_the_commented_mail_example_in_config_example_toml_is_valid(tmp_path: Pa
 
     from bot.config import parse_config
 
-    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text(encoding="utf-8")
     block = text.split("# --- mail example start\n", 1)[1].split("# --- mail example end", 1)[0]
     toml_lines = []
     for line in block.splitlines():

@@ -18,7 +18,7 @@ from bot.text import (
     wrap_text,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _nbytes(text: str) -> int:

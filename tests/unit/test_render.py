@@ -11,7 +11,7 @@ from bot.errors import RenderError
 from bot.model import KEY_PACKAGES, Release
 from bot.render import DEFAULT_TEMPLATE_DIR, Renderer
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _write(base: Path, name: str, body: str) -> Path:
@@ -44,8 +44,8 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_default_template_dir_is_repo_templates_or_packaged_copy() -> None:
-    repo = Path(__file__).resolve().parent.parent / "templates"
-    packaged = Path(__file__).resolve().parent.parent / "bot" / "templates"
+    repo = Path(__file__).resolve().parents[2] / "templates"
+    packaged = Path(__file__).resolve().parents[2] / "bot" / "templates"
     expected = next((p for p in (repo, packaged) if p.is_dir()), repo)
     assert expected == DEFAULT_TEMPLATE_DIR
     assert Renderer().template_dir == DEFAULT_TEMPLATE_DIR

@@ -15,7 +15,7 @@ from bot.irc.config import irc_settings
 from bot.sinks import build_sinks
 from bot.sinks.irc import IrcChannelSink
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
 
 HEAD = """\

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.helpers import DATA, SNAPSHOTS
 from tests.httpserver import LocalHTTPServer
-from tests.test_pipeline import REPO, cli, mbox_ids, serve, write_config
+from tests.integration.test_pipeline import REPO, cli, mbox_ids, serve, write_config
 
 
 def test_python_m_bot_and_console_script_agree() -> None:

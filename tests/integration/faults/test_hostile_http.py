@@ -1,6 +1,6 @@
 """A hostile HTTP server against the fetcher and the parsers (issue 9: "keep the attack in the project").
 
-Each case runs one fetch (+ parse) in a child process (tests/faults/fetch_child.py) and asserts: a
+Each case runs one fetch (+ parse) in a child process (tests/integration/faults/fetch_child.py) and asserts: a
 clear one-line error (or a harmless result), the child's peak RSS under `RSS_LIMIT_MB`, and that a
 control source fetched afterwards with the same fetcher still works. docs/RELIABILITY.md lists the
 cases with their last measured figures (`FAULTS_REPORT=path` writes them as JSON lines).
@@ -29,7 +29,7 @@ from tests.httpserver import LocalHTTPServer, redirect_to, slow_drip, stop_event
 pytestmark = pytest.mark.integration
 
 CHILD = Path(__file__).with_name("fetch_child.py")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RSS_LIMIT_MB = 150
 MIB = 1 << 20
 

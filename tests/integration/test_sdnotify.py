@@ -15,7 +15,7 @@ import pytest
 
 from bot.sdnotify import Notifier, watchdog_interval, watchdog_loop
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

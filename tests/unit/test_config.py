@@ -33,7 +33,7 @@ from bot.config import (
 )
 from bot.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
 
 # A minimal valid config; error cases append to or replace parts of it.

@@ -16,7 +16,7 @@ from bot.errors import ConfigError, ParseError
 from bot.model import Document
 from bot.sources.feed import FeedParseResult, entry_identity, entry_link, parse_feed, parse_feed_async
 
-DATA = Path(__file__).parent / "data" / "feeds"
+DATA = Path(__file__).resolve().parents[1] / "data" / "feeds"
 FLATCAR_URL = "https://www.flatcar.org/releases-feed/releases-{}.xml"
 GITHUB_ATOM_URL = "https://github.com/example/widget/releases.atom"
 VERSION_RE = r"v?(\d+\.\d+\.\d+)"

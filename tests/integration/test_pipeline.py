@@ -29,7 +29,7 @@ from bot.store import PollRecord, Store
 from tests.helpers import SNAPSHOTS, free_port, history_bytes
 from tests.httpserver import LocalHTTPServer, hang, slow_drip
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FILES = ("alpha", "beta", "stable", "lts")
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from bot.commands import StateView, answer, describe_changes
 from bot.model import Release
-from tests.test_commands import LINK, releases, state
+from tests.unit.test_commands import LINK, releases, state
 
 __all__ = ["releases", "state"]
 

@@ -33,6 +33,7 @@ the raw notes, era by era:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import re
@@ -79,7 +80,7 @@ def _vkey(version: str) -> tuple[int, ...]:
 
 
 def render_golden(releases: tuple[Release, ...]) -> str:
-    out = ["# security fixes per release of tests/data/releases-full.json.gz (tests/test_security.py)"]
+    out = ["# security fixes per release of tests/data/releases-full.json.gz (tests/unit/test_security.py)"]
     for release in sorted(releases, key=lambda r: _vkey(r.version)):
         index = release_security(release)
         out.append(f"{release.version} {release.stream}: {len(index)} ids")
@@ -126,6 +127,7 @@ def _lower(notes: str) -> str:
 
 
 @cache
+@functools.cache
 def _mentions(notes: str) -> frozenset[str]:
     """Every id-shaped substring of the raw notes, link targets included (a greedy scan: CVE-2021-3609
     is not found inside CVE-2021-36090)."""

@@ -20,7 +20,6 @@ from bot.sources import KINDS, kind_of
 from bot.sources.flatcar import parse_releases_json
 from bot.store import OutboxMessage, Store
 from tests.helpers import SNAPSHOTS, history_bytes
-from tests.httpserver import LocalHTTPServer
 
 NOW = datetime(2025, 3, 20, tzinfo=UTC)
 CHANNELS = ("alpha", "beta", "stable", "lts")
@@ -191,18 +190,3 @@ def test_a_fetch_of_an_unknown_shape_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="flatcar"):
         plan_poll(source, SourceFetch(), Known(), render=no_messages)
     assert isinstance(PollPlan("x"), PollPlan)
-
-
-@pytest.mark.integration
-def test_preview_of_an_unreadable_source_is_an_error_naming_it(
-    http_server: LocalHTTPServer, tmp_path: Path
-) -> None:
-    from tests.test_pipeline import cli
-    from tests.test_pipeline import write_config as write_served_config
-
-    config = write_served_config(tmp_path, http_server)  # nothing served: every document answers 404
-    result = cli(config, "preview", "flatcar")
-    assert result.returncode == 2
-    assert "release-bot: error: source 'flatcar'" in result.stderr and "404" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "state.sqlite3").exists()

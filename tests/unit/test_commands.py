@@ -12,7 +12,7 @@ from bot.commands import StateView, answer, current_by_stream
 from bot.model import Release
 from bot.sources.flatcar import parse_releases_json
 
-SNAPSHOT = Path(__file__).parent / "data" / "history" / "2025-03-20-3e9fd11f"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "history" / "2025-03-20-3e9fd11f"
 LINK = "https://www.flatcar.org/releases#release-{}"
 
 

@@ -18,7 +18,7 @@ from tests.httpserver import LocalHTTPServer
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 OLD, NEW = "2025-02-18-56835e81", "2025-03-20-3e9fd11f"
 CONTROLS = [chr(c) for c in range(32) if chr(c) not in "\n\t"] + ["\x7f", "\x9b", "\u202e"]
 HOSTILE = "\x1b[2J\x07\x00\r\n2026-01-01T00:00:00 ERROR   forged\u202eevil\x0304red"

@@ -5,13 +5,14 @@ lines."""
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "bot"
 MAX_LINES = 450
 
@@ -112,6 +113,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return out
 
 
+@functools.cache
 def _graph() -> tuple[dict[str, set[str]], dict[str, Path]]:
     modules = _modules()
     return {name: _imports(name, path, modules) for name, path in modules.items()}, modules
