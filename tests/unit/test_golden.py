@@ -6,6 +6,7 @@ A change in output is a visible diff in tests/data/golden/; accept one with UPDA
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,16 @@ def test_mail_body_lines_fit_72_columns_except_urls() -> None:
         if line.startswith(("irc: ", "== ", "# ", "subject: ")):
             continue
         assert len(line) <= 72 or "://" in line or " " not in line.strip(), line
+
+
+def test_a_missing_golden_file_fails_and_is_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UPDATE_GOLDEN", raising=False)
+    missing = tmp_path / "golden" / "new.txt"
+    with pytest.raises(AssertionError, match="is missing"):
+        check_golden(missing, "output\n")
+    assert not missing.exists()
+    monkeypatch.setenv("UPDATE_GOLDEN", "1")
+    check_golden(missing, "output\n")  # written on request, then compared
+    assert missing.read_text(encoding="utf-8") == "output\n"

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import re
 import time
 from datetime import UTC, datetime
@@ -59,7 +58,7 @@ from bot.security import (
     template_vars,
 )
 from bot.sources.flatcar import parse_releases_json
-from tests.helpers import DATA
+from tests.helpers import DATA, check_golden
 
 GOLDEN = DATA / "golden" / "security.txt"
 #: Ids that occur in the raw notes only inside a link target whose link text names another id.
@@ -93,12 +92,7 @@ def render_golden(releases: tuple[Release, ...]) -> str:
 def test_golden_index_of_every_bundled_release() -> None:
     releases = full_releases()
     assert len(releases) == 540
-    actual = render_golden(releases)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.write_text(actual, encoding="utf-8")
-    if not GOLDEN.exists():
-        pytest.fail(f"golden file {GOLDEN} is missing; create it with UPDATE_GOLDEN=1 and review it")
-    assert actual == GOLDEN.read_text(encoding="utf-8"), f"{GOLDEN} differs (UPDATE_GOLDEN=1, then review)"
+    check_golden(GOLDEN, render_golden(releases))
 
 
 _RAW_ID = re.compile(r"CVE-\d{4}-\d{4,}|GHSA-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}", re.I)
