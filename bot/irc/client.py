@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.backoff import backoff
 from bot.irc.flood import Priority
 from bot.irc.outgoing import Confirmations, Entry, NotConnected, Outgoing, Refused
 from bot.irc.parse import LineBuffer
@@ -70,14 +70,6 @@ class _Stats:
     connected_since: float | None = None
     last_error: str | None = None
     failure_streak: int = 0
-
-
-def backoff(
-    streak: int, *, initial: float, maximum: float, rng: Callable[[], float] = random.random
-) -> float:
-    """Exponential backoff with ±20 % jitter: initial, 2×initial, 4×initial … capped at `maximum`."""
-    base = min(initial * 2.0 ** max(streak - 1, 0), maximum)
-    return min(base * (0.8 + 0.4 * rng()), maximum)
 
 
 class IrcClient:
@@ -229,9 +221,7 @@ class IrcClient:
             streak += 1
             self.stats.failure_streak = streak
             self.stats.last_error = reason
-            delay = backoff(
-                streak, initial=self.settings.reconnect_initial, maximum=self.settings.reconnect_max
-            )
+            delay = backoff(streak, initial=self.settings.reconnect_initial, cap=self.settings.reconnect_max)
             where = f"{self.settings.host}:{self.settings.port}"
             if streak == 1 or self.fatal_error:
                 level = logging.ERROR if self.fatal_error else logging.WARNING

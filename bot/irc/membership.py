@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.backoff import backoff
 from bot.irc.flood import Priority
 from bot.irc.lines import FORBIDDEN, format_line
 from bot.irc.names import Casemap
@@ -101,7 +102,8 @@ class Membership:
         if state is None or state.joined:
             return []
         state.failures += 1
-        delay = min(self.config.join_retry * 2 ** (state.failures - 1), self.config.join_retry_max)
+        retry, cap = self.config.join_retry, self.config.join_retry_max
+        delay = backoff(state.failures, initial=retry, cap=cap, jitter=0)
         state.retry_at = now + delay
         reason = args[-1] if len(args) > 1 else name
         text = f"cannot join {state.join.name}: {reason} ({name}); retrying in {delay:g} s"

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bot.irc.client import ConnectSettings, IrcClient, NotConnected, Refused, backoff
+from bot.irc.client import ConnectSettings, IrcClient, NotConnected, Refused
 from bot.irc.flood import Priority
 from bot.irc.protocol import ChannelJoin, Incoming, SessionConfig
 from tests.fakeircd import FakeIrcd
@@ -79,14 +79,6 @@ def make_client(server: FakeIrcd, recorder: Recorder, **settings: object) -> Irc
 
 async def joined(client: IrcClient) -> None:
     assert await client.wait_until(lambda: client.is_joined("#c"), 10), "did not join #c"
-
-
-def test_backoff_doubles_with_jitter_and_caps():
-    assert backoff(1, initial=5, maximum=300, rng=lambda: 0.5) == 5
-    assert backoff(2, initial=5, maximum=300, rng=lambda: 0.5) == 10
-    assert backoff(3, initial=5, maximum=300, rng=lambda: 0.0) == pytest.approx(16)
-    assert backoff(3, initial=5, maximum=300, rng=lambda: 1.0) == pytest.approx(24)
-    assert backoff(30, initial=5, maximum=300, rng=lambda: 1.0) == 300
 
 
 def test_bad_lines_from_the_server_do_not_drop_the_connection():
