@@ -16,6 +16,7 @@ from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
+from bot.daemon import describe_store_error
 from bot.errors import ParseError
 from bot.failures import summarise_errors
 from bot.model import AnyEvent
@@ -157,8 +158,13 @@ class Bot:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                log.error("source %s: unexpected error", source.name, exc_info=result)
-                out.append(PollResult(source.name, ok=False, error=f"{type(result).__name__}: {result}"))
+                cause = describe_store_error(result)  # read-only state, disk full: one line, no traceback
+                if cause is None:
+                    log.error("source %s: unexpected error", source.name, exc_info=result)
+                else:
+                    log.error("source %s: %s (%s)", source.name, cause, self.config.state)
+                error = cause or f"{type(result).__name__}: {result}"
+                out.append(PollResult(source.name, ok=False, error=error))
             else:
                 out.append(result)
         return out
