@@ -16,9 +16,8 @@ from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
-from bot.daemon import describe_store_error
 from bot.errors import ParseError
-from bot.failures import summarise_errors
+from bot.failures import describe_store_error, summarise_errors
 from bot.model import AnyEvent
 from bot.pipeline import PollPlan, PollResult, detect_poll, render_plan
 from bot.presentation import Renderer

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.errors import BotError
+from bot.failures import describe_store_error
 from bot.pipeline import PollResult
 from bot.sdnotify import Notifier, watchdog_interval, watchdog_loop
 
@@ -25,28 +26,12 @@ if TYPE_CHECKING:
     from bot.app import Bot
     from bot.config import SourceConfig
 
-__all__ = ["STOP_GRACE", "describe_store_error", "run", "status_line"]
+__all__ = ["STOP_GRACE", "run", "status_line"]
 
 log = logging.getLogger("release-bot")
 
 #: How long running jobs get to finish after being cancelled on stop (seconds).
 STOP_GRACE = 0.5
-
-
-def describe_store_error(exc: BaseException) -> str | None:
-    """A one-line cause for an expected state-file failure (read-only, disk full, locked), else None."""
-    text = str(exc)
-    if isinstance(exc, sqlite3.OperationalError):
-        if "readonly" in text or "read-only" in text:
-            return "the state file is read-only (check its owner and mode)"
-        if "disk is full" in text or "database or disk is full" in text:
-            return "the disk is full: free space for the state file"
-        if "locked" in text:
-            return "the state file is locked by another process"
-        return f"state file error: {text}"
-    if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
-        return f"the disk is full: {exc.filename or ''}".rstrip(": ")
-    return None
 
 
 def status_line(bot: Bot, last_poll: dict[str, tuple[datetime, bool]]) -> str:

@@ -141,7 +141,7 @@ def test_status_and_watchdog_pings_from_the_loop(
             if any("last poll" in m.get("STATUS", "") for m in seen if m.get("WATCHDOG") == "1"):
                 break
     finally:
-        took, err, messages = stop_and_collect(proc, signal.SIGTERM, sock)
+        _, err, messages = stop_and_collect(proc, signal.SIGTERM, sock)
     assert seen[0].get("READY") == "1"
     pings = [m for m in seen if m.get("WATCHDOG") == "1"]
     assert pings, seen

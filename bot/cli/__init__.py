@@ -49,7 +49,7 @@ def _os_error(exc: OSError) -> str:
 def _expected(exc: Exception) -> str | None:
     """The one-line message of an expected failure (state file read-only, disk full …), else None."""
     if type(exc).__module__ == "sqlite3":
-        from bot.daemon import describe_store_error
+        from bot.failures import describe_store_error
 
         return describe_store_error(exc)
     return None
