@@ -184,7 +184,10 @@ def test_interrupting_once_during_a_fetch(
         text=True,
         cwd=REPO,
     )
-    time.sleep(1.5)  # started, the fetch is waiting
+    deadline = time.monotonic() + 20
+    while not http_server.requests_to("/flatcar/releases-alpha.json") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the fetch is waiting for an answer that never comes
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == code, err
