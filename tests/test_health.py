@@ -42,7 +42,9 @@ def test_never_polled_is_not_a_failure() -> None:
 def test_a_source_failing_for_more_than_n_intervals_is_degraded() -> None:
     limits = HealthLimits(failing_intervals=3)
     failing = Status(ago(1), ago(44), "connection refused", error_streak=4)
-    assert verdict([SourceHealth("flatcar", 900, failing)], [], now=NOW, limits=limits).code == 0  # 44 < 45 min
+    assert (
+        verdict([SourceHealth("flatcar", 900, failing)], [], now=NOW, limits=limits).code == 0
+    )  # 44 < 45 min
     longer = Status(ago(1), ago(46), "connection refused", error_streak=5)
     result = verdict([SourceHealth("flatcar", 900, longer)], [], now=NOW, limits=limits)
     assert result.state == "degraded" and result.code == 1
@@ -82,7 +84,11 @@ def test_old_queued_and_permanently_failed_messages_are_degraded() -> None:
 
 def test_unusable() -> None:
     result = unusable("no state yet")
-    assert result.code == 2 and result.as_dict() == {"state": "unusable", "code": 2, "reasons": ["no state yet"]}
+    assert result.code == 2 and result.as_dict() == {
+        "state": "unusable",
+        "code": 2,
+        "reasons": ["no state yet"],
+    }
 
 
 # -- the CLI -----------------------------------------------------------------------------------------
