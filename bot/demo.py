@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import importlib.resources
 import io
+import os
 import shutil
 import tempfile
 import threading
@@ -115,9 +116,8 @@ Next steps:
 async def run_demo(*, keep: str | None = None) -> int:
     """The demo in `keep` (kept afterwards), or in a temporary folder removed at the end."""
     if keep:
-        workdir = Path(keep)
-        workdir.mkdir(parents=True, exist_ok=True)
-        return await _demo(workdir, kept=True)
+        os.makedirs(keep, exist_ok=True)
+        return await _demo(Path(keep), kept=True)
     workdir = Path(tempfile.mkdtemp(prefix="release-bot-demo-"))
     try:
         return await _demo(workdir, kept=False)

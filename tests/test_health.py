@@ -49,7 +49,8 @@ def test_a_source_failing_for_more_than_n_intervals_is_degraded() -> None:
     result = verdict([SourceHealth("flatcar", 900, longer)], [], now=NOW, limits=limits)
     assert result.state == "degraded" and result.code == 1
     assert result.reasons == (
-        "source flatcar: failing for 46 min (more than 3 intervals of 15 min); last error: connection refused",
+        "source flatcar: failing for 46 min (more than 3 intervals of 15 min); "
+        "last error: connection refused",
     )
 
 
