@@ -17,7 +17,6 @@ from types import FrameType
 
 from bot.cli.parser import build_parser
 from bot.errors import BotError
-from bot.logsetup import setup_logging
 
 __all__ = ["EXIT_BROKEN_PIPE", "Terminated", "build_parser", "main", "setup_logging"]
 
@@ -27,6 +26,14 @@ EXIT_BROKEN_PIPE = 141
 
 class Terminated(BaseException):
     """SIGTERM arrived outside the daemon's event loop (which handles it itself)."""
+
+
+def __getattr__(name: str) -> object:
+    if name == "setup_logging":  # kept importable from here; loaded only when asked for
+        from bot.logsetup import setup_logging
+
+        return setup_logging
+    raise AttributeError(name)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import logging
@@ -69,6 +68,8 @@ def _writable_state(config: Config) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.app import Bot
 
     config = load(args)
@@ -91,6 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.app import Bot
     from bot.failures import summarise_errors
 
@@ -188,6 +191,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.preview import preview
 
     config = load(args)
@@ -236,6 +241,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.demo import run_demo
 
     setup_logging(args.log_level or "warning")
