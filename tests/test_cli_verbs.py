@@ -208,3 +208,25 @@ def test_status_and_query_after_the_verb(http_server: LocalHTTPServer, tmp_path:
         check=False,
     )
     assert result.returncode == 0 and result.stdout.startswith("Flatcar stable "), result.stderr
+
+
+@pytest.mark.parametrize("formatter", ["iso", "journal", "json"])
+def test_every_log_format_sanitises_untrusted_text(formatter: str) -> None:
+    import logging
+
+    from bot.logsetup import IsoFormatter, JournalFormatter, JsonFormatter
+
+    chosen = {"iso": IsoFormatter, "journal": JournalFormatter, "json": JsonFormatter}[formatter]()
+    record = logging.LogRecord(
+        "release-bot",
+        logging.WARNING,
+        __file__,
+        1,
+        "title %s",
+        ("\x1b[31mred\r\n2026-01-01 ERROR forged\x00",),
+        None,
+    )
+    line = chosen.format(record)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\x00" not in line
+    text = json.loads(line)["message"] if formatter == "json" else line
+    assert "red" in text and "forged" in text and "\x1b" not in text
