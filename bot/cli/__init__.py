@@ -65,7 +65,10 @@ def _expected(exc: Exception) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program): leave its signals alone
+        previous = None
     daemon = args.verb == "run"
     try:
         return int(args.func(args))
@@ -93,4 +96,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(message)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
