@@ -17,6 +17,7 @@ from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
 from bot.errors import ParseError
+from bot.failures import describe_store_error, summarise_errors
 from bot.model import AnyEvent
 from bot.pipeline import PollPlan, PollResult, detect_poll, render_plan
 from bot.presentation import Renderer
@@ -66,6 +67,8 @@ class Bot:
         self.deliverer = Deliverer(self.store, self.sinks, clock=lambda: self.clock())
         self.wake = asyncio.Event()
         self._state_view: StateView | None = None
+        #: the daemon retries failed sources on its own; `once` does not (its log says no "retrying in")
+        self.retrying = False
         for sink in self.sinks:
             sink.attach(self)
 
@@ -112,7 +115,7 @@ class Bot:
                 "items" if plan.roadmap else "releases",
             )
         if plan.fetch_errors:
-            self._note_failure(source, "; ".join(plan.fetch_errors))
+            self._note_failure(source, summarise_errors(source.name, plan.fetch_errors))
         elif plan.retry_after is None:
             self._note_success(source)
         if plan.retry_after is not None:
@@ -126,11 +129,8 @@ class Bot:
     def _note_failure(self, source: SourceConfig, error: str) -> None:
         streak = self.streaks.failed(source.name)
         if streak == 1:
-            log.warning(
-                "%s — retrying in %s (further failures are logged at debug level until it recovers)",
-                error,
-                _human(self.retry_delay(source)),
-            )
+            retry = f"; retrying in {_human(self.retry_delay(source))}" if self.retrying else ""
+            log.warning("%s%s (logged once until it recovers)", error, retry)
         else:
             log.debug("source %s still failing (%d in a row): %s", source.name, streak, error)
 
@@ -157,8 +157,13 @@ class Bot:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                log.error("source %s: unexpected error", source.name, exc_info=result)
-                out.append(PollResult(source.name, ok=False, error=f"{type(result).__name__}: {result}"))
+                cause = describe_store_error(result)  # read-only state, disk full: one line, no traceback
+                if cause is None:
+                    log.error("source %s: unexpected error", source.name, exc_info=result)
+                else:
+                    log.error("source %s: %s (%s)", source.name, cause, self.config.state)
+                error = cause or f"{type(result).__name__}: {result}"
+                out.append(PollResult(source.name, ok=False, error=error))
             else:
                 out.append(result)
         return out

@@ -1,61 +1,144 @@
 """The daemon: APScheduler jobs that poll each source on its interval (with backoff after failures,
-and at the time a rate limit resets) and deliver, until stopped."""
+and at the time a rate limit resets) and deliver, until stopped.
+
+It speaks sd_notify (`bot.sdnotify`): READY=1 once config and state are open, STATUS= with the last
+poll and the queue depth, WATCHDOG=1 from the event loop when the unit has `WatchdogSec=`, and
+STOPPING=1 on the way out. Stopping is prompt: every running job (a fetch, an IRC connect, a delivery
+pass) is a task the daemon tracks and cancels, so SIGTERM ends it within a second and without noise.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, timedelta
-from typing import TYPE_CHECKING
+import sqlite3
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.errors import BotError
+from bot.failures import describe_store_error
 from bot.pipeline import PollResult
+from bot.sdnotify import Notifier, watchdog_interval, watchdog_loop
 
 if TYPE_CHECKING:
     from bot.app import Bot
     from bot.config import SourceConfig
 
-__all__ = ["run"]
+__all__ = ["STOP_GRACE", "run", "status_line"]
 
 log = logging.getLogger("release-bot")
 
+#: How long running jobs get to finish after being cancelled on stop (seconds).
+STOP_GRACE = 0.5
 
-async def run(bot: Bot, stop: asyncio.Event) -> None:
+
+def status_line(bot: Bot, last_poll: dict[str, tuple[datetime, bool]]) -> str:
+    """The STATUS= text: when the last poll ran and how it went, and how many messages are queued."""
+    queued = sum(states.get("queued", 0) for states in bot.store.outbox_counts().values())
+    if not last_poll:
+        return f"started, first poll running; {queued} queued"
+    when = max(at for at, _ in last_poll.values())
+    failing = sorted(name for name, (_, ok) in last_poll.items() if not ok)
+    health = f"failing: {', '.join(failing)}" if failing else "all sources ok"
+    return f"last poll {when:%Y-%m-%d %H:%M:%S}Z, {health}; {queued} queued"
+
+
+async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None) -> None:
     """Poll every source on its interval (with backoff after failures) and deliver, until `stop`."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from bot.digest import schedule_digests
 
+    notifier = notifier if notifier is not None else Notifier.from_env()
+    bot.retrying = True  # failed sources are polled again with backoff: the log says when
     scheduler = AsyncIOScheduler(timezone=UTC)
     wake = bot.wake
-    await bot.deliverer.open_sinks()
+    running: set[asyncio.Task[Any]] = set()
+    last_poll: dict[str, tuple[datetime, bool]] = {}
+    store_trouble: dict[str, str] = {}
+
+    def tracked(fn: Callable[..., Coroutine[None, None, None]]) -> Callable[..., Coroutine[None, None, None]]:
+        """A job the daemon can cancel on stop; cancellation ends it quietly (no scheduler traceback)."""
+
+        async def job(*args: object) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                running.add(task)
+            try:
+                await fn(*args)
+            except asyncio.CancelledError:
+                return  # stopping: the daemon cancelled it
+            finally:
+                if task is not None:
+                    running.discard(task)
+
+        return job
+
+    def store_failed(where: str, exc: BaseException) -> bool:
+        """Log an expected state-file failure once per streak, without a traceback."""
+        cause = describe_store_error(exc)
+        if cause is None:
+            return False
+        if store_trouble.get(where) != cause:
+            log.error("%s: %s (%s)", where, cause, bot.config.state)
+            store_trouble[where] = cause
+        return True
 
     async def poll_job(source: SourceConfig) -> None:
         try:
             result = await bot.poll(source)
+            store_trouble.pop(f"source {source.name}", None)
+        except (sqlite3.Error, OSError) as exc:
+            if not store_failed(f"source {source.name}", exc):
+                log.exception("source %s: unexpected error while polling", source.name)
+            bot.streaks.failed(source.name)
+            result = PollResult(source.name, ok=False)
         except Exception:
             log.exception("source %s: unexpected error while polling", source.name)
             bot.streaks.failed(source.name)
             result = PollResult(source.name, ok=False)
+        last_poll[source.name] = (bot.clock(), result.ok)
         job = scheduler.get_job(f"poll:{source.name}")
         if job is not None:
             delay = bot.next_poll_delay(source, result)
             job.modify(next_run_time=bot.clock() + timedelta(seconds=delay))
         if result.events:
             wake.set()
+        notify_status()
 
     async def deliver_job() -> None:
         try:
             await bot.deliver()
+            store_trouble.pop("delivery", None)
         except BotError as exc:
             log.error("delivery: %s", exc)
+        except (sqlite3.Error, OSError) as exc:
+            if not store_failed("delivery", exc):
+                log.exception("delivery: unexpected error")
         except Exception:
             log.exception("delivery: unexpected error")
 
+    def status() -> str | None:
+        try:
+            return status_line(bot, last_poll)
+        except sqlite3.Error:
+            return None
+
+    def notify_status() -> None:
+        if notifier.enabled:
+            text = status()
+            if text:
+                notifier.status(text)
+
+    async def open_sinks() -> None:
+        # an IRC network may take its whole connect_timeout: the polls and the other sinks do not wait
+        await bot.deliverer.open_sinks()
+
     for source in bot.config.sources:
         scheduler.add_job(
-            poll_job,
+            tracked(poll_job),
             "interval",
             args=[source],
             seconds=source.interval,
@@ -66,7 +149,7 @@ async def run(bot: Bot, stop: asyncio.Event) -> None:
             misfire_grace_time=None,
         )
     scheduler.add_job(
-        deliver_job,
+        tracked(deliver_job),
         "interval",
         seconds=bot.config.deliver_interval,
         id="deliver",
@@ -76,6 +159,10 @@ async def run(bot: Bot, stop: asyncio.Event) -> None:
         misfire_grace_time=None,
     )
     schedule_digests(bot, scheduler, on_queued=wake.set)  # mail digests: cron jobs + a missed one
+    helpers: list[asyncio.Task[None]] = [asyncio.create_task(tracked(open_sinks)(), name="open-sinks")]
+    interval = watchdog_interval()
+    if notifier.enabled and interval is not None:
+        helpers.append(asyncio.create_task(watchdog_loop(notifier, interval, status), name="watchdog"))
     scheduler.start()
     log.info(
         "release-bot %s running: %d source(s), %d output(s); state %s",
@@ -84,6 +171,7 @@ async def run(bot: Bot, stop: asyncio.Event) -> None:
         len(bot.sinks),
         bot.config.state,
     )
+    notifier.ready(f"running: {len(bot.config.sources)} source(s), {len(bot.sinks)} output(s)")
     try:
         while not stop.is_set():
             waiter = asyncio.ensure_future(wake.wait())
@@ -91,11 +179,17 @@ async def run(bot: Bot, stop: asyncio.Event) -> None:
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             stopper.cancel()
-            if wake.is_set():
+            if wake.is_set() and not stop.is_set():
                 wake.clear()
                 job = scheduler.get_job("deliver")
                 if job is not None:
                     job.modify(next_run_time=bot.clock())
     finally:
-        scheduler.shutdown(wait=False)
+        notifier.stopping("stopping")
         log.info("release-bot stopping")
+        scheduler.shutdown(wait=False)
+        tasks = [*running, *helpers]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE)

@@ -11,6 +11,8 @@ import gzip
 import hashlib
 import importlib.resources
 import io
+import os
+import shutil
 import tempfile
 import threading
 from contextlib import redirect_stdout
@@ -101,16 +103,36 @@ path = "announcements.mbox"
 """
 
 
+NEXT_STEPS = """\
+Next steps:
+  1. Write a config: start from config.example.toml (every key documented inline) or the README's
+     Configuration section; `release-bot -c config.toml check-config` shows it with the defaults.
+  2. Run it: `release-bot -c config.toml once` for one poll, `release-bot -c config.toml run` for the
+     daemon (or the systemd unit, container and Butane config in deploy/).
+  3. Read more: README.md (commands, configuration, IRC, mailing lists, deploy, operations),
+     https://github.com/flatcar/release-bot"""
+
+
 async def run_demo(*, keep: str | None = None) -> int:
-    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="release-bot-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    """The demo in `keep` (kept afterwards), or in a temporary folder removed at the end."""
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        return await _demo(Path(keep), kept=True)
+    workdir = Path(tempfile.mkdtemp(prefix="release-bot-demo-"))
+    try:
+        return await _demo(workdir, kept=False)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _demo(workdir: Path, *, kept: bool) -> int:
     with SnapshotServer() as server:
         config_path = workdir / "config.toml"
         config_path.write_text(CONFIG.format(base_url=server.base_url), encoding="utf-8")
         config = load_config(config_path)
         print(
             f"release-bot demo: real Flatcar data served from {server.base_url} (offline), "
-            f"files in {workdir}\n"
+            f"files in {workdir}{'' if kept else ' (removed at the end)'}\n"
         )
 
         server.load(DATA / SNAPSHOTS[0])
@@ -161,5 +183,10 @@ async def run_demo(*, keep: str | None = None) -> int:
         for reply in answer(command, state) or []:
             print(f"<release-bot> {reply}")
         print()
-    print(f"Mails written to {workdir / 'announcements.mbox'}")
+    if kept:
+        print(f"State, config and mails kept in {workdir} (mails: {workdir / 'announcements.mbox'})")
+    else:
+        print("The demo's temporary files are removed (`release-bot demo --keep DIR` keeps them).")
+    print()
+    print(NEXT_STEPS)
     return 0

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+from typing import TYPE_CHECKING
 
-from bot.config import Config, MailConfig, MailOutput
 from bot.errors import ConfigError, DeliveryError
-from bot.render import Renderer
-from bot.sinks.mail import MailSink, build_message
 
-ConfigLoader = Callable[[argparse.Namespace], Config]
+if TYPE_CHECKING:  # imported where used: `release-bot --help` must not load the mail stack
+    from email.message import EmailMessage
+
+    from bot.config import Config, MailConfig
+    from bot.sinks.mail import MailSink
+
+ConfigLoader = Callable[[argparse.Namespace], "Config"]
 
 _HINTS = {
     "connect": "is host/port right, is the server reachable from here, does `tls` match the port "
@@ -30,6 +31,9 @@ _HINTS = {
 
 
 def mail_sinks(config: Config, name: str | None) -> list[MailSink]:
+    from bot.config import MailOutput
+    from bot.sinks.mail import MailSink
+
     outputs = [o for o in config.outputs if isinstance(o, MailOutput)]
     if name is not None:
         outputs = [o for o in outputs if o.name == name]
@@ -42,6 +46,10 @@ def mail_sinks(config: Config, name: str | None) -> list[MailSink]:
 
 
 def _test_message(sink: MailSink, *, to: str | None) -> tuple[EmailMessage, list[str] | None]:
+    from email.utils import make_msgid, parseaddr
+
+    from bot.sinks.mail import build_message
+
     mail: MailConfig = sink.mail
     now = datetime.now(UTC)
     lines = [
@@ -104,13 +112,18 @@ async def send_test_mail(sinks: list[MailSink], *, to: str | None = None) -> int
 
 
 def cmd_send_test_mail(args: argparse.Namespace, load: ConfigLoader) -> int:
+    import asyncio
+
     config = load(args)
     sinks = mail_sinks(config, args.output)
     return asyncio.run(send_test_mail(sinks, to=args.to))
 
 
 def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:
+    import asyncio
+
     from bot import digest as digests
+    from bot.render import Renderer
     from bot.store import Store
 
     config = load(args)

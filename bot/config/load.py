@@ -19,6 +19,8 @@ from bot.paths import state_path
 DEFAULT_USER_AGENT = "release-bot/{version} (+https://github.com/flatcar/release-bot)"
 LogLevel = Literal["debug", "info", "warning", "error"]
 _LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
+LogFormat = Literal["text", "json"]
+_LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Config:
     sources: tuple[SourceConfig, ...]
     outputs: tuple[OutputConfig, ...]
     raw: Mapping[str, object] = field(default_factory=dict, repr=False)  # the TOML as read, for display
+    log_format: LogFormat = "text"
+    #: `status --check`: degraded when a source fails for more than this many of its intervals …
+    health_failing_intervals: int = 3
+    #: … or a message has been queued longer than this (seconds)
+    health_queue_max: float = 3600.0
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -83,6 +90,9 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
     templates = bot.optional_path("templates", base)
     log_level = bot.choice("log_level", _LOG_LEVELS, "info")
     deliver_interval = bot.duration("deliver_interval", 10.0, minimum=1.0)
+    log_format = bot.choice("log_format", _LOG_FORMATS, "text")
+    health_failing_intervals = bot.integer("health_failing_intervals", 3, minimum=1)
+    health_queue_max = bot.duration("health_queue_max", 3600.0, minimum=1.0)
     bot.finish()
 
     http_t = top.table("http")
@@ -121,6 +131,9 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         sources=tuple(sources),
         outputs=tuple(outputs),
         raw=data,
+        log_format=log_format,
+        health_failing_intervals=health_failing_intervals,
+        health_queue_max=health_queue_max,
     )
 
 

@@ -117,7 +117,9 @@ class IrcClient:
         """QUIT (when connected), close, and stop reconnecting."""
         self._stopping.set()
         writer, session = self._writer, self.session
-        if writer is not None and session is not None and not writer.is_closing():
+        # before registration there is nobody to say goodbye to (and a server that never answered
+        # would hold the stop up): close at once
+        if writer is not None and session is not None and self.connected and not writer.is_closing():
             with contextlib.suppress(OSError, ValueError):
                 writer.write(session.quit_line(message).encode("utf-8") + b"\r\n")
                 await asyncio.wait_for(writer.drain(), 5.0)

@@ -3,10 +3,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.presentation.contexts import deprecation_context, event_context, key_packages, roadmap_context
 from bot.presentation.ids import message_id
-from bot.presentation.render import DEFAULT_TEMPLATE_DIR, Renderer, irc_line
 from bot.presentation.samples import sample_events, sample_plan_events
+
+if TYPE_CHECKING:
+    from bot.presentation.render import DEFAULT_TEMPLATE_DIR, Renderer, irc_line
+
+
+def __getattr__(name: str) -> object:
+    # Jinja2 is loaded when something renders, not by every import of the package (`release-bot
+    # query` only needs `key_packages`, and starts faster without it)
+    if name in ("DEFAULT_TEMPLATE_DIR", "Renderer", "irc_line"):
+        from bot.presentation import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_TEMPLATE_DIR",

@@ -1,0 +1,205 @@
+"""`release-bot status`: what the state says, for people (default), scripts (`--json`) and health
+checks (`--check`: the verdict of `bot.health`, exit 0 healthy, 1 degraded, 2 unusable).
+
+The state is opened read-only: `status` works beside a running daemon and on a state file this user
+may not write. The per-output lines are `output_lines` (other output kinds add their details there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.config import Config
+from bot.errors import BotError
+from bot.health import HealthLimits, OutputHealth, SourceHealth, Verdict, unusable, verdict
+from bot.store import StateStore
+
+__all__ = ["cmd_status", "health", "output_lines", "source_lines"]
+
+#: "no queued message" for `StateStore.pending`: every queued message is due by then
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    seconds = (datetime.now(UTC) - when).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{when:%Y-%m-%d %H:%M:%S}Z ({seconds / size:.0f} {unit} ago)"
+    return f"{when:%Y-%m-%d %H:%M:%S}Z ({seconds:.0f} s ago)"
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def _counts(store: StateStore, output: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """(totals by state, {sink: counts}) of one output (an IRC output has a sink per channel)."""
+    sinks = store.outbox_groups().get(output, {})
+    totals = {s: sum(c.get(s, 0) for c in sinks.values()) for s in ("queued", "delivered", "failed")}
+    return totals, sinks
+
+
+def output_health(config: Config, store: StateStore) -> list[OutputHealth]:
+    out = []
+    for output in config.outputs:
+        totals, sinks = _counts(store, output.name)
+        oldest = [
+            item.created_at for name in sinks for item in store.pending(name, now=_END_OF_TIME, limit=1)
+        ]
+        out.append(
+            OutputHealth(
+                output.name,
+                queued=totals["queued"],
+                oldest_queued_at=min(oldest) if oldest else None,
+                failed=totals["failed"],
+            )
+        )
+    return out
+
+
+def health(config: Config, store: StateStore, *, now: datetime | None = None) -> Verdict:
+    """The health verdict of the stored state under `config`'s limits."""
+    sources = [SourceHealth(s.name, s.interval, store.source_status(s.name)) for s in config.sources]
+    limits = HealthLimits(
+        failing_intervals=config.health_failing_intervals, queue_max=config.health_queue_max
+    )
+    return verdict(sources, output_health(config, store), now=now or datetime.now(UTC), limits=limits)
+
+
+def source_lines(config: Config, store: StateStore) -> list[str]:
+    from bot.sources import kind_of
+
+    lines: list[str] = []
+    for source in config.sources:
+        status = store.source_status(source.name)
+        if kind_of(source).roadmap:
+            items = store.roadmap_items(source.name, present_only=True)
+            lines.append(f"source {source.name}: {len(items)} roadmap items listed")
+        else:
+            known = len(store.known_releases(source.name))
+            notices = len(store.notices(source.name))
+            extra = f", {notices} deprecation notices" if notices else ""
+            lines.append(f"source {source.name}: {known} releases known{extra}")
+        if status is None:
+            lines.append("  never polled")
+            continue
+        lines.append(f"  last fetch:   {_ago(status.last_attempt_at)}")
+        lines.append(f"  last success: {_ago(status.last_success_at)}")
+        lines.append(f"  last change:  {_ago(status.last_change_at)}")
+        if status.last_error:
+            lines.append(
+                f"  last error:   {status.last_error} ({status.error_streak} failure(s) in a row, "
+                f"{_ago(status.last_error_at)})"
+            )
+        else:
+            lines.append("  last error:   none")
+    return lines
+
+
+def output_lines(config: Config, store: StateStore) -> list[str]:
+    """Per output: queued, delivered, failed; per sink of it (IRC channels); the last errors; then
+    what each kind adds (mail digests)."""
+    from bot.digest import status_lines
+
+    lines: list[str] = []
+    for output in config.outputs:
+        c, counts = _counts(store, output.name)
+        lines.append(
+            f"output {output.name} ({output.kind}): {c['queued']} queued, "
+            f"{c['delivered']} delivered, {c['failed']} failed permanently"
+        )
+        for name in sorted(n for n in counts if n != output.name):
+            s = counts[name]
+            lines.append(
+                f"  {name}: {s.get('queued', 0)} queued, {s.get('delivered', 0)} delivered, "
+                f"{s.get('failed', 0)} failed permanently"
+            )
+    for sink, key, state, error in store.outbox_errors():
+        lines.append(f"  {sink} {key} [{state}]: {error}")
+    lines.extend(status_lines(config, store))
+    return lines
+
+
+def as_json(config: Config, store: StateStore, result: Verdict) -> dict[str, Any]:
+    sources = []
+    for source in config.sources:
+        status = store.source_status(source.name)
+        sources.append(
+            {
+                "name": source.name,
+                "kind": source.kind,
+                "interval": source.interval,
+                "last_attempt_at": _iso(status.last_attempt_at) if status else None,
+                "last_success_at": _iso(status.last_success_at) if status else None,
+                "last_change_at": _iso(status.last_change_at) if status else None,
+                "last_error": status.last_error if status else None,
+                "last_error_at": _iso(status.last_error_at) if status else None,
+                "error_streak": status.error_streak if status else 0,
+            }
+        )
+    outputs = []
+    for output, h in zip(config.outputs, output_health(config, store), strict=True):
+        totals, sinks = _counts(store, output.name)
+        outputs.append(
+            {
+                "name": output.name,
+                "kind": output.kind,
+                **totals,
+                "oldest_queued_at": _iso(h.oldest_queued_at),
+                "sinks": {name: dict(c) for name, c in sorted(sinks.items())},
+            }
+        )
+    return {
+        "state": str(config.state),
+        "schema": store.schema_version,
+        "health": result.as_dict(),
+        "sources": sources,
+        "outputs": outputs,
+    }
+
+
+def _print_verdict(result: Verdict) -> None:
+    print(result.state)
+    for reason in result.reasons:
+        print(f"  {reason}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.cli.state import open_readonly
+    from bot.cli.verbs import load
+
+    check, as_data = getattr(args, "check", False), getattr(args, "json", False)
+    try:
+        config = load(args)
+        if not config.state.exists():
+            raise BotError(f"no state yet at {config.state}: the bot has not run")
+        store = open_readonly(config.state)
+    except BotError as exc:
+        if not (check or as_data):
+            raise
+        result = unusable(str(exc))
+        if as_data:
+            print(json.dumps({"health": result.as_dict()}, indent=2))
+        else:
+            _print_verdict(result)
+        return result.code
+    with store:
+        result = health(config, store)
+        if check:
+            _print_verdict(result)
+            return result.code
+        if as_data:
+            print(json.dumps(as_json(config, store, result), indent=2))
+            return 0
+        print(f"state: {config.state} (schema {store.schema_version})")
+        for line in [*source_lines(config, store), *output_lines(config, store)]:
+            print(line)
+        print(f"health: {result.state}" + "".join(f"\n  {r}" for r in result.reasons))
+    sys.stdout.flush()
+    return 0
