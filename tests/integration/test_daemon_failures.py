@@ -16,7 +16,7 @@ from bot.daemon import run
 from bot.sdnotify import Notifier
 from tests.helpers import SNAPSHOTS
 from tests.httpserver import LocalHTTPServer
-from tests.test_pipeline import serve, write_config
+from tests.integration.test_pipeline import serve, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.helpers import SNAPSHOTS
 from tests.httpserver import LocalHTTPServer, hang
-from tests.test_pipeline import REPO, serve, write_config
+from tests.integration.test_pipeline import REPO, serve, write_config
 
 pytestmark = pytest.mark.integration
 

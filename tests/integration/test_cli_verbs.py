@@ -17,7 +17,7 @@ import pytest
 from bot.cli import build_parser, main
 from tests.helpers import SNAPSHOTS
 from tests.httpserver import LocalHTTPServer
-from tests.test_pipeline import REPO, cli, serve, write_config
+from tests.integration.test_pipeline import REPO, cli, serve, write_config
 
 VERBS = (
     "run",
