@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import json
 import logging
 import re
 import textwrap
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -25,7 +28,106 @@ from bot.sources.http import HttpFetcher
 from bot.store import Store
 from tests.helpers import DATA
 from tests.httpserver import LocalHTTPServer
-from tests.unit.test_roadmap import BASELINE, LATER, TOKEN_ENV, FakeGitHub, data
+from tests.unit.test_roadmap import BASELINE, LATER, TOKEN_ENV, data
+
+
+class FakeGitHub:
+    """The two endpoints the bot uses, with GitHub's headers: ETag and 304 on the issues listing, Link
+    pagination, X-RateLimit-*; `fail_next` queues answers (rate limits, errors) sent before the data."""
+
+    ISSUES = "/api/repos/flatcar/Flatcar/issues"
+    GRAPHQL = "/api/graphql"
+
+    def __init__(self, server: LocalHTTPServer) -> None:
+        self.server = server
+        self.issue_pages: list[bytes] = []
+        self.project_pages: dict[str | None, bytes] = {}
+        self.queued: dict[str, list[tuple[int, dict[str, str], bytes]]] = {"issues": [], "graphql": []}
+        self.remaining: dict[int, int] = {}  # page → X-RateLimit-Remaining to send with it
+        self.reset = int(time.time()) + 3600
+        self.queries: list[dict[str, Any]] = []
+        server.set_handler(self.ISSUES, self._issues)
+        server.set_handler(self.GRAPHQL, self._graphql)
+
+    def fail_next(self, endpoint: str, status: int, body: bytes, **headers: str) -> None:
+        """Answer the next request to `endpoint` ("issues" or "graphql") with this instead."""
+        self.queued[endpoint].append((status, {k.replace("_", "-"): v for k, v in headers.items()}, body))
+
+    def _rate_headers(self, remaining: int = 4990) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(self.reset),
+            "X-RateLimit-Used": str(5000 - remaining),
+            "X-RateLimit-Resource": "core",
+        }
+
+    def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        for key, value in headers.items():
+            h.send_header(key, value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if status != 304:
+            h.wfile.write(body)
+
+    def _queued(self, h: BaseHTTPRequestHandler, endpoint: str) -> bool:
+        if not self.queued[endpoint]:
+            return False
+        status, headers, body = self.queued[endpoint].pop(0)
+        self._send(h, status, body, headers)
+        return True
+
+    def _issues(self, h: BaseHTTPRequestHandler) -> None:
+        if self._queued(h, "issues"):
+            return
+        query = parse_qs(urlsplit(h.path).query)
+        assert query["labels"] == ["kind/roadmap"] and query["state"] == ["all"]
+        assert query["sort"] == ["updated"] and query["direction"] == ["desc"]
+        page = int(query.get("page", ["1"])[0])
+        body = self.issue_pages[page - 1]
+        etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+        headers = {"ETag": etag, **self._rate_headers(self.remaining.get(page, 4990))}
+        if page < len(self.issue_pages):
+            base = (
+                self.server.url(self.ISSUES) + "?labels=kind%2Froadmap&state=all&sort=updated&direction=desc"
+            )
+            last = len(self.issue_pages)
+            headers["Link"] = f'<{base}&page={page + 1}>; rel="next", <{base}&page={last}>; rel="last"'
+        if h.headers.get("If-None-Match") == etag:
+            self._send(h, 304, b"", headers)
+            return
+        self._send(h, 200, body, headers)
+
+    def _graphql(self, h: BaseHTTPRequestHandler) -> None:
+        request = json.loads(getattr(h, "request_body", b"{}"))
+        self.queries.append(request)
+        if self._queued(h, "graphql"):
+            return
+        if h.headers.get("Authorization") != "Bearer test-token":
+            self._send(h, 401, data("rest-bad-credentials.json"), {})
+            return
+        variables = request["variables"]
+        assert "projectV2(number: $number)" in request["query"]
+        assert variables["org"] == "flatcar" and variables["number"] == 7 and variables["field"] == "Status"
+        self._send(h, 200, self.project_pages[variables["cursor"]], self._rate_headers())
+
+    def snapshot(self, which: str) -> None:
+        if which == "first":
+            self.issue_pages = [data("issues-1.json"), data("issues-2.json")]
+            self.project_pages = {None: data("project-1.json"), "Mw": data("project-2.json")}
+        else:
+            self.issue_pages = [data(f"issues-later-{n}.json") for n in (1, 2, 3)]
+            self.project_pages = {None: data("project-later-1.json"), "Mw": data("project-later-2.json")}
+
+
+@pytest.fixture
+def github(http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
+    monkeypatch.setenv(TOKEN_ENV, "test-token")
+    fake = FakeGitHub(http_server)
+    fake.snapshot("first")
+    return fake
 
 
 def write_config(tmp_path: Path, server: LocalHTTPServer, extra: str = "") -> Path:
