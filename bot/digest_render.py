@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.channels import stream_label, stream_order
 from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
 from bot.presentation import event_context
+from bot.presentation.mailcontext import safe_link
 from bot.security import release_security, summary_line
 
 #: Section titles of the kinds we know; any other kind gets a section titled after it.
@@ -50,8 +51,6 @@ def _first_attr(obj: object, paths: Sequence[str]) -> Any:
 def _item(event: Any) -> dict[str, Any]:
     """One line of the digest. Releases and promotions get the full announcement context; any other
     kind (deprecations, roadmap changes, kinds added later) a generic one from what every event has."""
-    from bot.sinks.mail import safe_link
-
     if isinstance(event, Event):
         context = event_context(event)
         key_changes = [c for c in event.changes if c.name in KEY_PACKAGES]

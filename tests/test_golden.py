@@ -10,7 +10,7 @@ import itertools
 import pytest
 
 from bot.detect import detect
-from bot.messages import event_context
+from bot.presentation.mailcontext import mail_context
 from bot.render import Renderer
 from bot.sinks import irc_line
 from bot.text import sanitize
@@ -26,7 +26,7 @@ def render_all(before: str, after: str) -> str:
     )
     out = [f"# {before} -> {after}: {len(detection.events)} events", ""]
     for event in detection.events:
-        context = event_context(event)
+        context = mail_context(event)
         out += [
             f"== {event.key}",
             f"irc: {irc_line(event, renderer)}",

@@ -16,8 +16,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.errors import RenderError
 from bot.model import KEY_PACKAGES, AnyEvent, Release
+from bot.presentation.columns import wrap_columns
 from bot.presentation.contexts import event_context
-from bot.text import html_to_text, markdown_to_text, sanitize, truncate_utf8, wrap_text
+from bot.text import html_to_text, markdown_to_text, sanitize, truncate_utf8
 
 __all__ = ["DEFAULT_TEMPLATE_DIR", "Renderer", "irc_line"]
 
@@ -137,7 +138,7 @@ def _filter_truncate_bytes(value: object, max_bytes: int, ellipsis: str = "…")
 
 
 def _filter_wrap(value: object, width: int = 72) -> str:
-    return wrap_text(_text(value), width)
+    return wrap_columns(_text(value), width)
 
 
 class Renderer:
