@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.channels import stream_label, stream_order
 from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
 from bot.presentation import event_context
+from bot.presentation.ids import fit_message_id
 from bot.presentation.mailcontext import safe_link
 from bot.security import release_security, summary_line
 
@@ -30,7 +31,7 @@ def digest_message_id(output: str, period_end: datetime, *, domain: str) -> str:
     list server would drop the second mail as a duplicate."""
     end = period_end.astimezone(UTC)
     stamp = end.strftime("%Y%m%dT%H%M%S") + (f".{end.microsecond:06d}" if end.microsecond else "") + "Z"
-    return f"<digest.{_UNSAFE.sub('_', output)}.{stamp}@{domain}>"
+    return fit_message_id(f"digest.{_UNSAFE.sub('_', output)}.{stamp}", domain)
 
 
 def section_title(kind: str) -> str:

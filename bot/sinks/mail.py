@@ -119,9 +119,13 @@ def build_message(
     message["To"] = mail_address(_header(to or mail.to))
     if mail.reply_to:
         message["Reply-To"] = mail_address(_header(mail.reply_to))
+    if mail.sender_header:
+        message["Sender"] = mail_address(_header(mail.sender_header))
     message["Subject"] = _header(payload.get("subject", ""))
     message["Date"] = format_datetime(date)
     message["Message-ID"] = _header(message_id)
+    if mail.auto_submitted != "no":
+        message["Auto-Submitted"] = mail.auto_submitted  # RFC 3834: no auto-replies to an announcement
     parents = [_header(p) for p in payload.get("references") or () if p]
     if parents:
         message["In-Reply-To"] = parents[-1]
@@ -333,7 +337,7 @@ class MailSink(Sink):
                 raise DeliveryError(
                     f"environment variable ${mail.password_env} (password_env) is not set", sink=self.name
                 )
-        envelope_from = parseaddr(mail.sender)[1]
+        envelope_from = mail.envelope_sender
         envelope_to = list(recipients) if recipients else [parseaddr(mail.to)[1]]
         smtp = aiosmtplib.SMTP(
             hostname=mail.host,
