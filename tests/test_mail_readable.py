@@ -242,3 +242,13 @@ def test_the_text_part_wraps_by_display_columns() -> None:
     assert notes_text("A [link](https://a.example/) and <https://b.example/>.", "markdown").text == (
         "A link [1] and https://b.example/."
     )
+
+
+def test_links_of_html_notes_are_kept_as_references_too() -> None:
+    notes = (
+        '<p>Fixes <a href="https://nvd.example/CVE-1">CVE-1</a>, <a href="https://x.example/">https://x.example/</a>'
+        ' and <a href="javascript:x">bad</a></p><ul><li>one <a href="https://a.example/?a=1&amp;b=2">a</a></li></ul>'
+    )
+    result = notes_text(notes, "html")
+    assert result.links == ("https://nvd.example/CVE-1", "https://a.example/?a=1&b=2")
+    assert "Fixes CVE-1 [1], https://x.example/ and bad" in result.text and "one a [2]" in result.text

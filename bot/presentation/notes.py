@@ -11,6 +11,8 @@ with rel="noopener noreferrer". Notes that come as HTML (feeds) are cleaned the 
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -217,11 +219,29 @@ def _mark_table_cells(tokens: Sequence[Token]) -> None:
             token.meta = {**(token.meta or {}), "in_table": True}
 
 
+_ANCHOR = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.S)
+
+
+def _html_text(notes: str) -> NotesText:
+    """HTML notes (feeds) as text, their links as "[n]" references too."""
+    writer = _Writer()
+
+    def anchor(match: re.Match[str]) -> str:
+        url, label = html.unescape(match.group(1)), match.group(2)
+        shown = html.unescape(re.sub(r"<[^>]*>", "", label)).strip()
+        if not url.lower().startswith(("http://", "https://", "mailto:")) or shown in (url, f"mailto:{url}"):
+            return label
+        return f"{label} [{writer.ref(url)}]"
+
+    text = html_to_text(_ANCHOR.sub(anchor, clean_html(notes)))
+    return NotesText(text, tuple(writer.links))
+
+
 @lru_cache(maxsize=256)
 def notes_text(notes: str, notes_format: str) -> NotesText:
     """The notes as plain text with "[n]" link references (see the module doc)."""
     if notes_format == "html":
-        return NotesText(html_to_text(notes))
+        return _html_text(notes)
     if notes_format != "markdown":
         return NotesText(notes.strip())
     tokens = _MD.parse(notes[:MAX_NOTES_CHARS])
