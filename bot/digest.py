@@ -31,6 +31,7 @@ from bot.digest_render import (
 from bot.errors import BotError
 from bot.model import AnyEvent
 from bot.presentation import Renderer
+from bot.routing import passes
 from bot.store import OutboxMessage, StateStore
 
 if TYPE_CHECKING:
@@ -122,11 +123,7 @@ def next_fire(trigger: Any, now: datetime) -> datetime | None:
 
 
 def routed(events: Iterable[tuple[int, AnyEvent]], route: Filter) -> list[tuple[int, AnyEvent]]:
-    return [
-        (i, e)
-        for i, e in events
-        if route.matches(source=e.source, channel=e.channel, stream=e.stream, kind=e.kind)
-    ]
+    return [(i, e) for i, e in events if passes(route, e)]
 
 
 # -- planning and queueing (store) -----------------------------------------------------------------
@@ -142,6 +139,7 @@ class DigestPlan:
     events: list[tuple[int, AnyEvent]]  # routed to this digest
     last_event_id: int  # every event up to this id is covered (routed or not)
     baseline: bool = False  # no digest was recorded before
+    known_projects: tuple[str, ...] = ()  # of the sources the digest follows (the subject's tag)
 
 
 def plan(store: StateStore, sink: MailSink, *, period_end: datetime) -> DigestPlan:
@@ -167,7 +165,14 @@ def plan(store: StateStore, sink: MailSink, *, period_end: datetime) -> DigestPl
         events=routed(events, digest.filter),
         last_event_id=last_id,
         baseline=baseline,
+        known_projects=_known_projects(store, digest.filter),
     )
+
+
+def _known_projects(store: StateStore, route: Filter) -> tuple[str, ...]:
+    """The projects of the releases known from the sources `route` lets through, in order of name."""
+    projects = {r.project for r in store.releases() if not route.sources or r.source in route.sources}
+    return tuple(sorted(projects, key=str.casefold))
 
 
 def render(sink: MailSink, digest_plan: DigestPlan, renderer: Renderer) -> OutboxMessage:
@@ -178,6 +183,7 @@ def render(sink: MailSink, digest_plan: DigestPlan, renderer: Renderer) -> Outbo
         period_start=digest_plan.period_start,
         period_end=digest_plan.period_end,
         timezone=digest.timezone if digest else "UTC",
+        known_projects=digest_plan.known_projects,
     )
     return OutboxMessage(
         sink=sink.name,

@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo
 from bot.channels import stream_label, stream_order
 from bot.model import KEY_PACKAGES, AnyEvent, Event, version_key
 from bot.presentation import event_context
+from bot.presentation.ids import fit_message_id
+from bot.presentation.mailcontext import safe_link
+from bot.security import release_security, summary_line
 
 #: Section titles of the kinds we know; any other kind gets a section titled after it.
 SECTION_TITLES = {"release": "Releases", "deprecation": "Deprecations", "roadmap": "Roadmap"}
@@ -28,7 +31,7 @@ def digest_message_id(output: str, period_end: datetime, *, domain: str) -> str:
     list server would drop the second mail as a duplicate."""
     end = period_end.astimezone(UTC)
     stamp = end.strftime("%Y%m%dT%H%M%S") + (f".{end.microsecond:06d}" if end.microsecond else "") + "Z"
-    return f"<digest.{_UNSAFE.sub('_', output)}.{stamp}@{domain}>"
+    return fit_message_id(f"digest.{_UNSAFE.sub('_', output)}.{stamp}", domain)
 
 
 def section_title(kind: str) -> str:
@@ -49,8 +52,6 @@ def _first_attr(obj: object, paths: Sequence[str]) -> Any:
 def _item(event: Any) -> dict[str, Any]:
     """One line of the digest. Releases and promotions get the full announcement context; any other
     kind (deprecations, roadmap changes, kinds added later) a generic one from what every event has."""
-    from bot.sinks.mail import safe_link
-
     if isinstance(event, Event):
         context = event_context(event)
         key_changes = [c for c in event.changes if c.name in KEY_PACKAGES]
@@ -95,6 +96,38 @@ def _item(event: Any) -> dict[str, Any]:
     }
 
 
+def security_section(events: Sequence[tuple[int, AnyEvent]]) -> list[dict[str, Any]]:
+    """The security fixes of the period, per project and channel/stream: each release (or promotion)
+    whose notes list fixes, with its count and summary, and the distinct ids of the channel in all."""
+    groups: dict[tuple[str, str, str], list[Event]] = {}
+    for _, event in events:
+        if isinstance(event, Event) and len(release_security(event.release)):
+            groups.setdefault((event.project, event.channel, event.stream), []).append(event)
+    out = []
+    for project, channel, stream in sorted(groups, key=lambda k: (k[0].casefold(), stream_order(k[1], k[2]))):
+        items = sorted(groups[(project, channel, stream)], key=lambda e: version_key(e.version))
+        ids = {i for e in items for i in release_security(e.release).ids}
+        out.append(
+            {
+                "project": project,
+                "channel": channel,
+                "stream": stream,
+                "label": stream_label(channel, stream),
+                "total": len(ids),
+                "releases": [
+                    {
+                        "version": e.version,
+                        "count": len(release_security(e.release)),
+                        "summary": summary_line(release_security(e.release), 210).removeprefix("security: "),
+                        "link": e.release.link,
+                    }
+                    for e in items
+                ],
+            }
+        )
+    return out
+
+
 def digest_context(
     events: Sequence[tuple[int, AnyEvent]],
     *,
@@ -102,6 +135,7 @@ def digest_context(
     period_start: datetime | None,
     period_end: datetime,
     timezone: str = "UTC",
+    known_projects: Sequence[str] = (),
 ) -> dict[str, Any]:
     """What the digest templates see: sections by event kind (releases and promotions together, then
     one per other kind, e.g. deprecations), each grouped by project and channel/stream."""
@@ -145,7 +179,9 @@ def digest_context(
         "count": len(events),
         "empty": not events,
         "projects": projects_seen,
+        "known_projects": list(known_projects),
         "sections": out_sections,
+        "security": security_section(events),
         "timezone": timezone,
         "period_start": start,
         "period_end": end,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # imported where used: `release-bot --help` must not load the
     from email.message import EmailMessage
 
     from bot.config import Config, MailConfig
+    from bot.presentation import Renderer
     from bot.sinks.mail import MailSink
 
 ConfigLoader = Callable[[argparse.Namespace], "Config"]
@@ -25,6 +26,8 @@ _HINTS = {
     'a relay on this machine without TLS: tls = "none"',
     "AUTH": "check `username` and the password in the environment variable named by `password_env` "
     "(Gmail/Google Workspace: an app password)",
+    "certificate": "the server's certificate is not trusted: is `host` the name the certificate is for? "
+    "For a private or self-signed CA set `ca_file` to its PEM bundle (verification is never turned off)",
     "send": "the server refused the sender, the list address or the message: is `from` allowed to post "
     "to the list, is `to` right?",
 }
@@ -45,9 +48,15 @@ def mail_sinks(config: Config, name: str | None) -> list[MailSink]:
     return [MailSink(o) for o in outputs]
 
 
-def _test_message(sink: MailSink, *, to: str | None) -> tuple[EmailMessage, list[str] | None]:
+def _test_message(
+    sink: MailSink, *, to: str | None, renderer: Renderer | None = None
+) -> tuple[EmailMessage, list[str] | None]:
+    """A test mail shaped like a real announcement: a note on where it comes from, then a sample
+    release mail rendered by the list's templates (text and HTML parts)."""
+    import html
     from email.utils import make_msgid, parseaddr
 
+    from bot.presentation import Renderer, sample_events
     from bot.sinks.mail import build_message
 
     mail: MailConfig = sink.mail
@@ -62,12 +71,17 @@ def _test_message(sink: MailSink, *, to: str | None) -> tuple[EmailMessage, list
         f"Digest: {mail.digest.describe() if mail.digest else 'no'}",
         f"Sent: {now:%Y-%m-%d %H:%M:%S} UTC",
         "",
-        "If the list shows it, announcements will reach it the same way.",
+        "If the list shows it, announcements will reach it the same way. Below, a sample",
+        "announcement (made-up data, not a real release) as the list will receive them:",
+        "",
     ]
+    sample = sink.render(sample_events()[0], renderer or Renderer())
+    intro = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line)
+    sample_html = str(sample.get("html") or "")
     payload = {
         "subject": f"[release-bot] Test mail from output {sink.name}",
-        "text": "\n".join(lines),
-        "html": None,
+        "text": "\n".join(lines) + "\n" + str(sample["text"]),
+        "html": sample_html.replace("<body>", "<body>\n" + intro + "<hr>", 1) if sample_html else None,
     }
     missing = [env for _, env in mail.extra_headers_env if env not in sink.secrets()]
     if missing:
@@ -85,7 +99,9 @@ def _test_message(sink: MailSink, *, to: str | None) -> tuple[EmailMessage, list
     return message, [parseaddr(to)[1]] if to else None
 
 
-async def send_test_mail(sinks: list[MailSink], *, to: str | None = None) -> int:
+async def send_test_mail(
+    sinks: list[MailSink], *, to: str | None = None, renderer: Renderer | None = None
+) -> int:
     failed = 0
     for sink in sinks:
 
@@ -93,7 +109,7 @@ async def send_test_mail(sinks: list[MailSink], *, to: str | None = None) -> int
             print(f"{sink.name}: {text} …", flush=True)
 
         try:
-            message, recipients = _test_message(sink, to=to)
+            message, recipients = _test_message(sink, to=to, renderer=renderer)
             answer = await sink.send(message, recipients=recipients, progress=say)
         except ValueError as exc:  # --to is not an address
             failed += 1
@@ -104,6 +120,8 @@ async def send_test_mail(sinks: list[MailSink], *, to: str | None = None) -> int
             detail = str(exc).removeprefix(f"sink {sink.name!r}: ")
             print(f"{sink.name}: FAILED: {detail}")
             step = detail.split(":", 1)[0]
+            if "certificate" in detail:  # after STARTTLS or with implicit TLS: the certificate is the cause
+                step = "certificate"
             if step in _HINTS:
                 print(f"{sink.name}: hint: {_HINTS[step]}")
             continue
@@ -114,9 +132,11 @@ async def send_test_mail(sinks: list[MailSink], *, to: str | None = None) -> int
 def cmd_send_test_mail(args: argparse.Namespace, load: ConfigLoader) -> int:
     import asyncio
 
+    from bot.presentation import Renderer
+
     config = load(args)
     sinks = mail_sinks(config, args.output)
-    return asyncio.run(send_test_mail(sinks, to=args.to))
+    return asyncio.run(send_test_mail(sinks, to=args.to, renderer=Renderer(override_dir=config.templates)))
 
 
 def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:

@@ -18,6 +18,7 @@ from bot.detect import detect
 from bot.errors import RenderError
 from bot.fetched import DocumentUpdate, ReleaseFetch, RoadmapFetch, SourceFetch
 from bot.model import AnyEvent, Event, Notice, Reach, Release, RoadmapItem, Snapshot
+from bot.presentation.batch import rendering
 from bot.roadmap import detect_roadmap
 
 if TYPE_CHECKING:
@@ -195,7 +196,8 @@ def render_plan(plan: PollPlan, render: Render) -> PollPlan:
     """The plan with each event's outbox messages; a template error turns it into a failed poll that
     records nothing but the error (the same events are detected again once the template is fixed)."""
     try:
-        messages = tuple((event, tuple(render(event))) for event in plan.events)
+        with rendering(plan.events):  # a release's mail carries the notices that arrive with it
+            messages = tuple((event, tuple(render(event))) for event in plan.events)
     except RenderError as exc:
         return PollPlan(
             plan.source,

@@ -259,6 +259,11 @@ def _cached(notes: str, html: bool) -> SecurityIndex:
     return extract_security(html_to_text(notes) if html else notes)
 
 
+def security_index_of(notes: str, notes_format: str) -> SecurityIndex:
+    """The security index of notes in a release's `notes_format` (memoised on the notes text)."""
+    return _cached(notes, notes_format == "html")
+
+
 def release_security(release: Release) -> SecurityIndex:
     """The security index of a release's notes (memoised on the notes text)."""
-    return _cached(release.notes, release.notes_format == "html")
+    return security_index_of(release.notes, release.notes_format)

@@ -8,6 +8,7 @@ from bot.commands.changes import changes_reply
 from bot.commands.plans import deprecations_reply, roadmap_reply
 from bot.commands.releases import release_reply
 from bot.commands.state import StateView
+from bot.security import cve_answer, security_answer
 from bot.text import sanitize
 
 HELP = (
@@ -16,6 +17,8 @@ HELP = (
     "{p}release <version> — where and when it was released; "
     "{p}changes <channel|version> — what changed since the previous release; "
     "{p}deprecations [channel] — deprecations and removals on their way, and where they are; "
+    "{p}cve <CVE-…|GHSA-…> — which release of each channel first lists the fix; "
+    "{p}security [channel|version] — the security fixes of the current release; "
     "{p}roadmap [status] — the project's plans; {p}help — this text"
 )
 
@@ -47,6 +50,10 @@ def answer(
             roadmap=state.roadmap,
             prefix=prefix,
         )
+    elif command == "cve":
+        replies = cve_answer(" ".join(args[:1]), state.releases, index_of=state.security_of, prefix=prefix)
+    elif command == "security":
+        replies = security_answer(args, state.releases, index_of=state.security_of, prefix=prefix)
     elif command == "roadmap":
         replies = roadmap_reply(args, items=state.roadmap, prefix=prefix)
     elif command == "help":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from bot.model import Notice, Reach, Release, RoadmapItem
+from bot.security import SecurityIndex, release_security
 
 if TYPE_CHECKING:
     from bot.store import StateStore
@@ -15,12 +17,21 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class StateView:
     """What commands may look at: every known release, deprecation notice (and the channels each has
-    reached) and roadmap item still listed."""
+    reached), roadmap item still listed, and the security index stored with each release."""
 
     releases: tuple[Release, ...]
     notices: tuple[Notice, ...] = ()
     reaches: tuple[Reach, ...] = ()
     roadmap: tuple[RoadmapItem, ...] = ()
+    #: (source, stream, version) → the stored security index; a release not in it is read from its notes
+    security: Mapping[tuple[str, str, str], SecurityIndex] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def security_of(self, release: Release) -> SecurityIndex:
+        """The security index of a release: the stored one, else from its notes."""
+        stored = self.security.get(release.key)
+        return stored if stored is not None else release_security(release)
 
     @classmethod
     def of(
@@ -30,8 +41,15 @@ class StateView:
         notices: Iterable[Notice] = (),
         reaches: Iterable[Reach] = (),
         roadmap: Iterable[RoadmapItem] = (),
+        security: Mapping[tuple[str, str, str], SecurityIndex] | None = None,
     ) -> StateView:
-        return cls(tuple(releases), tuple(notices), tuple(reaches), tuple(roadmap))
+        return cls(
+            tuple(releases),
+            tuple(notices),
+            tuple(reaches),
+            tuple(roadmap),
+            MappingProxyType(dict(security or {})),
+        )
 
 
 def load_state_view(store: StateStore) -> StateView:
@@ -41,4 +59,5 @@ def load_state_view(store: StateStore) -> StateView:
         notices=store.notices(),
         reaches=store.reaches(),
         roadmap=store.roadmap_items(present_only=True),
+        security=store.security_indexes(),
     )

@@ -22,16 +22,20 @@ RESERVED_MAIL_HEADERS = frozenset(
     {
         "from", "to", "cc", "bcc", "reply-to", "sender", "subject", "date", "message-id", "in-reply-to",
         "references", "mime-version", "content-type", "content-transfer-encoding", "return-path",
-        "received", "resent-from", "resent-to", "resent-date", "resent-message-id",
+        "received", "resent-from", "resent-to", "resent-date", "resent-message-id", "auto-submitted",
     }
 )  # fmt: skip
 MailTls = Literal["starttls", "implicit", "none"]
 _TLS_MODES: tuple[MailTls, ...] = ("starttls", "implicit", "none")
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")  # RFC 5322 field-name: printable ASCII except ':'
+_BARE_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"\x00-\x1f\x7f]+@[A-Za-z0-9.-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 _DEFAULT_MAIL_PORTS = {"starttls": 587, "implicit": 465, "none": 25}
+#: Keys that set a reserved header themselves (the error for that header in extra_headers names them).
+_HEADER_KEYS = {"sender": "sender", "auto-submitted": "auto_submitted", "reply-to": "reply_to"}
+AUTO_SUBMITTED = ("auto-generated", "auto-notified", "no")
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,14 @@ class MailConfig:
     message_id_domain: str = "release-bot.invalid"
     per_release: bool = True
     digest: DigestConfig | None = None
+    sender_header: str | None = None  # the `sender` key: a Sender header (who actually sends)
+    envelope_from: str | None = None  # the SMTP MAIL FROM (bounces); default: the address of `from`
+    auto_submitted: str = "auto-generated"  # the Auto-Submitted header (RFC 3834); "no": none
+
+    @property
+    def envelope_sender(self) -> str:
+        """The SMTP envelope sender (MAIL FROM)."""
+        return self.envelope_from or parseaddr(self.sender)[1]
 
 
 def mail_address(value: str) -> Address:
@@ -114,6 +126,9 @@ def _headers(table: Table, name: str, *, env: bool) -> tuple[tuple[str, str], ..
         value = headers.string(header)
         if not _HEADER_NAME.match(header):
             raise headers.error(header, "not a valid header name (printable ASCII, no spaces or ':')")
+        if header.lower() in _HEADER_KEYS:
+            key = _HEADER_KEYS[header.lower()]
+            raise headers.error(header, f"set it with the output's `{key}` key instead")
         if header.lower() in RESERVED_MAIL_HEADERS:
             raise headers.error(header, "release-bot sets this header itself; it cannot be overridden")
         if env and not _ENV_NAME.match(value):
@@ -206,6 +221,15 @@ def parse_mail(table: Table, base: Path, *, source_names: list[str]) -> MailConf
     sender = _address(table, "from")
     to = _address(table, "to")
     reply_to = _address(table, "reply_to") if table.has("reply_to") else None
+    sender_header = _address(table, "sender") if table.has("sender") else None
+    envelope_from = None
+    if table.has("envelope_from"):
+        envelope_from = table.string("envelope_from")
+        if not _BARE_ADDRESS.match(envelope_from):
+            raise table.error(
+                "envelope_from", f'expected a bare address like "bounces@example.org", got {envelope_from!r}'
+            )
+    auto_submitted = table.choice("auto_submitted", AUTO_SUBMITTED, "auto-generated")
     domain_default = parseaddr(sender)[1].rpartition("@")[2]
     if not _DOMAIN.match(domain_default):
         domain_default = "release-bot.invalid"
@@ -251,4 +275,7 @@ def parse_mail(table: Table, base: Path, *, source_names: list[str]) -> MailConf
         message_id_domain=domain,
         per_release=per_release,
         digest=digest,
+        sender_header=sender_header,
+        envelope_from=envelope_from,
+        auto_submitted=auto_submitted,
     )

@@ -6,6 +6,10 @@ from typing import Any
 
 from bot.channels import stream_label
 from bot.model import KEY_PACKAGES, AnyEvent, DeprecationEvent, RoadmapEvent
+from bot.security import release_security, template_vars
+
+#: Bytes of the security summary in a one-line announcement (shortened further when the line is long).
+SECURITY_SUMMARY_BYTES = 120
 
 
 def key_packages(packages: dict[str, str] | Any) -> list[tuple[str, str]]:
@@ -13,8 +17,10 @@ def key_packages(packages: dict[str, str] | Any) -> list[tuple[str, str]]:
     return [(name, packages[name]) for name in KEY_PACKAGES if name in packages]
 
 
-def event_context(event: AnyEvent) -> dict[str, Any]:
-    """Everything a template may use. Text fields are untrusted: templates pass them through filters."""
+def event_context(event: AnyEvent, *, summary_bytes: int = SECURITY_SUMMARY_BYTES) -> dict[str, Any]:
+    """Everything a template may use. Text fields are untrusted: templates pass them through filters.
+    A release's security fixes: `security` (the index), `security_summary` (at most `summary_bytes`),
+    `security_list` (one line per package, then each id with its link)."""
     if isinstance(event, DeprecationEvent):
         return deprecation_context(event)
     if isinstance(event, RoadmapEvent):
@@ -39,6 +45,7 @@ def event_context(event: AnyEvent) -> dict[str, Any]:
         "promoted_from": event.promoted_from,
         "changes": list(event.changes),
         "key_changes": [c for c in event.changes if c.name in KEY_PACKAGES],
+        **template_vars(release_security(release), budget=summary_bytes),
     }
 
 

@@ -16,8 +16,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.errors import RenderError
 from bot.model import KEY_PACKAGES, AnyEvent, Release
+from bot.presentation.columns import wrap_columns
 from bot.presentation.contexts import event_context
-from bot.text import html_to_text, markdown_to_text, sanitize, truncate_utf8, wrap_text
+from bot.text import html_to_text, markdown_to_text, sanitize, truncate_utf8
 
 __all__ = ["DEFAULT_TEMPLATE_DIR", "Renderer", "irc_line"]
 
@@ -137,7 +138,7 @@ def _filter_truncate_bytes(value: object, max_bytes: int, ellipsis: str = "…")
 
 
 def _filter_wrap(value: object, width: int = 72) -> str:
-    return wrap_text(_text(value), width)
+    return wrap_columns(_text(value), width)
 
 
 class Renderer:
@@ -242,6 +243,22 @@ class Renderer:
         return found
 
 
+#: Most bytes of a one-line announcement that the security summary may bring it to: what one PRIVMSG
+#: carries to a channel with a long name from a nick whose user@host is not known yet (404 bytes).
+IRC_LINE_BYTES = 400
+
+
 def irc_line(event: AnyEvent, renderer: Renderer) -> str:
-    """The one-line announcement (IRC and console): template, then the sanitiser."""
-    return sanitize(renderer.render(f"irc/{event.kind}.j2", **event_context(event)))
+    """The one-line announcement (IRC and console): template, then the sanitiser. A release's security
+    summary is shortened (down to nothing) so that it never makes the line longer than IRC_LINE_BYTES."""
+    name = f"irc/{event.kind}.j2"
+    context = event_context(event)
+    line = sanitize(renderer.render(name, **context))
+    summary = context.get("security_summary") or ""
+    excess = len(line.encode()) - IRC_LINE_BYTES
+    if summary and excess > 0:
+        budget = len(summary.encode()) - excess
+        line = sanitize(
+            renderer.render(name, **event_context(event, summary_bytes=budget if budget >= 24 else 0))
+        )
+    return line

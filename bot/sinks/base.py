@@ -13,6 +13,7 @@ from bot.commands import StateView
 from bot.config import OutputConfig
 from bot.model import AnyEvent
 from bot.presentation import Renderer, irc_line, message_id
+from bot.routing import passes
 from bot.store import OutboxItem, OutboxMessage, ThreadStart
 
 
@@ -47,9 +48,7 @@ class Sink(ABC):
         self.group = config.name
 
     def wants(self, event: AnyEvent) -> bool:
-        return self.config.filter.matches(
-            source=event.source, channel=event.channel, stream=event.stream, kind=event.kind
-        )
+        return passes(self.config.filter, event)
 
     def format(self, event: AnyEvent, renderer: Renderer) -> OutboxMessage:
         return OutboxMessage(

@@ -14,7 +14,6 @@ or authentication problems, 4xx answers) is transient and retried with backoff.
 from __future__ import annotations
 
 import hashlib
-import re
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -28,12 +27,16 @@ import aiosmtplib
 
 from bot.config import MailConfig, MailOutput, mail_address, secret
 from bot.errors import DeliveryError
-from bot.messages import event_context, message_id
-from bot.model import AnyEvent, Event
+from bot.messages import message_id
+from bot.model import AnyEvent, DeprecationEvent, Event
+from bot.presentation.batch import current as current_batch
+from bot.presentation.columns import display_width, wrap_columns
+from bot.presentation.mailcontext import mail_context, release_of, safe_link
 from bot.render import Renderer
+from bot.routing import passes
 from bot.sinks.base import BotHooks, Sink
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
-from bot.text import sanitize, sanitize_body, wrap_text
+from bot.text import sanitize, sanitize_body
 
 __all__ = [
     "MailSink",
@@ -50,22 +53,13 @@ TEXT_WIDTH = 72
 Progress = Callable[[str], None]
 
 
-def safe_link(link: object) -> str | None:
-    """A link fit for an HTML href: http(s) only, no whitespace or control characters."""
-    if not isinstance(link, str):
-        return None
-    link = link.strip()
-    if re.match(r"^https?://[^\s\x00-\x1f\x7f]+$", link, re.IGNORECASE):
-        return link
-    return None
-
-
 def wrap_mail_text(text: str, width: int = TEXT_WIDTH) -> str:
-    """Wrap the lines of a text part that are longer than `width` (list items get a hanging indent);
-    shorter lines — tables, the "-- " signature separator — are kept exactly."""
+    """Wrap the lines of a text part that are wider than `width` display columns (East Asian wide
+    characters count two; list items get a hanging indent); narrower lines — tables, the "-- "
+    signature separator — are kept exactly."""
     out: list[str] = []
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        out.append(line if len(line) <= width else wrap_text(line, width))
+        out.append(line if display_width(line) <= width else wrap_columns(line, width))
     return "\n".join(out).strip("\n") + "\n"
 
 
@@ -125,9 +119,13 @@ def build_message(
     message["To"] = mail_address(_header(to or mail.to))
     if mail.reply_to:
         message["Reply-To"] = mail_address(_header(mail.reply_to))
+    if mail.sender_header:
+        message["Sender"] = mail_address(_header(mail.sender_header))
     message["Subject"] = _header(payload.get("subject", ""))
     message["Date"] = format_datetime(date)
     message["Message-ID"] = _header(message_id)
+    if mail.auto_submitted != "no":
+        message["Auto-Submitted"] = mail.auto_submitted  # RFC 3834: no auto-replies to an announcement
     parents = [_header(p) for p in payload.get("references") or () if p]
     if parents:
         message["In-Reply-To"] = parents[-1]
@@ -216,7 +214,14 @@ class MailSink(Sink):
         self._hooks = bot
 
     def wants(self, event: AnyEvent) -> bool:
-        return self.mail.per_release and super().wants(event)
+        """Per-release mails that pass the filter — except a deprecation notice that arrives with a
+        release this list gets a mail about: the notice is in that mail (one mail per release)."""
+        if not (self.mail.per_release and super().wants(event)):
+            return False
+        if isinstance(event, DeprecationEvent):
+            release = release_of(event, current_batch())
+            return release is None or not passes(self.config.filter, release)
+        return True
 
     def message_id(self, event: AnyEvent) -> str:
         return message_id(event, self.name, domain=self.mail.message_id_domain)
@@ -253,8 +258,12 @@ class MailSink(Sink):
         return parents
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
-        context = event_context(event)
-        context["link_href"] = safe_link(context.get("link"))
+        batch = current_batch()
+        if isinstance(event, Event):  # the notices it brings, if this list gets them with it
+            batch = tuple(
+                e for e in batch if not isinstance(e, DeprecationEvent) or passes(self.config.filter, e)
+            )
+        context = mail_context(event, batch)
         html = f"mail/{event.kind}.html.j2"
         return {
             "kind": event.kind,
@@ -328,7 +337,7 @@ class MailSink(Sink):
                 raise DeliveryError(
                     f"environment variable ${mail.password_env} (password_env) is not set", sink=self.name
                 )
-        envelope_from = parseaddr(mail.sender)[1]
+        envelope_from = mail.envelope_sender
         envelope_to = list(recipients) if recipients else [parseaddr(mail.to)[1]]
         smtp = aiosmtplib.SMTP(
             hostname=mail.host,

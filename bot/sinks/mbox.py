@@ -35,8 +35,8 @@ from pathlib import Path
 
 from bot.config import MboxOutput
 from bot.errors import DeliveryError
-from bot.messages import event_context
 from bot.model import AnyEvent
+from bot.presentation.mailcontext import mail_context
 from bot.render import Renderer
 from bot.sinks.base import Sink
 from bot.store import OutboxItem
@@ -153,7 +153,7 @@ class MboxSink(Sink):
         self._scan: MboxScan | None = None
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
-        context = event_context(event)
+        context = mail_context(event)
         return {
             "subject": sanitize(renderer.render(f"mail/{event.kind}.subject.j2", **context)),
             "body": sanitize_body(renderer.render(f"mail/{event.kind}.txt.j2", **context)),

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol, Self
 
 from bot.model import AnyEvent, Notice, Reach, Release, RoadmapItem
+from bot.security_index import SecurityIndex
 from bot.store.records import (
     DigestRecord,
     DocumentState,
@@ -45,6 +46,10 @@ class StateStore(Protocol):
     def known_releases(self, source: str) -> dict[tuple[str, str], Release]: ...
 
     def releases(self, source: str | None = None) -> list[Release]: ...
+
+    def security_indexes(self, source: str | None = None) -> dict[tuple[str, str, str], SecurityIndex]:
+        """(source, stream, version) → the security index stored with that release (schema 5)."""
+        ...
 
     def commit_poll(self, poll: PollRecord) -> list[int]:
         """One poll in one transaction; the ids of the events inserted (known keys are skipped)."""

@@ -7,7 +7,9 @@ import json
 import sqlite3
 from datetime import datetime
 
+from bot.errors import StoreError
 from bot.model import Release
+from bot.security_index import SecurityIndex, release_security
 from bot.store.base import SqliteBase
 from bot.store.codec import dt, event_to_dict, release_from_dict, release_to_dict, ts
 from bot.store.outbox import queue_message
@@ -20,6 +22,7 @@ def _release(row: sqlite3.Row) -> Release:
     data["packages"] = json.loads(data["packages"])
     data["architectures"] = json.loads(data["architectures"])
     data.pop("first_seen_at")
+    data.pop("security", None)
     return release_from_dict(data)
 
 
@@ -46,6 +49,18 @@ class PollStore(SqliteBase):
         else:
             rows = self._db.execute("SELECT * FROM releases WHERE source = ?", (source,))
         return [_release(row) for row in rows]
+
+    def security_indexes(self, source: str | None = None) -> dict[tuple[str, str, str], SecurityIndex]:
+        """(source, stream, version) → the security index stored with that release."""
+        query = "SELECT source, stream, version, security FROM releases WHERE security IS NOT NULL"
+        rows = self._db.execute(query + (" AND source = ?" if source else ""), (source,) if source else ())
+        out: dict[tuple[str, str, str], SecurityIndex] = {}
+        for row in rows:
+            try:
+                out[(row[0], row[1], row[2])] = SecurityIndex.from_json(row[3])
+            except ValueError as exc:
+                raise StoreError(f"{self.path}: release {row[0]}/{row[1]}/{row[2]}: {exc}") from exc
+        return out
 
     def commit_poll(self, poll: PollRecord) -> list[int]:
         """Record one poll in one transaction. Returns the ids of the events inserted (an event whose
@@ -82,8 +97,9 @@ class PollStore(SqliteBase):
                 data = release_to_dict(release)
                 db.execute(
                     """INSERT OR IGNORE INTO releases (source, stream, version, channel, project, title,
-                           published, link, packages, notes, notes_format, architectures, first_seen_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                           published, link, packages, notes, notes_format, architectures, first_seen_at,
+                           security)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         release.source,
                         release.stream,
@@ -98,6 +114,7 @@ class PollStore(SqliteBase):
                         release.notes_format,
                         json.dumps(data["architectures"]),
                         stamp,
+                        release_security(release).to_json(),
                     ),
                 )
             changed = record_notices(db, stamp, poll.notices, poll.reaches) or changed

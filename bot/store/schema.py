@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.model import Event
+from bot.security_index import security_index_of
 from bot.store.codec import release_event_from_dict
 
 
@@ -216,11 +217,33 @@ def _v4_index_threads(db: Executor) -> None:
             )
 
 
+# 5 (security answers, issue 12): each release's security index (CVE and GHSA ids per package, from
+# its notes; `SecurityIndex.to_json`), written with the release — baseline included — and filled in
+# here for the releases already stored.
+V5 = """
+    ALTER TABLE releases ADD COLUMN security TEXT;
+"""
+
+
+def _v5_index_security(db: Executor) -> None:
+    """The security index of every release already stored, from its notes."""
+    rows: Iterable[Any] = list(
+        db.execute("SELECT source, stream, version, notes, notes_format FROM releases")
+    )
+    for source, stream, version, notes, notes_format in rows:
+        index = security_index_of(notes, notes_format)
+        db.execute(
+            "UPDATE releases SET security = ? WHERE source = ? AND stream = ? AND version = ?",
+            (index.to_json(), source, stream, version),
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, source status, releases, events, outbox", _statements(V1)),
     Migration(2, "mail digests", _statements(V2)),
     Migration(3, "deprecation notices, their reaches, roadmap items", _statements(V3)),
     Migration(4, "outbox sink groups; thread index", _statements(V4), convert=_v4_index_threads),
+    Migration(5, "security index of each release", _statements(V5), convert=_v5_index_security),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -62,7 +62,8 @@ def test_preview_renders_without_touching_state(http_server: LocalHTTPServer, tm
     assert result.returncode == 0, result.stderr
     assert "# 4 new event(s) since the stored state would be announced" in result.stdout
     assert "## mbox (mbox) — promotion:flatcar/beta/4230.1.0" in result.stdout
-    assert "subject: [Flatcar] Beta 4230.1.0 released (4230 promoted from alpha)" in result.stdout
+    subject = "[Flatcar] beta 4230.1.0 (4230 promoted from alpha): kernel 6.6.83, 69 security fixes"
+    assert f"subject: {subject}" in result.stdout
     assert state.read_bytes() == before
     assert not (tmp_path / "out.mbox").exists()
     # and the real poll afterwards still announces them

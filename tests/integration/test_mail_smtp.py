@@ -83,7 +83,7 @@ def test_delivery(
     message = received.message
     assert message["Message-ID"] == "<release.sample.stable.4230.2.0.list@example.org>"
     assert message["From"] == SENDER and message["To"] == LIST
-    assert message["Subject"] == "[Flatcar] Stable 4230.2.0 released"
+    assert message["Subject"] == "[Flatcar] stable 4230.2.0: kernel 6.6.88"
     assert message.get_content_type() == "multipart/alternative"
 
 
@@ -638,7 +638,7 @@ def test_digest_send_now_touches_only_its_list(
     assert cli.main(["-c", str(path), "digest", "--send-now"]) == 0
     assert "delivered 2, failed 0" in capsys.readouterr().err  # the release mail, then the digest
     subjects = [str(m.message["Subject"]) for m in server.messages]
-    assert subjects[0] == "[Flatcar] Stable 4230.2.0 released" and " Digest " in subjects[1]
+    assert subjects[0] == "[Flatcar] stable 4230.2.0: kernel 6.6.88" and " Digest " in subjects[1]
     with Store(config.state) as store:
         assert store.outbox_counts()["box"] == {"queued": 1}
     assert not (tmp_path / "announcements.mbox").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.detect import detect
-from bot.messages import event_context
+from bot.presentation.mailcontext import mail_context
 from bot.render import Renderer
 from bot.sinks import irc_line
 from bot.text import sanitize
@@ -27,7 +27,7 @@ def render_all(before: str, after: str) -> str:
     )
     out = [f"# {before} -> {after}: {len(detection.events)} events", ""]
     for event in detection.events:
-        context = event_context(event)
+        context = mail_context(event)
         out += [
             f"== {event.key}",
             f"irc: {irc_line(event, renderer)}",
