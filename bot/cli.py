@@ -116,7 +116,9 @@ def cmd_once(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
-        return 1 if failed or delivery.failed else 0
+        for name, held in delivery.held.items():  # queued because of failures: not a success
+            print(f"output {name}: {held} message(s) held back by failures (see `status`)", file=sys.stderr)
+        return 1 if failed or delivery.failed or delivery.held else 0
 
     return asyncio.run(main())
 
@@ -237,9 +239,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                 )
         for sink, key, state, error in store.outbox_errors():
             print(f"  {sink} {key} [{state}]: {error}")
+        from bot.delivercli import queue_status_lines
         from bot.digest import status_lines
 
-        for line in status_lines(config, store):
+        for line in [*queue_status_lines(config, store), *status_lines(config, store)]:
             print(line)
     return 0
 
