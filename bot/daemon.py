@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.errors import BotError
 from bot.pipeline import PollResult
+from bot.store.files import describe_error
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -21,19 +23,66 @@ __all__ = ["run"]
 log = logging.getLogger("release-bot")
 
 
-async def run(bot: Bot, stop: asyncio.Event) -> None:
-    """Poll every source on its interval (with backoff after failures) and deliver, until `stop`."""
+class _Coalesced(logging.Filter):
+    """A job still running when its next run comes is coalesced (max_instances=1, coalesce=True):
+    expected when a poll outlasts its interval, not worth a warning each time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in str(record.msg)
+
+
+#: APScheduler's messages, without the one above (a child of "apscheduler": the CLI's level applies).
+SCHEDULER_LOG = logging.getLogger("apscheduler.scheduler.release-bot")
+SCHEDULER_LOG.addFilter(_Coalesced())
+
+
+def make_scheduler() -> Any:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    return AsyncIOScheduler(timezone=UTC, logger=SCHEDULER_LOG)
+
+
+class StateStreak:
+    """Errors of the state database (disk full, locked): one log line when a streak starts and one
+    when it ends, not a traceback per attempt."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures = 0
+
+    def failed(self, path: str, exc: sqlite3.Error) -> None:
+        self.failures += 1
+        if self.failures == 1:
+            log.error("%s: %s (said once until it recovers)", self.what, describe_error(path, exc))
+
+    def ok(self) -> None:
+        if self.failures:
+            log.info(
+                "%s: the state database works again after %d failed attempt(s)", self.what, self.failures
+            )
+        self.failures = 0
+
+
+async def run(bot: Bot, stop: asyncio.Event) -> None:
+    """Poll every source on its interval (with backoff after failures) and deliver, until `stop`."""
     from bot.digest import schedule_digests
 
-    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler = make_scheduler()
     wake = bot.wake
+    state = str(bot.config.state)
+    bot.deliverer.lock.claim()  # at start: a second process on this state says it is a standby
     await bot.deliverer.open_sinks()
+    streaks: dict[str, StateStreak] = {}
 
     async def poll_job(source: SourceConfig) -> None:
+        streak = streaks.setdefault(source.name, StateStreak(f"source {source.name}"))
         try:
             result = await bot.poll(source)
+            streak.ok()
+        except sqlite3.Error as exc:
+            streak.failed(state, exc)
+            bot.streaks.failed(source.name)
+            result = PollResult(source.name, ok=False)
         except Exception:
             log.exception("source %s: unexpected error while polling", source.name)
             bot.streaks.failed(source.name)
@@ -45,9 +94,14 @@ async def run(bot: Bot, stop: asyncio.Event) -> None:
         if result.events:
             wake.set()
 
+    delivery_streak = StateStreak("delivery")
+
     async def deliver_job() -> None:
         try:
             await bot.deliver()
+            delivery_streak.ok()
+        except sqlite3.Error as exc:
+            delivery_streak.failed(state, exc)
         except BotError as exc:
             log.error("delivery: %s", exc)
         except Exception:

@@ -105,12 +105,16 @@ class DeliveryLock:
             os.close(fd)
             if not self._warned:
                 log.warning(
-                    "another release-bot process (pid %s) delivers from %s; queued messages are left to it",
+                    "standby: another release-bot process (pid %s) delivers from %s; queued messages are "
+                    "left to it, and this process waits for its delivery lock (taken over when it stops)",
                     holder,
                     self.state_path,
                 )
                 self._warned = True
             return False
+        if self._warned:
+            log.info("the delivery lock of %s is free again: this process delivers now", self.state_path)
+            self._warned = False
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
