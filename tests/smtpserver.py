@@ -23,6 +23,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -120,6 +121,9 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     data_delay: float = 0.0  # seconds between storing a message and the reply to its final "."
     data_delays: int = 0  # how many more replies are late
+    #: (Message-ID, when stored, when its reply was sent), monotonic clock: a client killed in between
+    #: does not know the message was stored
+    timeline: list[tuple[str, float, float]] = field(default_factory=list)
     connections: int = 0  # sessions that said EHLO/HELO first (STARTTLS's second EHLO not counted)
 
     def next_reply(self, command: str) -> str | None:
@@ -176,6 +180,7 @@ class _Handler:
             secure=self.mode == "implicit" or session.ssl is not None,
             user=user,
         )
+        stored = time.monotonic()
         with self.state.lock:
             self.state.messages.append(received)
             number = len(self.state.messages)
@@ -183,6 +188,8 @@ class _Handler:
             self.state.data_delays -= 1
         if delay:  # stored, but the reply to the final "." is late
             await asyncio.sleep(delay)
+        with self.state.lock:
+            self.state.timeline.append((str(received.message["Message-ID"]), stored, time.monotonic()))
         return f"250 2.0.0 OK queued as test-{number}"
 
 
@@ -290,6 +297,12 @@ class SMTPTestServer:
         with self._state.lock:
             self._state.data_delay = seconds
             self._state.data_delays = times
+
+    @property
+    def timeline(self) -> list[tuple[str, float, float]]:
+        """(Message-ID, stored at, replied at) per accepted message, `time.monotonic()` clock."""
+        with self._state.lock:
+            return list(self._state.timeline)
 
     def script(self, command: Literal["MAIL", "RCPT", "DATA"], *replies: str) -> None:
         """Answer the next `command`s with `replies` (one each), then accept again."""
