@@ -35,6 +35,9 @@ __all__ = ["Progress", "SmtpSession", "classify_error"]
 
 Progress = Callable[[str], None]
 
+#: A session idle for longer than this is checked with NOOP before it is used again.
+IDLE_CHECK = 5.0
+
 
 def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
     return f"{exc.code} {sanitize(exc.message)}"
@@ -182,6 +185,8 @@ class SmtpSession:
     async def _session(self, say: Progress, password: str | None) -> _Client:
         smtp = self._smtp
         if smtp is not None and smtp.is_connected:
+            if self._last_sent is not None and time.monotonic() - self._last_sent < IDLE_CHECK:
+                return smtp  # busy within this pass: no extra round trip
             try:
                 await smtp.noop()  # the server may have closed an idle session
                 return smtp
