@@ -260,3 +260,18 @@ def test_deliver_now_resets_the_backoff_and_reports(
     assert cli.main(["-c", str(path), "deliver", "nope"]) == 2
     with Store(tmp_path / "state.sqlite3") as store:
         assert store.outbox_counts()["list"] == {"delivered": 4}
+
+
+def test_a_session_left_open_by_a_finished_event_loop_is_not_reused(
+    smtp_server: SMTPServerFactory, tmp_path: Path
+) -> None:
+    from bot.messages import sample_events
+    from tests.mailhelpers import item_for, mail_sink
+
+    server = smtp_server()
+    sink = mail_sink(tmp_path, port=server.port, tls="none")
+    item = item_for(sink, sample_events()[0])
+    asyncio.run(sink.deliver(item))  # no end of pass: the session stays open in the sink
+    asyncio.run(sink.deliver(item))  # another loop: a new session, not the dead one
+    asyncio.run(sink.close())
+    assert len(server.messages) == 2 and server.connections == 2

@@ -118,6 +118,7 @@ class SmtpSession:
         self.mail = mail
         self._tls_context = tls_context
         self._smtp: _Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._last_sent: float | None = None  # monotonic time of the last message of this pass
         self.connections = 0  # opened so far (for tests and the benchmark)
 
@@ -184,6 +185,8 @@ class SmtpSession:
 
     async def _session(self, say: Progress, password: str | None) -> _Client:
         smtp = self._smtp
+        if smtp is not None and self._loop is not asyncio.get_running_loop():
+            smtp = self._smtp = None  # opened under another event loop (a finished `asyncio.run`)
         if smtp is not None and smtp.is_connected:
             if self._last_sent is not None and time.monotonic() - self._last_sent < IDLE_CHECK:
                 return smtp  # busy within this pass: no extra round trip
@@ -194,6 +197,7 @@ class SmtpSession:
                 smtp.close()
         self._smtp = None
         self._smtp = await self._open(say, password)
+        self._loop = asyncio.get_running_loop()
         return self._smtp
 
     async def _pace(self) -> None:
@@ -243,6 +247,10 @@ class SmtpSession:
         smtp, self._smtp = self._smtp, None
         self._last_sent = None
         if smtp is None:
+            return
+        if self._loop is not asyncio.get_running_loop():
+            with suppress(RuntimeError):  # its loop is gone, and its transport with it
+                smtp.close()
             return
         if smtp.is_connected:
             with suppress(aiosmtplib.SMTPException, OSError):
