@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -25,6 +26,7 @@ from bot.sinks import Sink, build_sinks
 from bot.sources import fetch_source, kind_of
 from bot.sources.http import HttpFetcher
 from bot.store import OutboxItem, OutboxMessage, StateStore, Store, ThreadStart
+from bot.store.files import describe_error
 
 log = logging.getLogger("release-bot")
 
@@ -157,6 +159,11 @@ class Bot:
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
+                if isinstance(result, sqlite3.Error):  # a full disk, a locked database: one line
+                    said = describe_error(str(self.config.state), result)
+                    log.error("source %s: %s", source.name, said)
+                    out.append(PollResult(source.name, ok=False, error=said))
+                    continue
                 log.error("source %s: unexpected error", source.name, exc_info=result)
                 out.append(PollResult(source.name, ok=False, error=f"{type(result).__name__}: {result}"))
             else:

@@ -163,3 +163,61 @@ def test_a_second_run_says_it_is_a_standby_at_start(http_server: LocalHTTPServer
     running = next(i for i, line in enumerate(lines) if "running:" in line)
     assert standby < running  # said at start, before the daemon runs
     assert f"pid {os.getpid()}" in lines[standby]
+
+
+@pytest.mark.integration
+def test_a_disk_filling_up_between_polls_is_one_line_not_a_traceback(
+    http_server: LocalHTTPServer, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        config = mount / "config.toml"
+        config.write_text(
+            textwrap.dedent(f"""\
+            [bot]
+            state = "state.sqlite3"
+            [[sources]]
+            name = "flatcar"
+            kind = "flatcar"
+            base_url = "{http_server.url("/flatcar/")}"
+            [[outputs]]
+            name = "console"
+            kind = "console"
+            """),
+            encoding="utf-8",
+        )
+        for name in ("alpha", "beta", "stable", "lts"):
+            http_server.set(
+                f"/flatcar/releases-{name}.json",
+                history_bytes("2025-02-18-56835e81", name),
+                content_type="application/json",
+            )
+        command = [sys.executable, "-m", "bot", "-c", str(config), "once"]
+        first = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+        assert first.returncode == 0, first.stderr
+        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        for name in ("alpha", "beta", "stable", "lts"):
+            http_server.set(
+                f"/flatcar/releases-{name}.json",
+                history_bytes("2025-03-20-3e9fd11f", name),
+                content_type="application/json",
+            )
+        second = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+    assert second.returncode != 0
+    assert "the disk is full" in second.stderr, second.stderr
+    assert "Traceback" not in second.stderr
