@@ -172,7 +172,8 @@ class Deliverer:
             facts = queue_facts(self.store, group)
             waiting = facts.queued if facts.attempts else 0
             if facts.stopped is not None:
-                waiting += self.store.outbox_counts().get(group, {}).get("failed", 0)
+                sinks = self.store.outbox_groups().get(group, {})
+                waiting += sum(counts.get("failed", 0) for counts in sinks.values())
             if waiting:
                 result.held[group] = waiting
         return result
