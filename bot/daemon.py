@@ -45,15 +45,33 @@ def status_line(bot: Bot, last_poll: dict[str, tuple[datetime, bool]]) -> str:
     return f"last poll {when:%Y-%m-%d %H:%M:%S}Z, {health}; {queued} queued"
 
 
-async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None) -> None:
-    """Poll every source on its interval (with backoff after failures) and deliver, until `stop`."""
+class _Coalesced(logging.Filter):
+    """A job still running when its next run comes is coalesced (max_instances=1, coalesce=True):
+    expected when a poll outlasts its interval, not worth a warning each time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in str(record.msg)
+
+
+#: APScheduler's messages, without the one above (a child of "apscheduler": the CLI's level applies).
+SCHEDULER_LOG = logging.getLogger("apscheduler.scheduler.release-bot")
+SCHEDULER_LOG.addFilter(_Coalesced())
+
+
+def make_scheduler() -> Any:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    return AsyncIOScheduler(timezone=UTC, logger=SCHEDULER_LOG)
+
+
+async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None) -> None:
+    """Poll every source on its interval (with backoff after failures) and deliver, until `stop`."""
     from bot.digest import schedule_digests
 
     notifier = notifier if notifier is not None else Notifier.from_env()
     bot.retrying = True  # failed sources are polled again with backoff: the log says when
-    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler = make_scheduler()
+    bot.deliverer.lock.claim()  # at start: a second process on this state says it is a standby
     wake = bot.wake
     running: set[asyncio.Task[Any]] = set()
     last_poll: dict[str, tuple[datetime, bool]] = {}

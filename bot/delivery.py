@@ -11,16 +11,28 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from bot.backoff import Uniform, backoff
-from bot.errors import DeliveryError
+from bot.errors import AuthenticationFailed, DeliveryError
 from bot.sinks import Sink
-from bot.store import StateStore
+from bot.store import OutboxItem, StateStore
+from bot.store.queues import auth_streak, queue_facts, stop_output, stopped
 
 __all__ = ["Deliverer", "DeliveryLock", "DeliveryResult", "Retry", "RetryPolicy"]
 
 log = logging.getLogger("release-bot")
+
+
+#: The error of an authentication failure starts with this and the count of them in a row.
+AUTH_FAILURE = "authentication failure "
+
+
+@runtime_checkable
+class PassAware(Protocol):
+    """A sink that keeps something open during a delivery pass (an SMTP session) and closes it after."""
+
+    async def end_pass(self) -> None: ...
 
 
 @dataclass
@@ -28,6 +40,9 @@ class DeliveryResult:
     delivered: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    #: messages left queued after this pass because of failures (waiting for a retry, or their output
+    #: stopped), per output
+    held: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,12 +105,16 @@ class DeliveryLock:
             os.close(fd)
             if not self._warned:
                 log.warning(
-                    "another release-bot process (pid %s) delivers from %s; queued messages are left to it",
+                    "standby: another release-bot process (pid %s) delivers from %s; queued messages are "
+                    "left to it, and this process waits for its delivery lock (taken over when it stops)",
                     holder,
                     self.state_path,
                 )
                 self._warned = True
             return False
+        if self._warned:
+            log.info("the delivery lock of %s is free again: this process delivers now", self.state_path)
+            self._warned = False
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -149,6 +168,14 @@ class Deliverer:
             return result
         await self.open_sinks()
         await asyncio.gather(*(self._deliver_sink(sink, result) for sink in self.sinks))
+        for group in dict.fromkeys(sink.group for sink in self.sinks):
+            facts = queue_facts(self.store, group)
+            waiting = facts.queued if facts.attempts else 0
+            if facts.stopped is not None:
+                sinks = self.store.outbox_groups().get(group, {})
+                waiting += sum(counts.get("failed", 0) for counts in sinks.values())
+            if waiting:
+                result.held[group] = waiting
         return result
 
     async def _deliver_sink(self, sink: Sink, result: DeliveryResult) -> None:
@@ -156,33 +183,89 @@ class Deliverer:
         if lock.locked():
             return  # a delivery pass for this sink is already running; it will see new rows too
         async with lock:
-            while sink.ready():
-                items = self.store.pending(sink.name, now=self.clock(), limit=100)
-                if not items:
-                    return
-                for item in items:
-                    if not sink.ready():
-                        return
+            try:
+                await self._sink_pass(sink, result)
+            finally:
+                if isinstance(sink, PassAware):
                     try:
-                        await sink.deliver(item)
-                    except DeliveryError as exc:
-                        result.failed += 1
-                        result.errors.append(str(exc))
-                        retry = self.policy.after_failure(
-                            permanent=exc.permanent,
-                            sink_ready=sink.ready(),
-                            attempts=item.attempts,
-                            now=self.clock(),
-                        )
-                        if retry.action == "interrupted":
-                            log.info("delivery of %s interrupted, stays queued: %s", item.event_key, exc)
-                            return
-                        self.store.mark_attempt_failed(
-                            item.id, error=str(exc), permanent=exc.permanent, retry_at=retry.at
-                        )
-                        log.warning("delivery of %s failed: %s", item.event_key, exc)
-                        if retry.action == "later":
-                            return  # keep order: the rest of this sink waits for the retry
-                        continue
-                    self.store.mark_delivered(item.id, now=self.clock())
-                    result.delivered += 1
+                        await sink.end_pass()
+                    except Exception:
+                        log.exception("ending the delivery pass of %s failed", sink.name)
+
+    def _stopped(self, sink: Sink) -> bool:
+        """A stopped output (refused credentials) keeps what is queued for it as failed, unsent."""
+        reason = stopped(self.store, sink.group)
+        if reason is None:
+            return False
+        stop_output(self.store, sink.group, reason)  # messages queued since the stop
+        return True
+
+    def _auth_failed(self, sink: Sink, item: OutboxItem, exc: AuthenticationFailed) -> bool:
+        """Count an authentication failure; True when it stopped the output."""
+        limit = int(getattr(sink, "max_auth_failures", 3))
+        streak = auth_streak(self.store, item.id, AUTH_FAILURE) + 1
+        if streak < limit:
+            retry = self.policy.after_failure(
+                permanent=False, sink_ready=True, attempts=item.attempts, now=self.clock()
+            )
+            self.store.mark_attempt_failed(
+                item.id,
+                error=f"{AUTH_FAILURE}{streak} of {limit} in a row: {exc}",
+                permanent=False,
+                retry_at=retry.at,
+            )
+            log.warning(
+                "delivery of %s failed (%d of %d authentication failures in a row): %s",
+                item.event_key,
+                streak,
+                limit,
+                exc,
+            )
+            return False
+        self.store.mark_attempt_failed(item.id, error=str(exc), permanent=False, retry_at=None)
+        reason = (
+            f"{limit} authentication failures in a row ({exc}); fix the credentials, then "
+            f"`release-bot retry {sink.group}`"
+        )
+        held = stop_output(self.store, sink.group, reason)
+        log.error("output %s stopped, %d message(s) held: %s", sink.group, held, reason)
+        return True
+
+    async def _sink_pass(self, sink: Sink, result: DeliveryResult) -> None:
+        if self._stopped(sink):
+            return
+        while sink.ready():
+            items = self.store.pending(sink.name, now=self.clock(), limit=100)
+            if not items:
+                return
+            for item in items:
+                if not sink.ready():
+                    return
+                try:
+                    await sink.deliver(item)
+                except AuthenticationFailed as exc:
+                    result.failed += 1
+                    result.errors.append(str(exc))
+                    self._auth_failed(sink, item, exc)
+                    return  # no more logins in this pass
+                except DeliveryError as exc:
+                    result.failed += 1
+                    result.errors.append(str(exc))
+                    retry = self.policy.after_failure(
+                        permanent=exc.permanent,
+                        sink_ready=sink.ready(),
+                        attempts=item.attempts,
+                        now=self.clock(),
+                    )
+                    if retry.action == "interrupted":
+                        log.info("delivery of %s interrupted, stays queued: %s", item.event_key, exc)
+                        return
+                    self.store.mark_attempt_failed(
+                        item.id, error=str(exc), permanent=exc.permanent, retry_at=retry.at
+                    )
+                    log.warning("delivery of %s failed: %s", item.event_key, exc)
+                    if retry.action == "later":
+                        return  # keep order: the rest of this sink waits for the retry
+                    continue
+                self.store.mark_delivered(item.id, now=self.clock())
+                result.delivered += 1

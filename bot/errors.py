@@ -67,3 +67,7 @@ class DeliveryError(BotError, ConnectionError):
         self.sink = sink
         self.permanent = permanent
         super().__init__(f"sink {sink!r}: {message}")
+
+
+class AuthenticationFailed(DeliveryError):
+    """The server refused the sink's credentials: retrying with the same ones risks a lock-out."""

@@ -1,4 +1,5 @@
-"""Mail verbs of the command line: `send-test-mail` and `digest --preview | --send-now`."""
+"""Mail verbs of the command line: `send-test-mail` and `digest --preview | --send-now` (and `deliver`,
+from `bot.delivercli`)."""
 
 from __future__ import annotations
 
@@ -238,3 +239,6 @@ def add_mail_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser], loa
     )
     p.add_argument("--html", action="store_true", help="with --preview: also print the HTML part")
     p.set_defaults(func=lambda args: cmd_digest(args, load))
+    from bot.delivercli import add_deliver_verb
+
+    add_deliver_verb(sub, load)

@@ -124,7 +124,10 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
         # A release recorded silently records its notices silently.
         announced = {(e.release.stream, e.release.version) for e in detection.events}
         deprecations = detect_deprecations(
-            [(r, (r.stream, r.version) in announced) for r in detection.new], known.notices, known.reached
+            [(r, (r.stream, r.version) in announced) for r in detection.new],
+            known.notices,
+            known.reached,
+            known_releases=known.releases.values(),
         )
     events = in_order([*detection.events, *deprecations.events])
     return PollPlan(

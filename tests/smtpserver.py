@@ -3,7 +3,8 @@
 Modes: "plain" (no TLS offered), "starttls" (offers STARTTLS and requires it before MAIL), "implicit"
 (TLS from the first byte, like port 465). Optional AUTH (PLAIN/LOGIN) with one user and password.
 Replies to MAIL, RCPT and DATA can be scripted (`script("DATA", "451 4.3.0 try later")`: the next
-DATA gets that answer, later ones are accepted again). The certificate is a self-signed one for
+DATA gets that answer, later ones are accepted again); `reply_late(s)` stores each message but answers
+its final "." `s` seconds later; `connections` counts sessions. The certificate is a self-signed one for
 127.0.0.1/localhost made once per session with the `openssl` command.
 
 Usage::
@@ -16,11 +17,13 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import email
 import shutil
 import ssl
 import subprocess
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -116,6 +119,12 @@ class _State:
     commands: list[str] = field(default_factory=list)  # MAIL/RCPT/DATA/AUTH as they arrived
     scripted: dict[str, list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    data_delay: float = 0.0  # seconds between storing a message and the reply to its final "."
+    data_delays: int = 0  # how many more replies are late
+    #: (Message-ID, when stored, when its reply was sent), monotonic clock: a client killed in between
+    #: does not know the message was stored
+    timeline: list[tuple[str, float, float]] = field(default_factory=list)
+    connections: int = 0  # sessions that said EHLO/HELO first (STARTTLS's second EHLO not counted)
 
     def next_reply(self, command: str) -> str | None:
         with self.lock:
@@ -128,6 +137,15 @@ class _Handler:
     def __init__(self, state: _State, mode: Mode) -> None:
         self.state = state
         self.mode = mode
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        if session.host_name is None:  # the session's first EHLO (not the one after STARTTLS)
+            with self.state.lock:
+                self.state.connections += 1
+        session.host_name = hostname  # aiosmtpd: a handle_EHLO hook must set it
+        return responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
@@ -162,9 +180,16 @@ class _Handler:
             secure=self.mode == "implicit" or session.ssl is not None,
             user=user,
         )
+        stored = time.monotonic()
         with self.state.lock:
             self.state.messages.append(received)
             number = len(self.state.messages)
+            delay = self.state.data_delay if self.state.data_delays > 0 else 0.0
+            self.state.data_delays -= 1
+        if delay:  # stored, but the reply to the final "." is late
+            await asyncio.sleep(delay)
+        with self.state.lock:
+            self.state.timeline.append((str(received.message["Message-ID"]), stored, time.monotonic()))
         return f"250 2.0.0 OK queued as test-{number}"
 
 
@@ -261,6 +286,23 @@ class SMTPTestServer:
     def commands(self) -> list[str]:
         with self._state.lock:
             return list(self._state.commands)
+
+    @property
+    def connections(self) -> int:
+        with self._state.lock:
+            return self._state.connections
+
+    def reply_late(self, seconds: float, *, times: int = 1) -> None:
+        """Store the next `times` messages at once but answer their final "." only after `seconds`."""
+        with self._state.lock:
+            self._state.data_delay = seconds
+            self._state.data_delays = times
+
+    @property
+    def timeline(self) -> list[tuple[str, float, float]]:
+        """(Message-ID, stored at, replied at) per accepted message, `time.monotonic()` clock."""
+        with self._state.lock:
+            return list(self._state.timeline)
 
     def script(self, command: Literal["MAIL", "RCPT", "DATA"], *replies: str) -> None:
         """Answer the next `command`s with `replies` (one each), then accept again."""

@@ -105,6 +105,7 @@ def source_lines(config: Config, store: StateStore) -> list[str]:
 def output_lines(config: Config, store: StateStore) -> list[str]:
     """Per output: queued, delivered, failed; per sink of it (IRC channels); the last errors; then
     what each kind adds (mail digests)."""
+    from bot.delivercli import queue_status_lines
     from bot.digest import status_lines
 
     lines: list[str] = []
@@ -122,6 +123,7 @@ def output_lines(config: Config, store: StateStore) -> list[str]:
             )
     for sink, key, state, error in store.outbox_errors():
         lines.append(f"  {sink} {key} [{state}]: {error}")
+    lines.extend(queue_status_lines(config, store))
     lines.extend(status_lines(config, store))
     return lines
 

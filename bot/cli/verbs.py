@@ -116,7 +116,9 @@ def cmd_once(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
-        return 1 if failed or delivery.failed else 0
+        for name, held in delivery.held.items():  # queued because of failures: not a success
+            print(f"output {name}: {held} message(s) held back by failures (see `status`)", file=sys.stderr)
+        return 1 if failed or delivery.failed or delivery.held else 0
 
     return asyncio.run(main())
 

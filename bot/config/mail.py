@@ -77,6 +77,9 @@ class MailConfig:
     extra_headers_env: tuple[tuple[str, str], ...] = ()
     timeout: float = 30.0
     connect_timeout: float = 10.0
+    data_timeout: float = 600.0  # the reply to the final "." (RFC 5321 §4.5.3.2.6: 10 minutes)
+    max_auth_failures: int = 3  # authentication failures in a row that stop the output until `retry`
+    max_per_minute: int = 0  # pace of one delivery pass; 0: no pace
     local_hostname: str | None = None
     message_id_domain: str = "release-bot.invalid"
     per_release: bool = True
@@ -271,6 +274,9 @@ def parse_mail(table: Table, base: Path, *, source_names: list[str]) -> MailConf
         extra_headers_env=extra_env,
         timeout=table.duration("timeout", 30.0, minimum=1.0),
         connect_timeout=table.duration("connect_timeout", 10.0, minimum=1.0),
+        data_timeout=table.duration("data_timeout", 600.0, minimum=1.0),
+        max_auth_failures=table.integer("max_auth_failures", 3, minimum=1),
+        max_per_minute=table.integer("max_per_minute", 0, minimum=0),
         local_hostname=local_hostname,
         message_id_domain=domain,
         per_release=per_release,

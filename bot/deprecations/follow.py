@@ -39,13 +39,21 @@ def detect_deprecations(
     releases: Sequence[tuple[Release, bool]],
     known: Iterable[Notice],
     reached: Collection[tuple[str, str]],
+    *,
+    known_releases: Iterable[Release] = (),
 ) -> DeprecationDetection:
     """Notices and channel reaches caused by new releases, oldest release first.
 
     `releases` are the releases being recorded, each with whether it is announced (a release recorded
     silently — a baseline — records its notices and reaches silently too). `known` are the notices
-    already stored for the source, `reached` its stored (notice id, channel) pairs. Only releases of the
-    channel ladder (alpha, beta, stable, lts) are read; notes in Markdown only (Flatcar's).
+    already stored for the source, `reached` its stored (notice id, channel) pairs, `known_releases`
+    its stored releases. Only releases of the channel ladder (alpha, beta, stable, lts) are read; notes
+    in Markdown only (Flatcar's).
+
+    A channel that already shipped a notice's major before this poll was reached silently, by its
+    first release of that major or later, whatever the order in which the documents were baselined:
+    alpha failing on the first poll and baselined on a later one must not make the next beta release
+    "bring" every old alpha notice (issue 9, item 3).
     """
     notices: dict[str, Notice] = {n.id: n for n in known}
     memory = _Memory(notices.values())
@@ -53,6 +61,7 @@ def detect_deprecations(
     new_notices: list[Notice] = []
     new_reaches: list[Reach] = []
     events: list[DeprecationEvent] = []
+    shipped = _Shipped(known_releases)
 
     def order(item: tuple[Release, bool]) -> tuple[object, ...]:
         release = item[0]
@@ -86,7 +95,11 @@ def detect_deprecations(
             if first is None or notice_major is None or first >= rank or major < notice_major:
                 continue
             if (notice.id, release.channel) not in done:
-                reach(notice, release, announce)
+                earlier = shipped.first(release.channel, notice_major)
+                if earlier is not None:  # shipped before this poll: recorded, not news
+                    reach(notice, earlier, False)
+                else:
+                    reach(notice, release, announce)
         # 2. notices in this release's notes
         if release.notes_format != "markdown" or not release.notes.strip():
             continue
@@ -120,7 +133,33 @@ def detect_deprecations(
             memory.add(notice)
             new_notices.append(notice)
             reach(notice, release, announce)
+            # later channels that already ship this major (their documents were read first)
+            for channel in LADDER[rank + 1 :]:
+                earlier = shipped.first(channel, major)
+                if earlier is not None and (ident, channel) not in done:
+                    reach(notice, earlier, False)
     return DeprecationDetection(tuple(new_notices), tuple(new_reaches), tuple(events))
+
+
+class _Shipped:
+    """The stored releases of each ladder channel, to find the first one of a major or later."""
+
+    def __init__(self, releases: Iterable[Release]) -> None:
+        self.by_channel: dict[str, list[tuple[float, tuple[tuple[int, int | str], ...], int, Release]]] = {}
+        for release in releases:
+            major = _major(release.version)
+            if _rank(release.channel) is None or major is None:
+                continue
+            stamp = release.published.timestamp() if release.published else 0.0
+            self.by_channel.setdefault(release.channel, []).append(
+                (stamp, version_key(release.version), major, release)
+            )
+        for entries in self.by_channel.values():
+            entries.sort(key=lambda entry: (entry[0], entry[1]))
+
+    def first(self, channel: str, major: int) -> Release | None:
+        """The oldest stored release of `channel` whose major is `major` or later."""
+        return next((r for _, _, m, r in self.by_channel.get(channel, ()) if m >= major), None)
 
 
 class _Memory:

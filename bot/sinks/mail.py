@@ -6,24 +6,22 @@ Message-ID, Date and MIME boundary on every attempt — and sends it. Transport 
 (`tls = "starttls" | "implicit" | "none"`): a server that does not offer STARTTLS when it is required is
 an error, never a silent downgrade.
 
-Failures are DeliveryErrors: a 5xx answer to MAIL FROM, RCPT TO or DATA is permanent for that message
-(the Bot keeps it as 'failed', visible in `status`); everything else (connection refused, timeouts, TLS
-or authentication problems, 4xx answers) is transient and retried with backoff.
+SMTP delivery is `bot.sinks.smtp` (one session per delivery pass). Failures are DeliveryErrors: a 5xx
+answer to MAIL FROM, RCPT TO or DATA is permanent for that message (the Bot keeps it as 'failed',
+visible in `status`); a refused login stops the output after `max_auth_failures` in a row; everything
+else (connection refused, timeouts, TLS problems, 4xx answers) is transient and retried with backoff.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ssl
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from typing import Any
-
-import aiosmtplib
 
 from bot.config import MailConfig, MailOutput, mail_address, secret
 from bot.errors import DeliveryError
@@ -35,6 +33,7 @@ from bot.presentation.mailcontext import mail_context, release_of, safe_link
 from bot.render import Renderer
 from bot.routing import passes
 from bot.sinks.base import BotHooks, Sink
+from bot.sinks.smtp import Progress, SmtpSession, classify_error
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, sanitize_body
 
@@ -49,8 +48,6 @@ __all__ = [
 
 #: Width of the text part. Longer lines are wrapped; a single word longer than this (a URL) stays whole.
 TEXT_WIDTH = 72
-
-Progress = Callable[[str], None]
 
 
 def wrap_mail_text(text: str, width: int = TEXT_WIDTH) -> str:
@@ -149,56 +146,6 @@ def build_message(
     return message
 
 
-def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
-    return f"{exc.code} {sanitize(exc.message)}"
-
-
-def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind `exc` (aiosmtplib wraps a failed implicit-TLS handshake in a connect error)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def classify_error(exc: BaseException, mail: MailConfig) -> tuple[str, bool]:
-    """(what went wrong, with the server's answer; whether it is permanent for this message)."""
-    tls_error = _tls_cause(exc)
-    if tls_error is not None:
-        exc = tls_error
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        answers = "; ".join(f"{r.recipient}: {_reply(r)}" for r in exc.recipients)
-        return f"recipient refused: {answers}", all(r.code >= 500 for r in exc.recipients)
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        return f"recipient refused: {exc.recipient}: {_reply(exc)}", exc.code >= 500
-    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
-        return f"sender {exc.sender} refused (MAIL FROM): {_reply(exc)}", exc.code >= 500
-    if isinstance(exc, aiosmtplib.SMTPDataError):
-        return f"message refused (DATA): {_reply(exc)}", exc.code >= 500
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return (
-            f"authentication as {mail.username!r} failed: {_reply(exc)} "
-            f"(check the password in ${mail.password_env})",
-            False,
-        )
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return f"server answered {_reply(exc)}", False
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        hint = "" if mail.ca_file else " (for a private or self-signed CA set ca_file)"
-        return f"TLS certificate verification failed: {exc.verify_message or exc}{hint}", False
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc}", False
-    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
-        return f"timed out: {exc}", False
-    if isinstance(exc, aiosmtplib.SMTPException):
-        return sanitize(exc.message), False
-    return f"{type(exc).__name__}: {exc}", False
-
-
 class MailSink(Sink):
     kind = "mail"
 
@@ -207,6 +154,8 @@ class MailSink(Sink):
         self.mail: MailConfig = config.mail
         self._hooks: BotHooks | None = None
         self._recent: list[tuple[Event, str]] = []  # rendered in this process, maybe not yet stored
+        self.session = SmtpSession(self.name, self.mail, self.tls_context)  # reused within a pass
+        self.max_auth_failures = self.mail.max_auth_failures  # then the Deliverer stops the output
 
     # -- enqueue -----------------------------------------------------------------------------------
 
@@ -315,7 +264,14 @@ class MailSink(Sink):
         return context
 
     async def deliver(self, item: OutboxItem) -> None:
-        await self.send(self.build(item))
+        await self.session.send(self.build(item))
+
+    async def end_pass(self) -> None:
+        """The end of a delivery pass: QUIT the SMTP session it used."""
+        await self.session.close()
+
+    async def close(self) -> None:
+        await self.session.close()
 
     async def send(
         self,
@@ -324,62 +280,12 @@ class MailSink(Sink):
         recipients: Sequence[str] | None = None,
         progress: Progress | None = None,
     ) -> str:
-        """Send one message over a new SMTP connection; the server's final answer on success.
+        """Send one message over a session of its own (`send-test-mail`); the server's final answer.
 
         Raises DeliveryError naming the step that failed and the server's answer.
         """
-        mail = self.mail
-        say: Progress = progress or (lambda _text: None)
-        password: str | None = None
-        if mail.username is not None and mail.password_env is not None:
-            password = secret(mail.password_env)
-            if password is None:
-                raise DeliveryError(
-                    f"environment variable ${mail.password_env} (password_env) is not set", sink=self.name
-                )
-        envelope_from = mail.envelope_sender
-        envelope_to = list(recipients) if recipients else [parseaddr(mail.to)[1]]
-        smtp = aiosmtplib.SMTP(
-            hostname=mail.host,
-            port=mail.port,
-            use_tls=mail.tls == "implicit",
-            start_tls=False,  # never aiosmtplib's "if offered": STARTTLS is explicit below
-            timeout=mail.timeout,
-            tls_context=self.tls_context() if mail.tls != "none" else None,
-            local_hostname=mail.local_hostname,
-        )
-        step = "connect"
+        session = SmtpSession(self.name, self.mail, self.tls_context)
         try:
-            security = {"implicit": "implicit TLS", "starttls": "then STARTTLS", "none": "no TLS"}[mail.tls]
-            say(f"connecting to {mail.host}:{mail.port} ({security}, timeout {mail.connect_timeout:g}s)")
-            await smtp.connect(timeout=mail.connect_timeout)
-            if mail.tls == "starttls":
-                step = "STARTTLS"
-                say("STARTTLS")
-                await smtp.ehlo()
-                if not smtp.supports_extension("starttls"):
-                    raise DeliveryError(
-                        f'STARTTLS: {mail.host}:{mail.port} does not offer STARTTLS and tls = "starttls": '
-                        "refusing to send without encryption",
-                        sink=self.name,
-                    )
-                await smtp.starttls()
-            if mail.username is not None:
-                step = "AUTH"
-                say(f"logging in as {mail.username}")
-                if password is None:  # pragma: no cover - checked above
-                    raise DeliveryError("no password", sink=self.name)
-                await smtp.login(mail.username, password)
-            step = "send"
-            say(f"sending {message['Message-ID']} from {envelope_from} to {', '.join(envelope_to)}")
-            _refused, answer = await smtp.send_message(message, sender=envelope_from, recipients=envelope_to)
-            with suppress(aiosmtplib.SMTPException, OSError):
-                await smtp.quit()
-            return sanitize(answer)
-        except DeliveryError:
-            raise
-        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
-            what, permanent = classify_error(exc, mail)
-            raise DeliveryError(f"{step}: {what}", sink=self.name, permanent=permanent) from exc
+            return await session.send(message, recipients=recipients, progress=progress)
         finally:
-            smtp.close()
+            await session.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Self
 
 from bot.errors import StoreError
+from bot.store.files import create_private, describe_error, disk_full
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -19,6 +20,10 @@ class SqliteBase:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            create_private(self.path)  # 0600 under any umask
+        except OSError as exc:
+            raise StoreError(describe_error(self.path, exc)) from exc
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         except sqlite3.Error as exc:
@@ -32,6 +37,8 @@ class SqliteBase:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            if disk_full(self.path, exc) or "locked" in str(exc):
+                raise StoreError(describe_error(self.path, exc)) from exc
             raise StoreError(f"{self.path}: not a usable release-bot state database: {exc}") from exc
 
     def close(self) -> None:
