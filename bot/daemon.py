@@ -21,6 +21,7 @@ from bot.errors import BotError
 from bot.failures import describe_store_error
 from bot.pipeline import PollResult
 from bot.sdnotify import Notifier, watchdog_interval, watchdog_loop
+from bot.store.files import describe_error
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -58,6 +59,37 @@ SCHEDULER_LOG = logging.getLogger("apscheduler.scheduler.release-bot")
 SCHEDULER_LOG.addFilter(_Coalesced())
 
 
+class StateStreak:
+    """Errors of the state database (read-only, disk full, locked): one log line when a streak starts
+    or its cause changes, one when it ends — not a traceback per attempt."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures = 0
+        self.cause: str | None = None
+
+    def failed(self, path: str, exc: BaseException) -> bool:
+        """Count and log (once) an expected state failure; False when `exc` is not one."""
+        cause = describe_store_error(exc)
+        if cause is None and isinstance(exc, sqlite3.Error):
+            cause = describe_error(path, exc)  # the wording for a full disk behind an I/O error
+        if cause is None:
+            return False
+        self.failures += 1
+        if cause != self.cause:
+            log.error("%s: %s (%s; said once until it recovers)", self.what, cause, path)
+            self.cause = cause
+        return True
+
+    def ok(self) -> None:
+        if self.failures:
+            log.info(
+                "%s: the state database works again after %d failed attempt(s)", self.what, self.failures
+            )
+        self.failures = 0
+        self.cause = None
+
+
 def make_scheduler() -> Any:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -75,7 +107,7 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
     wake = bot.wake
     running: set[asyncio.Task[Any]] = set()
     last_poll: dict[str, tuple[datetime, bool]] = {}
-    store_trouble: dict[str, str] = {}
+    streaks: dict[str, StateStreak] = {}
 
     def tracked(fn: Callable[..., Coroutine[None, None, None]]) -> Callable[..., Coroutine[None, None, None]]:
         """A job the daemon can cancel on stop; cancellation ends it quietly (no scheduler traceback)."""
@@ -96,18 +128,17 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
 
     def store_failed(where: str, exc: BaseException) -> bool:
         """Log an expected state-file failure once per streak, without a traceback."""
-        cause = describe_store_error(exc)
-        if cause is None:
-            return False
-        if store_trouble.get(where) != cause:
-            log.error("%s: %s (%s)", where, cause, bot.config.state)
-            store_trouble[where] = cause
-        return True
+        return streaks.setdefault(where, StateStreak(where)).failed(str(bot.config.state), exc)
+
+    def store_ok(where: str) -> None:
+        streak = streaks.get(where)
+        if streak is not None:
+            streak.ok()
 
     async def poll_job(source: SourceConfig) -> None:
         try:
             result = await bot.poll(source)
-            store_trouble.pop(f"source {source.name}", None)
+            store_ok(f"source {source.name}")
         except (sqlite3.Error, OSError) as exc:
             if not store_failed(f"source {source.name}", exc):
                 log.exception("source %s: unexpected error while polling", source.name)
@@ -129,7 +160,7 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
     async def deliver_job() -> None:
         try:
             await bot.deliver()
-            store_trouble.pop("delivery", None)
+            store_ok("delivery")
         except BotError as exc:
             log.error("delivery: %s", exc)
         except (sqlite3.Error, OSError) as exc:
