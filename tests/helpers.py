@@ -6,11 +6,14 @@ import gzip
 import os
 import socket
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from bot.model import Document, Release, Snapshot
 from bot.sources.flatcar import parse_releases_json
+
+T = TypeVar("T")
 
 DATA = Path(__file__).resolve().parent / "data"
 HISTORY = DATA / "history"
@@ -87,3 +90,9 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def narrow(value: object, cls: type[T]) -> T:
+    """`value` as a `cls` — e.g. a config output of the kind the test configured — or a clear failure."""
+    assert isinstance(value, cls), f"expected a {cls.__name__}, got {type(value).__name__}"
+    return value

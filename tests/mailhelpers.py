@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands import StateView
-from bot.config import Config, parse_config
+from bot.config import Config, MailConfig, MailOutput, parse_config
 from bot.detect import detect
 from bot.model import Event
 from bot.render import Renderer
 from bot.sinks.mail import MailSink
 from bot.store import OutboxItem, Store, ThreadStart
-from tests.helpers import SNAPSHOTS, history_snapshot, known_from, only
+from tests.helpers import SNAPSHOTS, history_snapshot, known_from, narrow, only
 
 DOCS = {"releases-alpha.json", "releases-beta.json", "releases-stable.json", "releases-lts.json"}
 SENDER = "Flatcar release-bot <release-bot@example.org>"
@@ -34,8 +34,13 @@ def mail_config(
     return parse_config(data, path=tmp_path / "config.toml")
 
 
+def mail_of(config: Config, index: int = 0) -> MailConfig:
+    """The mail settings of the config's output number `index` (a mail output)."""
+    return narrow(config.outputs[index], MailOutput).mail
+
+
 def mail_sink(tmp_path: Path, *, name: str = "list", **mail: Any) -> MailSink:
-    return MailSink(mail_config(tmp_path, name=name, **mail).outputs[0])
+    return MailSink(narrow(mail_config(tmp_path, name=name, **mail).outputs[0], MailOutput))
 
 
 class StoreHooks:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from bot.app import Bot
 from bot.commands import answer, load_state_view
-from bot.config import load_config
+from bot.config import MboxOutput, load_config
 from bot.sinks.console import ConsoleSink
 from bot.sinks.mbox import MboxSink
 from bot.store import Store
-from tests.helpers import DATA
+from tests.helpers import DATA, narrow
 from tests.httpserver import LocalHTTPServer
 
 
@@ -63,7 +63,13 @@ def test_deprecations_through_the_pipeline(http_server: LocalHTTPServer, tmp_pat
         async def main() -> list[str]:
             loaded = load_config(config)
             out = io.StringIO()
-            bot = Bot(loaded, sinks=[ConsoleSink(loaded.outputs[0], stream=out), MboxSink(loaded.outputs[1])])
+            bot = Bot(
+                loaded,
+                sinks=[
+                    ConsoleSink(loaded.outputs[0], stream=out),
+                    MboxSink(narrow(loaded.outputs[1], MboxOutput)),
+                ],
+            )
             try:
                 polls, _ = await bot.once()
                 assert all(p.ok for p in polls), [p.error for p in polls]

@@ -565,8 +565,8 @@ def guarded_fetch(url: str, backend: MapBackend, table: dict[str, list[str]], **
         async with HttpFetcher(
             user_agent=UA,
             resolver=fake_resolver(table),
-            network_backend=backend,
-            **options,  # type: ignore[arg-type]
+            network_backend=backend,  # type: ignore[arg-type]  # a stand-in backend with httpcore's shape
+            **options,
         ) as f:
             try:
                 return await f.fetch(url, source=SOURCE)

@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 
 from bot.app import Bot
-from bot.config import load_config
+from bot.config import MboxOutput, load_config
+from bot.delivery import DeliveryResult
 from bot.sinks.console import ConsoleSink
 from bot.sinks.mbox import MboxSink
 from bot.store import PollRecord, Store
-from tests.helpers import SNAPSHOTS, free_port, history_bytes
+from tests.helpers import SNAPSHOTS, free_port, history_bytes, narrow
 from tests.httpserver import LocalHTTPServer, hang, slow_drip
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +103,10 @@ def cli(config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedPr
 def run_once(config_path: Path, console: io.StringIO | None = None) -> tuple[list[object], object]:
     async def main() -> tuple[list[object], object]:
         config = load_config(config_path)
-        sinks = [ConsoleSink(config.outputs[0], stream=console or io.StringIO()), MboxSink(config.outputs[1])]
+        sinks = [
+            ConsoleSink(config.outputs[0], stream=console or io.StringIO()),
+            MboxSink(narrow(config.outputs[1], MboxOutput)),
+        ]
         bot = Bot(config, sinks=sinks)
         try:
             polls, delivery = await bot.once()
@@ -271,10 +275,10 @@ def test_sink_outage_keeps_messages_queued_in_order(http_server: LocalHTTPServer
     (tmp_path / "out.mbox").mkdir()  # the mbox path is unusable: every write fails
     now = [datetime(2025, 3, 20, 15, 0, tzinfo=UTC)]
 
-    async def cycle(snapshot: str) -> object:
+    async def cycle(snapshot: str) -> DeliveryResult:
         serve(http_server, snapshot)
         config = load_config(config_path)
-        bot = Bot(config, sinks=[MboxSink(config.outputs[1])], clock=lambda: now[0])
+        bot = Bot(config, sinks=[MboxSink(narrow(config.outputs[1], MboxOutput))], clock=lambda: now[0])
         try:
             _, delivery = await bot.once()
         finally:
@@ -283,7 +287,7 @@ def test_sink_outage_keeps_messages_queued_in_order(http_server: LocalHTTPServer
 
     asyncio.run(cycle(SNAPSHOTS[1]))
     delivery = asyncio.run(cycle(SNAPSHOTS[2]))
-    assert delivery.failed == 1 and delivery.delivered == 0  # type: ignore[attr-defined]
+    assert delivery.failed == 1 and delivery.delivered == 0
     with Store(tmp_path / "state.sqlite3") as store:
         assert store.outbox_counts()["mbox"] == {"queued": 4}
         assert "cannot write" in (store.outbox_errors()[0][3] or "")
@@ -292,7 +296,7 @@ def test_sink_outage_keeps_messages_queued_in_order(http_server: LocalHTTPServer
     assert delivery.delivered == 0  # the retry is not due yet
     now[0] += timedelta(minutes=5)
     delivery = asyncio.run(cycle(SNAPSHOTS[2]))
-    assert delivery.delivered == 4  # type: ignore[attr-defined]
+    assert delivery.delivered == 4
     ids = mbox_ids(tmp_path / "out.mbox")
     with Store(tmp_path / "state.sqlite3") as store:
         order = [m for _, m in sorted((i, e.key) for i, e in store.events())]
@@ -371,7 +375,11 @@ def test_one_process_delivers_from_a_state_file(http_server: LocalHTTPServer, tm
         config = load_config(config_path)
         console = io.StringIO()
         holder = Bot(
-            config, sinks=[ConsoleSink(config.outputs[0], stream=console), MboxSink(config.outputs[1])]
+            config,
+            sinks=[
+                ConsoleSink(config.outputs[0], stream=console),
+                MboxSink(narrow(config.outputs[1], MboxOutput)),
+            ],
         )
         await holder.poll(config.sources[0])  # 4 events queued for console and mbox
         assert holder._claim_delivery()  # as a daemon does at its first delivery pass

@@ -20,12 +20,12 @@ import pytest
 
 from bot.app import Bot, PollResult
 from bot.commands import answer, load_state_view
-from bot.config import GithubIssuesSource, SourceConfig, load_config
+from bot.config import GithubIssuesSource, MboxOutput, SourceConfig, load_config
 from bot.sinks.console import ConsoleSink
 from bot.sources import fetch_roadmap
 from bot.sources.http import HttpFetcher
 from bot.store import Store
-from tests.helpers import DATA
+from tests.helpers import DATA, narrow
 from tests.httpserver import LocalHTTPServer
 from tests.unit.test_roadmap import BASELINE, LATER, TOKEN_ENV, data
 
@@ -287,7 +287,7 @@ def test_roadmap_events_reach_the_mbox_and_the_digest_kinds(
 
     async def run(when: datetime) -> None:
         loaded = load_config(config)
-        bot = Bot(loaded, sinks=[MboxSink(loaded.outputs[1])], clock=lambda: when)
+        bot = Bot(loaded, sinks=[MboxSink(narrow(loaded.outputs[1], MboxOutput))], clock=lambda: when)
         try:
             await bot.poll_all()
             await bot.deliver()

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from bot import cli
-from bot.config import load_config
+from bot.config import MailOutput, load_config
 from bot.store import Store
-from tests.helpers import SNAPSHOTS
+from tests.helpers import SNAPSHOTS, narrow
 from tests.httpserver import LocalHTTPServer
 from tests.integration.test_mail_smtp import PASSWORD, Clock, bot_config, cycle, serve
 from tests.mailhelpers import keep_logging
@@ -85,7 +85,8 @@ def test_a_40_second_late_reply_brings_no_duplicate(
     """The issue's case, honestly (~40 s): default timeouts (30 s a command, 10 min for the final ".")."""
     server = smtp_server()
     config = bot_config(tmp_path, http_server, server.port)
-    assert (config.outputs[0].mail.timeout, config.outputs[0].mail.data_timeout) == (30.0, 600.0)
+    mail = narrow(config.outputs[0], MailOutput).mail
+    assert (mail.timeout, mail.data_timeout) == (30.0, 600.0)
     clock = Clock()
     serve(http_server, SNAPSHOTS[1])
     asyncio.run(cycle(config, clock))

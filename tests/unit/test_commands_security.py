@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands import HELP, StateView, answer, load_state_view
+from bot.model import Release
 from bot.security import SecurityFix, SecurityIndex, cve_answer, release_security, security_answer
 from bot.store import SCHEMA_VERSION, PollRecord, Store
 from tests.helpers import DATA, SNAPSHOTS, history_snapshot
@@ -19,7 +20,7 @@ from tests.helpers import DATA, SNAPSHOTS, history_snapshot
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=UTC)
 
 
-def _releases() -> list:
+def _releases() -> list[Release]:
     snapshot = history_snapshot(SNAPSHOTS[2])
     return [r for d in snapshot.documents for r in d.releases]
 

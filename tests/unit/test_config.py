@@ -7,7 +7,7 @@ import ast
 import json
 import textwrap
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -32,6 +32,7 @@ from bot.config import (
     parse_config,
 )
 from bot.errors import ConfigError
+from tests.helpers import narrow
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
@@ -174,7 +175,7 @@ version_pattern = 'v?(\\d+\\.\\d+\\.\\d+)'
     assert config.http.timeout == 90.0
     assert config.http.retry_initial == 150.0
     assert config.http.retry_max == 86400.0
-    flatcar, feed = config.sources
+    flatcar, feed = narrow(config.sources[0], FlatcarSource), config.sources[1]
     assert flatcar.interval == 7200.0
     assert flatcar.base_url == DEFAULT_FLATCAR_BASE_URL
     assert flatcar.documents()[-1] == (
@@ -568,7 +569,7 @@ def test_parse_config_takes_a_dict(tmp_path: Path):
         parse_config(data, path=Path("/x/y.toml"))
     data["outputs"] = [{"name": "c", "kind": "console"}]
     config = parse_config(data, path=Path("/x/y.toml"))
-    assert config.sources[0].channels == ("edge",)
+    assert narrow(config.sources[0], FlatcarSource).channels == ("edge",)
     assert config.state == Path("/x/state/release-bot.sqlite3")
 
 
@@ -578,12 +579,12 @@ def test_parse_config_takes_a_dict(tmp_path: Path):
 
 
 def test_masked_shows_env_names_not_values(monkeypatch: pytest.MonkeyPatch):
-    raw = {
+    raw: dict[str, Any] = {
         "irc": {"password_env": "RB_TEST_PASSWORD", "token": "hunter2-token", "nick": "release-bot"},
         "outputs": [{"name": "mail", "smtp_secret": "s3cr3t", "api_tokens": ["tok-a", "tok-b"]}],
     }
     monkeypatch.delenv("RB_TEST_PASSWORD", raising=False)
-    unset = masked(raw)
+    unset: dict[str, Any] = narrow(masked(raw), dict)
     assert unset["irc"]["password_env"] == "RB_TEST_PASSWORD (NOT SET)"
     assert unset["irc"]["token"] == "***"
     assert unset["irc"]["nick"] == "release-bot"
@@ -592,7 +593,7 @@ def test_masked_shows_env_names_not_values(monkeypatch: pytest.MonkeyPatch):
     assert unset["outputs"][0]["api_tokens"] == ["***", "***"]
 
     monkeypatch.setenv("RB_TEST_PASSWORD", "the-real-password")
-    is_set = masked(raw)
+    is_set: dict[str, Any] = narrow(masked(raw), dict)
     assert is_set["irc"]["password_env"] == "RB_TEST_PASSWORD (set)"
     dumped = json.dumps(is_set)
     for secret in ("the-real-password", "hunter2-token", "s3cr3t", "tok-a", "tok-b"):

@@ -68,7 +68,7 @@ def _butane() -> dict[str, Any]:
 
 
 def _butane_file(data: dict[str, Any], path: str) -> dict[str, Any]:
-    files = {f["path"]: f for f in data["storage"]["files"]}
+    files: dict[str, dict[str, Any]] = {f["path"]: f for f in data["storage"]["files"]}
     return files[path]
 
 

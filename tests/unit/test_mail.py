@@ -42,6 +42,7 @@ from tests.mailhelpers import (
     item_for,
     keep_logging,
     mail_config,
+    mail_of,
     mail_sink,
 )
 
@@ -123,20 +124,23 @@ def test_every_mail_key_is_parsed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("tls", "port"), [("starttls", 587), ("implicit", 465), ("none", 25)])
 def test_defaults(tmp_path: Path, tls: str, port: int) -> None:
-    mail = mail_config(tmp_path, tls=tls).outputs[0].mail
+    mail = mail_of(mail_config(tmp_path, tls=tls))
     assert mail.port == port
     assert mail.message_id_domain == "example.org"  # the From address's domain
     assert mail.per_release is True and mail.digest is None
     assert (mail.timeout, mail.connect_timeout) == (30.0, 10.0)
-    assert mail_config(tmp_path).outputs[0].mail.tls == "starttls"  # the default is encrypted
+    assert mail_of(mail_config(tmp_path)).tls == "starttls"  # the default is encrypted
 
 
 def test_digest_defaults_to_monday_morning_utc_and_accepts_explicit_fields(tmp_path: Path) -> None:
-    mail = mail_config(tmp_path, digest={}).outputs[0].mail
+    mail = mail_of(mail_config(tmp_path, digest={}))
+    assert mail.digest is not None
     assert mail.digest.describe() == "0 9 * * mon (UTC)"
     assert mail.digest.send_empty is False
     explicit = mail_config(tmp_path, digest={"day_of_week": "fri", "hour": 17, "minute": 30})
-    assert explicit.outputs[0].mail.digest.describe() == "30 17 * * fri (UTC)"
+    explicit_digest = mail_of(explicit).digest
+    assert explicit_digest is not None
+    assert explicit_digest.describe() == "30 17 * * fri (UTC)"
 
 
 @pytest.mark.parametrize(
@@ -464,7 +468,7 @@ def test_feed_text_cannot_forge_a_mime_part(tmp_path: Path) -> None:
 
 def test_header_values_from_the_payload_are_sanitised_too(tmp_path: Path) -> None:
     # Defence in depth: an outbox row written by an older release-bot (or edited by hand).
-    mail = mail_config(tmp_path).outputs[0].mail
+    mail = mail_of(mail_config(tmp_path))
     payload = {
         "subject": "Hi\r\nBcc: victim@example.org",
         "text": "body",
@@ -694,7 +698,8 @@ def test_the_commented_mail_example_in_config_example_toml_is_valid(tmp_path: Pa
     config = parse_config(
         {"sources": [{"name": "flatcar", "kind": "flatcar"}], **example}, path=tmp_path / "config.toml"
     )
-    mail = config.outputs[0].mail
+    mail = mail_of(config)
     assert (mail.host, mail.port, mail.tls) == ("smtp.gmail.com", 587, "starttls")
     assert mail.extra_headers_env == (("Approved", "MAILMAN_LIST_PASSWORD"),)
+    assert mail.digest is not None
     assert mail.digest.describe() == "0 9 * * mon (Europe/Berlin)"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.cli import setup_logging
 from bot.errors import ParseError
+from bot.logsetup import setup_logging
 
 FORGE = "title\x1b[2J\x07\x00\r\n2026-01-01T00:00:00 ERROR   forged line\u202eevil\x0304red\x9b"
 CONTROLS = [chr(c) for c in range(32) if chr(c) != "\n"] + ["\x7f", "\x9b", "\u202e", "\u2028"]

@@ -117,7 +117,7 @@ def test_a_message_is_not_written_twice_and_other_writers_are_seen(tmp_path: Pat
     deliver(s, item(2), item(3))  # 2 is already there: this sink sees the other writer's append
     assert ids(path) == [item(1).message_id, item(2).message_id, item(3).message_id]
     box = mailbox.mbox(path, create=False)
-    assert [m.get_payload() for m in box][2].endswith("From the team\n")  # ">From " quoting undone
+    assert [str(m.get_payload()) for m in box][2].endswith("From the team\n")  # ">From " quoting undone
     box.close()
 
 

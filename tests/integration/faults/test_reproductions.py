@@ -124,7 +124,7 @@ def test_the_valid_release_is_announced_next_to_a_malformed_one(
     path = flatcar(tmp_path, http_server)
     serve_stable(http_server, OLD)
     assert once(path).returncode == 0
-    bad = {
+    bad: dict[str, object] = {
         "9999.0.0": {"channel": "stable", "release_date": "next tuesday"},
         "9999.0.1": ["a", "list"],
         "9999.0.2": {"release_date": "2025-03-20 00:00:00 +0000"},
