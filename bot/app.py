@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot import __version__
 from bot.backoff import Streaks
@@ -57,7 +58,7 @@ class Bot:
         clock: Clock = utcnow,
     ) -> None:
         self.config = config
-        self.store: StateStore = store or Store(config.state)
+        self.store: StateStore = store or Store(config.state, synchronous=config.sqlite_synchronous)
         self.fetcher = fetcher or http_fetcher(config)
         self.sinks = list(sinks) if sinks is not None else build_sinks(config.outputs)
         self.renderer = renderer or Renderer(override_dir=config.templates)
@@ -66,6 +67,7 @@ class Bot:
         self.deliverer = Deliverer(self.store, self.sinks, clock=lambda: self.clock())
         self.wake = asyncio.Event()
         self._state_view: StateView | None = None
+        self._next_prune = 0.0  # time.monotonic() of the next pruning of delivered bodies
         for sink in self.sinks:
             sink.attach(self)
 
@@ -166,8 +168,13 @@ class Bot:
     # -- delivery --------------------------------------------------------------------------------
 
     async def deliver(self) -> DeliveryResult:
-        """Deliver every due outbox message (see `bot.delivery.Deliverer`)."""
-        return await self.deliverer.deliver()
+        """Deliver every due outbox message (see `bot.delivery.Deliverer`); then, at most hourly, drop
+        the bodies of messages delivered longer ago than `[bot] outbox_retention`."""
+        result = await self.deliverer.deliver()
+        if self.deliverer.lock.held and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + 3600.0
+            self.store.prune_delivered(before=self.clock() - timedelta(seconds=self.config.outbox_retention))
+        return result
 
     def _claim_delivery(self) -> bool:
         return self.deliverer.lock.claim()

@@ -186,14 +186,14 @@ def _ago(when: datetime | None) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.sources import kind_of
-    from bot.store import Store
+    from bot.store import Store, describe_size
 
     config = _config(args)
     if not config.state.exists():
         print(f"no state yet at {config.state}: the bot has not run")
         return 0
     with Store(config.state) as store:
-        print(f"state: {config.state} (schema {store.schema_version})")
+        print(f"state: {config.state} (schema {store.schema_version}); {describe_size(store.state_size())}")
         for source in config.sources:
             status = store.source_status(source.name)
             if kind_of(source).roadmap:

@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -155,7 +156,7 @@ class Deliverer:
         lock = self._sink_locks.setdefault(sink.name, asyncio.Lock())
         if lock.locked():
             return  # a delivery pass for this sink is already running; it will see new rows too
-        async with lock:
+        async with lock, _Marks(self.store, self.clock) as marks:
             while sink.ready():
                 items = self.store.pending(sink.name, now=self.clock(), limit=100)
                 if not items:
@@ -163,9 +164,11 @@ class Deliverer:
                 for item in items:
                     if not sink.ready():
                         return
+                    marks.flush_if_due()  # a slow send does not leave older marks waiting
                     try:
                         await sink.deliver(item)
                     except DeliveryError as exc:
+                        marks.flush()
                         result.failed += 1
                         result.errors.append(str(exc))
                         retry = self.policy.after_failure(
@@ -184,5 +187,44 @@ class Deliverer:
                         if retry.action == "later":
                             return  # keep order: the rest of this sink waits for the retry
                         continue
-                    self.store.mark_delivered(item.id, now=self.clock())
+                    marks.add(item.id)
                     result.delivered += 1
+                marks.flush()  # before the next `pending` read
+
+
+class _Marks:
+    """Delivery marks of a sink's pass, written in few transactions (`mark_delivered_many`): flushed
+    before a send once the oldest unwritten mark is `FLUSH_AFTER` seconds old, every `FLUSH_COUNT`
+    messages, before a failure is recorded, and when the pass ends — however it ends. A crash can
+    resend at most the messages sent in the last ~50 ms (and the one in flight, as before)."""
+
+    FLUSH_AFTER = 0.05
+    FLUSH_COUNT = 100
+
+    def __init__(self, store: StateStore, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids: list[int] = []
+        self.since = 0.0
+
+    def add(self, item_id: int) -> None:
+        if not self.ids:
+            self.since = time.monotonic()
+        self.ids.append(item_id)
+        if len(self.ids) >= self.FLUSH_COUNT:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        if self.ids and time.monotonic() - self.since >= self.FLUSH_AFTER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.ids:
+            ids, self.ids = self.ids, []
+            self.store.mark_delivered_many(ids, now=self.clock())
+
+    async def __aenter__(self) -> _Marks:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.flush()

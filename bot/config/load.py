@@ -42,6 +42,8 @@ class Config:
     sources: tuple[SourceConfig, ...]
     outputs: tuple[OutputConfig, ...]
     raw: Mapping[str, object] = field(default_factory=dict, repr=False)  # the TOML as read, for display
+    sqlite_synchronous: str = "normal"  # or "full": fsync every commit (see docs/RELIABILITY.md)
+    outbox_retention: float = 90 * 86400.0  # delivered messages keep their bodies this long (seconds)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -83,6 +85,8 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
     templates = bot.optional_path("templates", base)
     log_level = bot.choice("log_level", _LOG_LEVELS, "info")
     deliver_interval = bot.duration("deliver_interval", 10.0, minimum=1.0)
+    sqlite_synchronous = bot.choice("sqlite_synchronous", ("normal", "full"), "normal")
+    outbox_retention = bot.duration("outbox_retention", 90 * 86400.0, minimum=3600.0)
     bot.finish()
 
     http_t = top.table("http")
@@ -121,6 +125,8 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         sources=tuple(sources),
         outputs=tuple(outputs),
         raw=data,
+        sqlite_synchronous=sqlite_synchronous,
+        outbox_retention=outbox_retention,
     )
 
 

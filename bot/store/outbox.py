@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,10 @@ def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage,
             ),
         )
     return outbox_id
+
+
+#: the payload of a delivered message whose body was pruned
+PRUNED = "{}"
 
 
 class OutboxStore(SqliteBase):
@@ -96,6 +101,32 @@ class OutboxStore(SqliteBase):
                        last_error = NULL WHERE id = ?""",
                 (ts(now), item_id),
             )
+
+    def mark_delivered_many(self, item_ids: Sequence[int], *, now: datetime) -> None:
+        """`mark_delivered` for many messages (a delivery pass) in one transaction."""
+        if not item_ids:
+            return
+        stamp = ts(now)
+        with self.transaction() as db:
+            db.executemany(
+                """UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,
+                       last_error = NULL WHERE id = ?""",
+                [(stamp, item_id) for item_id in item_ids],
+            )
+
+    def prune_delivered(self, *, before: datetime, vacuum_pages: int = 1000) -> int:
+        """Drop the bodies of messages delivered before `before`: the rows keep their Message-ID, event,
+        sink, status and times (what idempotency and threading need), the payload becomes `{}`.
+        Returns how many were pruned; frees up to `vacuum_pages` pages of the file afterwards."""
+        with self.transaction() as db:
+            pruned = db.execute(
+                f"UPDATE outbox SET payload = '{PRUNED}' WHERE state = 'delivered' AND payload != '{PRUNED}'"
+                " AND delivered_at < ?",
+                (ts(before),),
+            ).rowcount
+        if pruned and vacuum_pages > 0:
+            self._db.execute(f"PRAGMA incremental_vacuum({int(vacuum_pages)})").fetchall()
+        return int(pruned)
 
     def mark_attempt_failed(
         self, item_id: int, *, error: str, permanent: bool, retry_at: datetime | None

@@ -185,6 +185,13 @@ V4 = """
 """
 
 
+# 5 (bounded state): delivered messages lose their bodies after the retention (`prune_delivered`);
+# this partial index finds the ones still to prune without scanning the outbox.
+V5 = """
+    CREATE INDEX outbox_prunable ON outbox (delivered_at) WHERE state = 'delivered' AND payload != '{}';
+"""
+
+
 def _opened_a_major(event: Event) -> bool:
     """The rule mail threading used when rows up to schema 3 were written (bot.sinks.mail.opens_major):
     a promotion, or a release whose stream had no earlier release of that major."""
@@ -221,6 +228,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "mail digests", _statements(V2)),
     Migration(3, "deprecation notices, their reaches, roadmap items", _statements(V3)),
     Migration(4, "outbox sink groups; thread index", _statements(V4), convert=_v4_index_threads),
+    Migration(5, "index of delivered messages whose bodies may be pruned", _statements(V5)),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

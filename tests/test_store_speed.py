@@ -1,0 +1,173 @@
+"""The store's cost levers (issues 11 and 17): batched delivery marks, the synchronous mode, pruning the
+bodies of delivered messages, the state size, and the delivery pass writing its marks in few
+transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.delivery import Deliverer
+from bot.errors import StoreError
+from bot.messages import sample_events
+from bot.model import AnyEvent
+from bot.store import OutboxItem, OutboxMessage, PollRecord, Store, describe_size
+
+NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
+
+
+def _queue(store: Store, sink: str = "list") -> list[int]:
+    events = sample_events()
+    batch: list[tuple[AnyEvent, list[OutboxMessage]]] = [
+        (e, [OutboxMessage(sink=sink, message_id=f"<{i}@x>", payload={"text": "body " * 50})])
+        for i, e in enumerate(events)
+    ]
+    store.commit_poll(PollRecord("sample", now=NOW, events=batch))
+    return [item.id for item in store.pending(sink, now=NOW)]
+
+
+def test_mark_delivered_many_marks_each_message_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        ids = _queue(store)
+        assert len(ids) >= 3
+        store.mark_delivered_many(ids[:2], now=NOW)
+        store.mark_delivered_many([], now=NOW)  # nothing to do, no error
+        assert store.outbox_counts() == {"list": {"delivered": 2, "queued": len(ids) - 2}}
+        assert [i.id for i in store.pending("list", now=NOW)] == ids[2:]
+        rows = store._db.execute("SELECT attempts, delivered_at FROM outbox WHERE id IN (?, ?)", ids[:2])
+        assert [tuple(r) for r in rows] == [(1, NOW.isoformat())] * 2
+
+
+def test_synchronous_mode_is_normal_by_default_and_full_on_request(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.sqlite3") as normal, Store(tmp_path / "b.sqlite3", synchronous="full") as full:
+        assert normal._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert full._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert normal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(StoreError, match="sqlite_synchronous must be one of NORMAL, FULL, not 'off'"):
+        Store(tmp_path / "c.sqlite3", synchronous="off")
+
+
+def test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        ids = _queue(store)
+        store.mark_delivered_many(ids[:1], now=NOW - timedelta(days=100))
+        store.mark_delivered_many(ids[1:2], now=NOW - timedelta(days=10))
+        before = store._db.execute("SELECT id, message_id, event_id, sink, state FROM outbox").fetchall()
+        assert store.prune_delivered(before=NOW - timedelta(days=90)) == 1
+        assert store.prune_delivered(before=NOW - timedelta(days=90)) == 0  # already pruned
+        after = store._db.execute("SELECT id, message_id, event_id, sink, state FROM outbox").fetchall()
+        assert [tuple(r) for r in after] == [tuple(r) for r in before]
+        payloads = dict(store._db.execute("SELECT id, payload FROM outbox").fetchall())
+        assert json.loads(payloads[ids[0]]) == {}
+        assert json.loads(payloads[ids[1]]) == {"text": "body " * 50}  # delivered, not old enough
+        assert all(json.loads(payloads[i]) for i in ids[2:])  # queued: never pruned
+        # the events stay: re-detecting the same release queues nothing again
+        event = sample_events()[0]
+        again = store.commit_poll(PollRecord("sample", now=NOW, events=[(event, [])]))
+        assert again == []
+
+
+def test_the_pruning_query_uses_its_partial_index(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        plan = " | ".join(
+            row[3]
+            for row in store._db.execute(
+                "EXPLAIN QUERY PLAN UPDATE outbox SET payload = '{}' WHERE state = 'delivered'"
+                " AND payload != '{}' AND delivered_at < ?",
+                ("x",),
+            )
+        )
+        assert "outbox_prunable" in plan and "SCAN" not in plan
+
+
+def test_a_new_state_file_can_give_pages_back(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        assert store._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
+
+
+def test_state_size_counts_bytes_and_rows(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        ids = _queue(store)
+        size = store.state_size()
+        assert size["events"] == len(sample_events()) and size["outbox"] == len(ids)
+        assert size["file"] > 0 and size["free"] >= 0 and size["wal"] > 0
+        line = describe_size(size)
+        assert f"{size['events']} events, {size['outbox']} messages" in line and "MiB" in line
+    with Store(":memory:") as memory:
+        assert memory.state_size()["wal"] == 0
+
+
+class _Sink:
+    """A sink that records what it was given and how many mark transactions had happened then."""
+
+    name = "list"
+
+    def __init__(self, store: Store, fail_at: int | None = None) -> None:
+        self.store = store
+        self.sent: list[int] = []
+        self.fail_at = fail_at
+
+    def ready(self) -> bool:
+        return True
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def deliver(self, item: OutboxItem) -> None:
+        from bot.errors import DeliveryError
+
+        if self.fail_at is not None and len(self.sent) == self.fail_at:
+            self.fail_at = None
+            raise DeliveryError("550 no", sink=self.name, permanent=True)
+        self.sent.append(item.id)
+
+
+def test_a_delivery_pass_marks_in_few_transactions(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        ids = _queue(store)
+        calls: list[list[int]] = []
+        original = store.mark_delivered_many
+
+        def spy(item_ids: list[int], *, now: datetime) -> None:
+            calls.append(list(item_ids))
+            original(item_ids, now=now)
+
+        store.mark_delivered_many = spy  # type: ignore[method-assign]
+        sink = _Sink(store)
+        deliverer = Deliverer(store, [sink], clock=lambda: NOW)  # type: ignore[list-item]
+        result = asyncio.run(deliverer.deliver())
+        assert result.delivered == len(ids) and sink.sent == ids
+        assert calls == [ids]  # one transaction for the whole (fast) pass
+        assert store.outbox_counts() == {"list": {"delivered": len(ids)}}
+
+
+def test_marks_are_written_before_a_failure_is_recorded(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        ids = _queue(store)
+        sink = _Sink(store, fail_at=1)
+        deliverer = Deliverer(store, [sink], clock=lambda: NOW)  # type: ignore[list-item]
+        result = asyncio.run(deliverer.deliver())
+        assert result.failed == 1 and result.delivered == len(ids) - 1
+        states = dict(store._db.execute("SELECT id, state FROM outbox").fetchall())
+        assert states[ids[0]] == "delivered" and states[ids[1]] == "failed"
+        assert all(states[i] == "delivered" for i in ids[2:])
+
+
+def test_a_state_file_of_schema_4_gets_the_pruning_index(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with Store(path) as store:
+        store._db.execute("DROP INDEX outbox_prunable")
+        store._db.execute("PRAGMA user_version = 4")
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 4
+    with Store(path) as store:
+        names = [r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
+        assert "outbox_prunable" in names
