@@ -57,15 +57,17 @@ def test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs(tmp_path: Pat
         ids = _queue(store)
         store.mark_delivered_many(ids[:1], now=NOW - timedelta(days=100))
         store.mark_delivered_many(ids[1:2], now=NOW - timedelta(days=10))
-        before = store._db.execute("SELECT id, message_id, event_id, sink, state FROM outbox").fetchall()
+        columns = "id, message_id, event_id, sink, state, created_at, delivered_at"
+        before = store._db.execute(f"SELECT {columns} FROM outbox").fetchall()
         assert store.prune_delivered(before=NOW - timedelta(days=90)) == 1
         assert store.prune_delivered(before=NOW - timedelta(days=90)) == 0  # already pruned
-        after = store._db.execute("SELECT id, message_id, event_id, sink, state FROM outbox").fetchall()
+        after = store._db.execute(f"SELECT {columns} FROM outbox").fetchall()
         assert [tuple(r) for r in after] == [tuple(r) for r in before]
-        payloads = dict(store._db.execute("SELECT id, payload FROM outbox").fetchall())
-        assert json.loads(payloads[ids[0]]) == {}
-        assert json.loads(payloads[ids[1]]) == {"text": "body " * 50}  # delivered, not old enough
-        assert all(json.loads(payloads[i]) for i in ids[2:])  # queued: never pruned
+        bodies = dict(store._db.execute("SELECT outbox_id, payload FROM outbox_bodies").fetchall())
+        assert ids[0] not in bodies
+        assert json.loads(bodies[ids[1]]) == {"text": "body " * 50}  # delivered, not old enough
+        assert all(json.loads(bodies[i]) for i in ids[2:])  # queued: never pruned
+        assert [i.id for i in store.pending("list", now=NOW)] == ids[2:]
         # the events stay: re-detecting the same release queues nothing again
         event = sample_events()[0]
         again = store.commit_poll(PollRecord("sample", now=NOW, events=[(event, [])]))
@@ -75,14 +77,9 @@ def test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs(tmp_path: Pat
 def test_the_pruning_query_uses_its_partial_index(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite3") as store:
         plan = " | ".join(
-            row[3]
-            for row in store._db.execute(
-                "EXPLAIN QUERY PLAN UPDATE outbox SET payload = '{}' WHERE state = 'delivered'"
-                " AND payload != '{}' AND delivered_at < ?",
-                ("x",),
-            )
+            row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + store.PRUNE_SQL, ("x",))
         )
-        assert "outbox_prunable" in plan and "SCAN" not in plan
+        assert "INDEX outbox_delivered" in plan and "SCAN" not in plan
 
 
 def test_a_new_state_file_can_give_pages_back(tmp_path: Path) -> None:
@@ -161,13 +158,25 @@ def test_marks_are_written_before_a_failure_is_recorded(tmp_path: Path) -> None:
         assert all(states[i] == "delivered" for i in ids[2:])
 
 
-def test_a_state_file_of_schema_4_gets_the_pruning_index(tmp_path: Path) -> None:
+def test_a_state_file_of_schema_4_gets_its_bodies_moved(tmp_path: Path) -> None:
+    """tests/data/state-v3.sqlite3 migrated up to schema 4, then to 5: every body moves, none lost."""
+    import shutil
+
+    from bot.store.base import SqliteBase
+    from tests.helpers import DATA
+
     path = tmp_path / "s.sqlite3"
-    with Store(path) as store:
-        store._db.execute("DROP INDEX outbox_prunable")
-        store._db.execute("PRAGMA user_version = 4")
+    shutil.copy(DATA / "state-v3.sqlite3", path)
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 4
+        old = dict(raw.execute("SELECT id, payload FROM outbox").fetchall())
+    partial = SqliteBase.__new__(SqliteBase)
+    partial.path = str(path)
+    partial._db = sqlite3.connect(path, isolation_level=None)
+    partial._migrate(target=4)
+    assert partial.schema_version == 4
+    partial.close()
     with Store(path) as store:
-        names = [r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
-        assert "outbox_prunable" in names
+        bodies = dict(store._db.execute("SELECT outbox_id, payload FROM outbox_bodies").fetchall())
+        columns = [r[1] for r in store._db.execute("PRAGMA table_info(outbox)")]
+    assert bodies == old and len(old) > 0
+    assert "payload" not in columns

@@ -16,24 +16,20 @@ from typing import Any
 from bot.model import AnyEvent
 from bot.store.base import SqliteBase
 from bot.store.codec import event_from_dict, ts
+from bot.store.notes import with_notes
 from bot.store.records import OutboxItem, OutboxMessage, ThreadStart
 
 
 def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage, stamp: str | None) -> int:
     """Insert one outbox row (and its thread index row); inside the caller's transaction."""
+    body = json.dumps(message.payload)
     cursor = db.execute(
-        """INSERT INTO outbox (event_id, sink, sink_group, message_id, payload, created_at)
-           VALUES (?, ?, ?, ?, ?, ?)""",
-        (
-            event_id,
-            message.sink,
-            message.group or message.sink,
-            message.message_id,
-            json.dumps(message.payload),
-            stamp,
-        ),
+        """INSERT INTO outbox (event_id, sink, sink_group, message_id, created_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        (event_id, message.sink, message.group or message.sink, message.message_id, stamp),
     )
     outbox_id = int(cursor.lastrowid or 0)
+    db.execute("INSERT INTO outbox_bodies (outbox_id, payload) VALUES (?, ?)", (outbox_id, body))
     thread = message.thread
     if thread is not None:
         db.execute(
@@ -52,13 +48,12 @@ def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage,
     return outbox_id
 
 
-#: the payload of a delivered message whose body was pruned
-PRUNED = "{}"
-
-
 class OutboxStore(SqliteBase):
-    PENDING_SQL = """SELECT o.*, e.key AS event_key FROM outbox o JOIN events e ON e.id = o.event_id
+    PENDING_SQL = """SELECT o.*, e.key AS event_key, b.payload AS payload FROM outbox o
+                     JOIN events e ON e.id = o.event_id JOIN outbox_bodies b ON b.outbox_id = o.id
                      WHERE o.sink = ? AND o.state = 'queued' ORDER BY o.id LIMIT ?"""
+    PRUNE_SQL = """DELETE FROM outbox_bodies WHERE outbox_id IN
+                   (SELECT id FROM outbox WHERE state = 'delivered' AND delivered_at < ?)"""
     REQUEUE_SQL = "UPDATE outbox SET state = 'queued', next_attempt_at = NULL WHERE state = 'failed'"
 
     def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, AnyEvent]]:
@@ -69,7 +64,10 @@ class OutboxStore(SqliteBase):
             sql += " AND source = ?"
             args.append(source)
         rows = self._db.execute(sql + " ORDER BY id", args)
-        return [(row["id"], event_from_dict(json.loads(row["payload"]))) for row in rows]
+        return [
+            (row["id"], event_from_dict(with_notes(self._db, json.loads(row["payload"]))))
+            for row in rows.fetchall()
+        ]
 
     def pending(self, sink: str, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
         """Queued messages for a sink, oldest first, up to the first one whose retry is not due yet:
@@ -115,15 +113,11 @@ class OutboxStore(SqliteBase):
             )
 
     def prune_delivered(self, *, before: datetime, vacuum_pages: int = 1000) -> int:
-        """Drop the bodies of messages delivered before `before`: the rows keep their Message-ID, event,
-        sink, status and times (what idempotency and threading need), the payload becomes `{}`.
-        Returns how many were pruned; frees up to `vacuum_pages` pages of the file afterwards."""
+        """Drop the bodies of messages delivered before `before`: the outbox rows keep their Message-ID,
+        event, sink, status and times (what idempotency and threading need). Returns how many bodies
+        were dropped; gives up to `vacuum_pages` free pages back to the file system afterwards."""
         with self.transaction() as db:
-            pruned = db.execute(
-                f"UPDATE outbox SET payload = '{PRUNED}' WHERE state = 'delivered' AND payload != '{PRUNED}'"
-                " AND delivered_at < ?",
-                (ts(before),),
-            ).rowcount
+            pruned = db.execute(self.PRUNE_SQL, (ts(before),)).rowcount
         if pruned and vacuum_pages > 0:
             self._db.execute(f"PRAGMA incremental_vacuum({int(vacuum_pages)})").fetchall()
         return int(pruned)

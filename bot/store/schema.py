@@ -185,10 +185,18 @@ V4 = """
 """
 
 
-# 5 (bounded state): delivered messages lose their bodies after the retention (`prune_delivered`);
-# this partial index finds the ones still to prune without scanning the outbox.
+# 5 (bounded state): message bodies move to a table of their own, so that dropping the body of a
+# message delivered longer ago than the retention (`prune_delivered`) leaves the outbox rows (Message-ID,
+# event, sink, status, times: what idempotency and threading need) densely packed; the partial index
+# finds the delivered messages by time.
 V5 = """
-    CREATE INDEX outbox_prunable ON outbox (delivered_at) WHERE state = 'delivered' AND payload != '{}';
+    CREATE TABLE outbox_bodies (
+        outbox_id INTEGER PRIMARY KEY REFERENCES outbox(id),
+        payload TEXT NOT NULL
+    );
+    INSERT INTO outbox_bodies (outbox_id, payload) SELECT id, payload FROM outbox;
+    ALTER TABLE outbox DROP COLUMN payload;
+    CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE state = 'delivered';
 """
 
 
@@ -228,7 +236,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "mail digests", _statements(V2)),
     Migration(3, "deprecation notices, their reaches, roadmap items", _statements(V3)),
     Migration(4, "outbox sink groups; thread index", _statements(V4), convert=_v4_index_threads),
-    Migration(5, "index of delivered messages whose bodies may be pruned", _statements(V5)),
+    Migration(5, "message bodies in a table of their own (pruned after delivery)", _statements(V5)),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
