@@ -180,3 +180,28 @@ def test_a_state_file_of_schema_4_gets_its_bodies_moved(tmp_path: Path) -> None:
         columns = [r[1] for r in store._db.execute("PRAGMA table_info(outbox)")]
     assert bodies == old and len(old) > 0
     assert "payload" not in columns
+
+
+def test_release_notes_are_stored_once_and_read_back_whole(tmp_path: Path) -> None:
+    from bot.model import Event
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        event = next(e for e in sample_events() if isinstance(e, Event) and e.release.notes)
+        store.commit_poll(PollRecord("sample", now=NOW, new_releases=[event.release], events=[(event, [])]))
+        (raw,) = store._db.execute("SELECT payload FROM events").fetchone()
+        stored = json.loads(raw)
+        assert "notes" not in stored["release"] and stored["release"]["notes_ref"] is True
+        assert event.release.notes not in raw
+        assert store.events() == [(1, event)]
+        # an event whose release is not in `releases` keeps its notes in the payload
+        other = next(
+            e
+            for e in sample_events()
+            if isinstance(e, Event)
+            and e.release.notes
+            and (e.release.stream, e.release.version) != (event.release.stream, event.release.version)
+        )
+        (second,) = store.commit_poll(PollRecord("sample", now=NOW, events=[(other, [])]))
+        (raw2,) = store._db.execute("SELECT payload FROM events WHERE id = ?", (second,)).fetchone()
+        assert json.loads(raw2)["release"]["notes"] == other.release.notes
+        assert store.events(since_id=1) == [(second, other)]
