@@ -17,7 +17,7 @@ from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
-from bot.errors import ParseError
+from bot.errors import ParseError, RenderError
 from bot.model import AnyEvent
 from bot.pipeline import PollPlan, PollResult, detect_poll, render_plan
 from bot.presentation import Renderer
@@ -30,6 +30,9 @@ from bot.store import OutboxItem, OutboxMessage, StateStore, Store, ThreadStart
 log = logging.getLogger("release-bot")
 
 Clock = Callable[[], datetime]
+
+#: longest stretch of rendering before `Bot.poll` lets the event loop run other tasks (seconds)
+RENDER_SLICE = 0.02
 
 
 def utcnow() -> datetime:
@@ -85,6 +88,21 @@ class Bot:
         """The outbox message of `event` for every sink that wants it."""
         return [sink.format(event, self.renderer) for sink in self.sinks if sink.wants(event)]
 
+    async def _render_sliced(self, events: Sequence[AnyEvent]) -> dict[int, list[OutboxMessage]]:
+        """Each event's messages, in order, yielding to the event loop every `RENDER_SLICE` seconds.
+        Stops at the first event that fails to render: `render_plan` renders it again and fails."""
+        rendered: dict[int, list[OutboxMessage]] = {}
+        started = time.monotonic()
+        for event in events:
+            try:
+                rendered[id(event)] = self.render(event)
+            except RenderError:
+                break
+            if time.monotonic() - started >= RENDER_SLICE:
+                await asyncio.sleep(0)
+                started = time.monotonic()
+        return rendered
+
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, plan what is new, and record state + outbox in one transaction."""
         now = self.clock()
@@ -93,7 +111,9 @@ class Bot:
         known = load_known(self.store, source.name, roadmap=roadmap)
         # detection reads every new release's notes (a first poll: the whole history): off the loop
         detected = await asyncio.to_thread(detect_poll, source, fetched, known)
-        plan = render_plan(detected, self.render)  # on the loop: sinks may read the store
+        # on the loop (sinks may read the store), in slices: a large poll does not hold the loop
+        rendered = await self._render_sliced(detected.events)
+        plan = render_plan(detected, lambda e: rendered[id(e)] if id(e) in rendered else self.render(e))
         self._state_view = None
         record(self.store, plan, now=now)
         self._log(source, plan)
