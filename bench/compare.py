@@ -26,7 +26,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -89,15 +88,23 @@ STEPS = [
 
 
 def run_process(argv: list[str], sink: CountingSink, *, cwd: Path) -> Proc:
-    """Run one process to its end; wall time, its own CPU time and peak RSS (wait4), mails received."""
+    """Run one process to its end; wall time, its own CPU time and peak RSS (wait4), mails received.
+    posix_spawn (not fork): a forked child would start with the harness's resident pages, and its
+    peak RSS would be the harness's."""
     sink.take()
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
+    err_path = cwd / f".stderr-{time.monotonic_ns()}"
+    with open(err_path, "wb") as err_file:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_DUP2, err_file.fileno(), 2),
+        ]
+        start = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, dict(os.environ), file_actions=actions)
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - start
+    err = err_path.read_bytes()
+    err_path.unlink()
     time.sleep(0.05)  # the sink's thread has counted the last DATA before the client's QUIT returned
     mails, dups = sink.take()
     return Proc(
@@ -106,7 +113,7 @@ def run_process(argv: list[str], sink: CountingSink, *, cwd: Path) -> Proc:
         usage.ru_maxrss,
         mails,
         dups,
-        proc.returncode,
+        os.waitstatus_to_exitcode(status),
         err.decode("utf-8", "replace")[-2000:],
     )
 

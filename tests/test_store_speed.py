@@ -205,3 +205,22 @@ def test_release_notes_are_stored_once_and_read_back_whole(tmp_path: Path) -> No
         (raw2,) = store._db.execute("SELECT payload FROM events WHERE id = ?", (second,)).fetchone()
         assert json.loads(raw2)["release"]["notes"] == other.release.notes
         assert store.events(since_id=1) == [(second, other)]
+
+
+def test_the_bot_table_takes_the_durability_and_retention_keys(tmp_path: Path) -> None:
+    from bot.config import load_config
+    from bot.errors import ConfigError
+
+    base = '[[sources]]\nname = "f"\nkind = "feed"\nurl = "https://example.org/f.atom"\n'
+    base += '[[outputs]]\nname = "c"\nkind = "console"\n'
+    path = tmp_path / "config.toml"
+    path.write_text('[bot]\nsqlite_synchronous = "full"\noutbox_retention = "30d"\n' + base)
+    config = load_config(path)
+    assert config.sqlite_synchronous == "full" and config.outbox_retention == 30 * 86400
+    path.write_text(base)
+    config = load_config(path)
+    assert config.sqlite_synchronous == "normal" and config.outbox_retention == 90 * 86400
+    path.write_text('[bot]\nsqlite_synchronous = "off"\n' + base)
+    with pytest.raises(ConfigError, match="sqlite_synchronous") as error:
+        load_config(path)
+    assert "config.toml" in str(error.value) and "'normal', 'full'" in str(error.value)
