@@ -18,8 +18,9 @@ from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
 from bot.errors import ParseError, RenderError
+from bot.fetched import ReleaseFetch
 from bot.model import AnyEvent
-from bot.pipeline import PollPlan, PollResult, detect_poll, render_plan
+from bot.pipeline import Known, PollPlan, PollResult, detect_poll, render_plan
 from bot.presentation import Renderer
 from bot.recording import load_known, record
 from bot.sinks import Sink, build_sinks
@@ -108,7 +109,11 @@ class Bot:
         now = self.clock()
         roadmap = kind_of(source).roadmap
         fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
-        known = load_known(self.store, source.name, roadmap=roadmap)
+        if isinstance(fetched, ReleaseFetch) and not fetched.documents:
+            # nothing was read (all 304 or unchanged bodies): nothing to detect against the known releases
+            known = Known(documents=self.store.document_baselines(source.name))
+        else:
+            known = load_known(self.store, source.name, roadmap=roadmap)
         # detection reads every new release's notes (a first poll: the whole history): off the loop
         detected = await asyncio.to_thread(detect_poll, source, fetched, known)
         # on the loop (sinks may read the store), in slices: a large poll does not hold the loop
