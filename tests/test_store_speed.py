@@ -224,3 +224,33 @@ def test_the_bot_table_takes_the_durability_and_retention_keys(tmp_path: Path) -
     with pytest.raises(ConfigError, match="sqlite_synchronous") as error:
         load_config(path)
     assert "config.toml" in str(error.value) and "'normal', 'full'" in str(error.value)
+
+
+def test_a_delivery_pass_prunes_bodies_older_than_the_retention(tmp_path: Path) -> None:
+    from bot.app import Bot
+    from bot.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[bot]\nstate = "{tmp_path / "state.sqlite3"}"\noutbox_retention = "30d"\n'
+        '[[sources]]\nname = "f"\nkind = "feed"\nurl = "https://example.org/f.atom"\n'
+        '[[outputs]]\nname = "c"\nkind = "console"\n'
+    )
+    config = load_config(path)
+    with Store(config.state) as store:
+        ids = _queue(store, sink="c")
+        store.mark_delivered_many(ids[:1], now=NOW - timedelta(days=31))
+        store.mark_delivered_many(ids[1:], now=NOW - timedelta(days=29))
+
+    async def deliver() -> None:
+        bot = Bot(config, clock=lambda: NOW)
+        try:
+            await bot.deliver()
+        finally:
+            await bot.aclose()
+
+    asyncio.run(deliver())
+    with Store(config.state) as store:
+        left = [r[0] for r in store._db.execute("SELECT outbox_id FROM outbox_bodies ORDER BY outbox_id")]
+        assert left == ids[1:]
+        assert store.outbox_counts() == {"c": {"delivered": len(ids)}}
