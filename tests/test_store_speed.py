@@ -5,6 +5,7 @@ transactions."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -82,9 +83,24 @@ def test_the_pruning_query_uses_its_partial_index(tmp_path: Path) -> None:
         assert "INDEX outbox_delivered" in plan and "SCAN" not in plan
 
 
-def test_a_new_state_file_can_give_pages_back(tmp_path: Path) -> None:
+def test_a_new_state_file_gives_pruned_pages_back(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite3") as store:
         assert store._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
+        event = sample_events()[0]
+        big = [
+            (
+                dataclasses.replace(event, release=dataclasses.replace(event.release, version=f"{k}.0.0")),
+                [OutboxMessage(sink="l", message_id=f"<{k}@x>", payload={"body": "x" * 5000})],
+            )
+            for k in range(200)
+        ]
+        store.commit_poll(PollRecord("sample", now=NOW, events=big))
+        store.mark_delivered_many([i.id for i in store.pending("l", now=NOW, limit=500)], now=NOW)
+        before = store.state_size()
+        assert store.prune_delivered(before=NOW + timedelta(days=1), vacuum_pages=100) == 200
+        after = store.state_size()
+        assert after["file"] <= before["file"] - 100 * 4096  # 100 pages given back
+        assert store.prune_delivered(before=NOW + timedelta(days=1), vacuum_pages=1 << 20) == 0
 
 
 def test_state_size_counts_bytes_and_rows(tmp_path: Path) -> None:

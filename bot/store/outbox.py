@@ -119,7 +119,8 @@ class OutboxStore(SqliteBase):
         with self.transaction() as db:
             pruned = db.execute(self.PRUNE_SQL, (ts(before),)).rowcount
         if pruned and vacuum_pages > 0:
-            self._db.execute(f"PRAGMA incremental_vacuum({int(vacuum_pages)})").fetchall()
+            # executescript steps the pragma to its end; execute() would free one page per call
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(vacuum_pages)})")
         return int(pruned)
 
     def mark_attempt_failed(
