@@ -88,10 +88,11 @@ STEPS = [
 
 
 def run_process(argv: list[str], sink: CountingSink, *, cwd: Path) -> Proc:
-    """Run one process to its end; wall time, its own CPU time and peak RSS (wait4), mails received.
-    posix_spawn (not fork): a forked child would start with the harness's resident pages, and its
-    peak RSS would be the harness's."""
+    """Run one Python program (argv[0] the interpreter) to its end: wall time, its CPU time (wait4),
+    its own peak RSS (bench/peak.py), mails received."""
     sink.take()
+    peak_path = cwd / f".peak-{time.monotonic_ns()}"
+    argv = [argv[0], str(Path(__file__).resolve().parent / "peak.py"), str(peak_path), *argv[1:]]
     err_path = cwd / f".stderr-{time.monotonic_ns()}"
     with open(err_path, "wb") as err_file:
         actions = [
@@ -105,12 +106,16 @@ def run_process(argv: list[str], sink: CountingSink, *, cwd: Path) -> Proc:
         wall = time.perf_counter() - start
     err = err_path.read_bytes()
     err_path.unlink()
+    maxrss = usage.ru_maxrss  # the fallback: includes the harness's pages the child started with
+    if peak_path.exists():
+        maxrss = int(peak_path.read_text() or maxrss)
+        peak_path.unlink()
     time.sleep(0.05)  # the sink's thread has counted the last DATA before the client's QUIT returned
     mails, dups = sink.take()
     return Proc(
         wall,
         usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss,
+        maxrss,
         mails,
         dups,
         os.waitstatus_to_exitcode(status),
@@ -183,7 +188,8 @@ class ReleaseBot(Tool):
         self.config = bot_config(folder, server, ns, n, sink.port)
 
     def step(self, name: str) -> Proc:
-        return run_process([sys.executable, "-m", "bot", "-c", str(self.config), "once"], self.sink, cwd=ROOT)
+        argv = [sys.executable, "-m", "bot", "-c", str(self.config), "once"]
+        return run_process(argv, self.sink, cwd=self.folder)
 
 
 class Rss2Email(Tool):
@@ -197,7 +203,16 @@ class Rss2Email(Tool):
         self.config = r2e_config(folder, server, ns, n, sink.port)
 
     def step(self, name: str) -> Proc:
-        argv = [str(self.r2e), "-c", str(self.config), "-d", str(self.folder / "rss2email.json"), "run"]
+        python = str(self.r2e.parent / "python")  # r2e is a Python script of the bench venv
+        argv = [
+            python,
+            str(self.r2e),
+            "-c",
+            str(self.config),
+            "-d",
+            str(self.folder / "rss2email.json"),
+            "run",
+        ]
         if name == "first":
             argv.append("--no-send")
         return run_process(argv, self.sink, cwd=self.folder)
