@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import json
 import logging
@@ -132,6 +133,16 @@ def history_scaling(sizes: list[int], tmp: Path) -> list[tuple[int, float, float
 # -- the child: one Bot in its own process, with a ticker ----------------------------------------------
 
 
+def _peak_kib() -> int:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: a child forked from this benchmark (holding
+    ~100 MB of feed bodies) starts with those pages, and the kernel keeps that peak across exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 async def _child(config: Path, cycles: int) -> dict[str, Any]:
     from bot.app import Bot
     from bot.config import load_config
@@ -153,6 +164,15 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
     bot = Bot(load_config(config))
     for module in ("aiosmtplib", "feedparser", "bot.sources.feed"):  # what the first cycle imports lazily
         importlib.import_module(module)  # (a one-time start-up cost, not a stall of a running daemon)
+    gc_pause = [0.0, 0.0]  # [start, longest]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_pause[0] = time.perf_counter()
+        else:
+            gc_pause[1] = max(gc_pause[1], time.perf_counter() - gc_pause[0])
+
+    gc.callbacks.append(on_gc)
     tick = asyncio.create_task(ticker())
     times = []
     rss = []
@@ -163,7 +183,7 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
             await bot.poll_all()
             delivered += (await bot.deliver()).delivered
             times.append(time.perf_counter() - start)
-            rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            rss.append(_peak_kib())
             if cycles > 1 and len(times) == 1:
                 stall = stall_cpu = 0.0  # steady cycles: the first one (client set-up, CA bundle) not counted
         size = bot.store.state_size()
@@ -178,6 +198,7 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
         "delivered": delivered,
         "stall": stall,
         "stall_cpu": stall_cpu,
+        "gc_pause": gc_pause[1],
         "maxrss_kib": rss,
         "size": size,
         "pruned": pruned,
@@ -221,7 +242,8 @@ def all_announced(feeds: int, tmp: Path, steady_cycles: int) -> None:
             f"{got['delivered']} delivered, {mails} received ({dups} duplicate Message-IDs), "
             f"peak RSS {got['maxrss_kib'][-1] / 1024:.0f} MiB, "
             f"longest event-loop stall {got['stall'] * 1000:.0f} ms wall, "
-            f"{got['stall_cpu'] * 1000:.0f} ms of the loop thread's own CPU"
+            f"{got['stall_cpu'] * 1000:.0f} ms of the loop thread's own CPU; "
+            f"longest garbage collection {got['gc_pause'] * 1000:.0f} ms"
         )
         print(
             f"state: {size / 1048576:.1f} MiB for {events} events = "
