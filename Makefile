@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= $(if $(wildcard config.toml),config.toml,config.example.toml)
 
-.PHONY: run once demo test test-fast faults lint bench clean
+.PHONY: run once demo test test-fast faults lint bench bench-venv bench-compare bench-scale clean
 
 # Two stamps: .runtime has the bot's own dependencies only (what `make run` needs); .installed adds
 # the test and lint tools (`make test`, `make lint`).
@@ -46,5 +46,24 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_pipeline.py
 
+# Side by side with rss2email (bench/README.md). rss2email is no dependency of the bot: it goes into a
+# venv of its own, from the package registry. N=200 feeds by default; `make bench-compare BIG=1` (or
+# N=1000) for 1,000; RUNS=3 interleaved runs.
+BENCH_VENV := .bench-venv
+N    ?= $(if $(BIG),1000,200)
+RUNS ?= 3
+
+$(BENCH_VENV)/bin/r2e:
+	[ -x $(BENCH_VENV)/bin/python ] || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet 'rss2email==3.14' 'feedparser==6.0.14'
+
+bench-venv: $(BENCH_VENV)/bin/r2e
+
+bench-compare: $(BIN)/.installed $(BENCH_VENV)/bin/r2e
+	$(BIN)/python bench/compare.py --feeds $(N) --runs $(RUNS) --r2e $(BENCH_VENV)/bin/r2e
+
+bench-scale: $(BIN)/.installed   ## per-poll/per-message cost against the size of the history (issue 17)
+	$(BIN)/python bench/scale.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

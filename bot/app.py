@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot import __version__
 from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
-from bot.errors import ParseError
+from bot.errors import ParseError, RenderError
 from bot.failures import describe_store_error, summarise_errors
+from bot.fetched import ReleaseFetch
 from bot.model import AnyEvent
-from bot.pipeline import PollPlan, PollResult, detect_poll, render_plan
+from bot.pipeline import Known, PollPlan, PollResult, detect_poll, render_plan
 from bot.presentation import Renderer
 from bot.recording import load_known, record
 from bot.sinks import Sink, build_sinks
@@ -30,6 +32,9 @@ from bot.store import OutboxItem, OutboxMessage, StateStore, Store, ThreadStart
 log = logging.getLogger("release-bot")
 
 Clock = Callable[[], datetime]
+
+#: longest stretch of rendering before `Bot.poll` lets the event loop run other tasks (seconds)
+RENDER_SLICE = 0.02
 
 
 def utcnow() -> datetime:
@@ -58,7 +63,7 @@ class Bot:
         clock: Clock = utcnow,
     ) -> None:
         self.config = config
-        self.store: StateStore = store or Store(config.state)
+        self.store: StateStore = store or Store(config.state, synchronous=config.sqlite_synchronous)
         self.fetcher = fetcher or http_fetcher(config)
         self.sinks = list(sinks) if sinks is not None else build_sinks(config.outputs)
         self.renderer = renderer or Renderer(override_dir=config.templates)
@@ -69,6 +74,7 @@ class Bot:
         self._state_view: StateView | None = None
         #: the daemon retries failed sources on its own; `once` does not (its log says no "retrying in")
         self.retrying = False
+        self._next_prune = 0.0  # time.monotonic() of the next pruning of delivered bodies
         for sink in self.sinks:
             sink.attach(self)
 
@@ -86,15 +92,36 @@ class Bot:
         """The outbox message of `event` for every sink that wants it."""
         return [sink.format(event, self.renderer) for sink in self.sinks if sink.wants(event)]
 
+    async def _render_sliced(self, events: Sequence[AnyEvent]) -> dict[int, list[OutboxMessage]]:
+        """Each event's messages, in order, yielding to the event loop every `RENDER_SLICE` seconds.
+        Stops at the first event that fails to render: `render_plan` renders it again and fails."""
+        rendered: dict[int, list[OutboxMessage]] = {}
+        started = time.monotonic()
+        for event in events:
+            try:
+                rendered[id(event)] = self.render(event)
+            except RenderError:
+                break
+            if time.monotonic() - started >= RENDER_SLICE:
+                await asyncio.sleep(0)
+                started = time.monotonic()
+        return rendered
+
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, plan what is new, and record state + outbox in one transaction."""
         now = self.clock()
         roadmap = kind_of(source).roadmap
         fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
-        known = load_known(self.store, source.name, roadmap=roadmap)
+        if isinstance(fetched, ReleaseFetch) and not fetched.documents:
+            # nothing was read (all 304 or unchanged bodies): nothing to detect against the known releases
+            known = Known(documents=self.store.document_baselines(source.name))
+        else:
+            known = load_known(self.store, source.name, roadmap=roadmap)
         # detection reads every new release's notes (a first poll: the whole history): off the loop
         detected = await asyncio.to_thread(detect_poll, source, fetched, known)
-        plan = render_plan(detected, self.render)  # on the loop: sinks may read the store
+        # on the loop (sinks may read the store), in slices: a large poll does not hold the loop
+        rendered = await self._render_sliced(detected.events)
+        plan = render_plan(detected, lambda e: rendered[id(e)] if id(e) in rendered else self.render(e))
         self._state_view = None
         record(self.store, plan, now=now)
         self._log(source, plan)
@@ -171,8 +198,13 @@ class Bot:
     # -- delivery --------------------------------------------------------------------------------
 
     async def deliver(self) -> DeliveryResult:
-        """Deliver every due outbox message (see `bot.delivery.Deliverer`)."""
-        return await self.deliverer.deliver()
+        """Deliver every due outbox message (see `bot.delivery.Deliverer`); then, at most hourly, drop
+        the bodies of messages delivered longer ago than `[bot] outbox_retention`."""
+        result = await self.deliverer.deliver()
+        if self.deliverer.lock.held and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + 3600.0
+            self.store.prune_delivered(before=self.clock() - timedelta(seconds=self.config.outbox_retention))
+        return result
 
     def _claim_delivery(self) -> bool:
         return self.deliverer.lock.claim()

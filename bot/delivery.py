@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -234,6 +235,12 @@ class Deliverer:
     async def _sink_pass(self, sink: Sink, result: DeliveryResult) -> None:
         if self._stopped(sink):
             return
+        # Marks are batched only where a resend after a crash is harmless (an idempotent sink); a mail
+        # is marked delivered as soon as the server took it (per-message durability).
+        async with _Marks(self.store, self.clock, batch=sink.idempotent) as marks:
+            await self._sink_items(sink, result, marks)
+
+    async def _sink_items(self, sink: Sink, result: DeliveryResult, marks: _Marks) -> None:
         while sink.ready():
             items = self.store.pending(sink.name, now=self.clock(), limit=100)
             if not items:
@@ -241,14 +248,17 @@ class Deliverer:
             for item in items:
                 if not sink.ready():
                     return
+                marks.flush_if_due()  # a slow send does not leave older marks waiting
                 try:
                     await sink.deliver(item)
                 except AuthenticationFailed as exc:
+                    marks.flush()
                     result.failed += 1
                     result.errors.append(str(exc))
                     self._auth_failed(sink, item, exc)
                     return  # no more logins in this pass
                 except DeliveryError as exc:
+                    marks.flush()
                     result.failed += 1
                     result.errors.append(str(exc))
                     retry = self.policy.after_failure(
@@ -267,5 +277,46 @@ class Deliverer:
                     if retry.action == "later":
                         return  # keep order: the rest of this sink waits for the retry
                     continue
-                self.store.mark_delivered(item.id, now=self.clock())
+                marks.add(item.id)
                 result.delivered += 1
+            marks.flush()  # before the next `pending` read
+
+
+class _Marks:
+    """Delivery marks of a sink's pass. For an idempotent sink (`batch`) they are written in few
+    transactions (`mark_delivered_many`): flushed before a send once the oldest unwritten mark is
+    `FLUSH_AFTER` seconds old, every `FLUSH_COUNT` messages, before a failure is recorded, and when the
+    pass ends — however it ends; a crash then makes it deliver again what its own idempotency drops.
+    For any other sink each mark is written at once."""
+
+    FLUSH_AFTER = 0.05
+    FLUSH_COUNT = 100
+
+    def __init__(self, store: StateStore, clock: Callable[[], datetime], *, batch: bool) -> None:
+        self.store = store
+        self.clock = clock
+        self.batch = batch
+        self.ids: list[int] = []
+        self.since = 0.0
+
+    def add(self, item_id: int) -> None:
+        if not self.ids:
+            self.since = time.monotonic()
+        self.ids.append(item_id)
+        if not self.batch or len(self.ids) >= self.FLUSH_COUNT:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        if self.ids and time.monotonic() - self.since >= self.FLUSH_AFTER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.ids:
+            ids, self.ids = self.ids, []
+            self.store.mark_delivered_many(ids, now=self.clock())
+
+    async def __aenter__(self) -> _Marks:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.flush()

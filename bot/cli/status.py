@@ -160,6 +160,7 @@ def as_json(config: Config, store: StateStore, result: Verdict) -> dict[str, Any
     return {
         "state": str(config.state),
         "schema": store.schema_version,
+        "state_size": store.state_size(),
         "health": result.as_dict(),
         "sources": sources,
         "outputs": outputs,
@@ -199,7 +200,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         if as_data:
             print(json.dumps(as_json(config, store, result), indent=2))
             return 0
-        print(f"state: {config.state} (schema {store.schema_version})")
+        from bot.store import describe_size
+
+        print(f"state: {config.state} (schema {store.schema_version}); {describe_size(store.state_size())}")
         for line in [*source_lines(config, store), *output_lines(config, store)]:
             print(line)
         print(f"health: {result.state}" + "".join(f"\n  {r}" for r in result.reasons))

@@ -49,6 +49,8 @@ class Config:
     health_failing_intervals: int = 3
     #: … or a message has been queued longer than this (seconds)
     health_queue_max: float = 3600.0
+    sqlite_synchronous: str = "normal"  # or "full": fsync every commit (see docs/RELIABILITY.md)
+    outbox_retention: float = 90 * 86400.0  # delivered messages keep their bodies this long (seconds)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -93,6 +95,8 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
     log_format = bot.choice("log_format", _LOG_FORMATS, "text")
     health_failing_intervals = bot.integer("health_failing_intervals", 3, minimum=1)
     health_queue_max = bot.duration("health_queue_max", 3600.0, minimum=1.0)
+    sqlite_synchronous = bot.choice("sqlite_synchronous", ("normal", "full"), "normal")
+    outbox_retention = bot.duration("outbox_retention", 90 * 86400.0, minimum=3600.0)
     bot.finish()
 
     http_t = top.table("http")
@@ -134,6 +138,8 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         log_format=log_format,
         health_failing_intervals=health_failing_intervals,
         health_queue_max=health_queue_max,
+        sqlite_synchronous=sqlite_synchronous,
+        outbox_retention=outbox_retention,
     )
 
 

@@ -40,6 +40,9 @@ class BotHooks(Protocol):
 
 class Sink(ABC):
     kind: str = ""
+    #: Delivering a message twice leaves one copy (mbox: by Message-ID). Its delivery marks may then be
+    #: written in batches; any other sink's are written one by one, as each message is delivered.
+    idempotent: bool = False
 
     def __init__(self, config: OutputConfig) -> None:
         self.config = config

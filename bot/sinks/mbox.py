@@ -144,6 +144,7 @@ def mbox_bytes(message: EmailMessage, *, from_line: str) -> bytes:
 
 class MboxSink(Sink):
     kind = "mbox"
+    idempotent = True  # a Message-ID already in the file is not appended again
 
     def __init__(self, config: MboxOutput) -> None:
         super().__init__(config)

@@ -13,6 +13,7 @@ Modules: `records` (what goes in and out), `codec` (explicit JSON forms of model
 
 from __future__ import annotations
 
+from bot.store.base import describe_size
 from bot.store.codec import (
     event_from_dict,
     event_to_dict,
@@ -61,6 +62,7 @@ __all__ = [
     "Store",
     "ThreadKey",
     "ThreadStart",
+    "describe_size",
     "event_from_dict",
     "event_to_dict",
     "notice_from_dict",

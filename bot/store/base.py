@@ -12,12 +12,27 @@ from bot.errors import StoreError
 from bot.store.files import create_private, describe_error, disk_full
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
+#: the `[bot] sqlite_synchronous` values the store accepts
+SYNCHRONOUS = ("NORMAL", "FULL")
+
+
+def describe_size(size: dict[str, int]) -> str:
+    """`state_size()` in one line, for `status`."""
+    mib = (size["file"] + size["wal"]) / 1048576
+    free = size["free"] / 1048576
+    return f"{mib:.1f} MiB ({free:.1f} MiB free), {size['events']} events, {size['outbox']} messages"
+
 
 class SqliteBase:
     """One SQLite database file. Not shared across threads; each process opens its own."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
+        if synchronous.upper() not in SYNCHRONOUS:
+            raise StoreError(
+                f"{self.path}: sqlite_synchronous must be one of {', '.join(SYNCHRONOUS)}, "
+                f"not {synchronous!r}"
+            )
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -31,9 +46,15 @@ class SqliteBase:
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
+            if self.schema_version == 0:
+                # a new file: pages freed by pruning can be given back (`incremental_vacuum`)
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
+            # WAL + NORMAL: a commit survives a crash of the process (or of the machine's software:
+            # the WAL is in the OS's cache); a power loss can lose the commits since the last
+            # checkpoint, never corrupt the file. FULL fsyncs every commit (docs/RELIABILITY.md).
+            self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -49,6 +70,21 @@ class SqliteBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def state_size(self) -> dict[str, int]:
+        """Bytes of the state: 'file' (the database), 'wal' (its write-ahead log), 'free' (pages
+        freed, reusable), and row counts of 'events' and 'outbox'."""
+        page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        wal = Path(self.path + "-wal")
+        return {
+            "file": page_size * pages,
+            "wal": wal.stat().st_size if self.path != ":memory:" and wal.exists() else 0,
+            "free": page_size * free,
+            "events": int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]),
+            "outbox": int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]),
+        }
 
     @property
     def schema_version(self) -> int:

@@ -8,6 +8,7 @@ and the outbox rows it causes), `record_digest` (a digest period and its mail).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, Self
 
@@ -80,6 +81,19 @@ class StateStore(Protocol):
         ...
 
     def mark_delivered(self, item_id: int, *, now: datetime) -> None: ...
+
+    def mark_delivered_many(self, item_ids: Sequence[int], *, now: datetime) -> None:
+        """`mark_delivered` for the messages of a delivery pass, in one transaction."""
+        ...
+
+    def prune_delivered(self, *, before: datetime, vacuum_pages: int = 1000) -> int:
+        """Bodies of messages delivered before `before` dropped (Message-ID, keys, status and times
+        kept); how many."""
+        ...
+
+    def state_size(self) -> dict[str, int]:
+        """Bytes ('file', 'wal', 'free') and rows ('events', 'outbox') of the state."""
+        ...
 
     def mark_attempt_failed(
         self, item_id: int, *, error: str, permanent: bool, retry_at: datetime | None

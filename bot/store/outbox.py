@@ -9,30 +9,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bot.model import AnyEvent
 from bot.store.base import SqliteBase
 from bot.store.codec import event_from_dict, ts
+from bot.store.notes import with_notes
 from bot.store.records import OutboxItem, OutboxMessage, ThreadStart
 
 
 def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage, stamp: str | None) -> int:
     """Insert one outbox row (and its thread index row); inside the caller's transaction."""
+    body = json.dumps(message.payload)
     cursor = db.execute(
-        """INSERT INTO outbox (event_id, sink, sink_group, message_id, payload, created_at)
-           VALUES (?, ?, ?, ?, ?, ?)""",
-        (
-            event_id,
-            message.sink,
-            message.group or message.sink,
-            message.message_id,
-            json.dumps(message.payload),
-            stamp,
-        ),
+        """INSERT INTO outbox (event_id, sink, sink_group, message_id, created_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        (event_id, message.sink, message.group or message.sink, message.message_id, stamp),
     )
     outbox_id = int(cursor.lastrowid or 0)
+    db.execute("INSERT INTO outbox_bodies (outbox_id, payload) VALUES (?, ?)", (outbox_id, body))
     thread = message.thread
     if thread is not None:
         db.execute(
@@ -52,8 +49,11 @@ def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage,
 
 
 class OutboxStore(SqliteBase):
-    PENDING_SQL = """SELECT o.*, e.key AS event_key FROM outbox o JOIN events e ON e.id = o.event_id
+    PENDING_SQL = """SELECT o.*, e.key AS event_key, b.payload AS payload FROM outbox o
+                     JOIN events e ON e.id = o.event_id JOIN outbox_bodies b ON b.outbox_id = o.id
                      WHERE o.sink = ? AND o.state = 'queued' ORDER BY o.id LIMIT ?"""
+    PRUNE_SQL = """DELETE FROM outbox_bodies WHERE outbox_id IN
+                   (SELECT id FROM outbox WHERE state = 'delivered' AND delivered_at < ?)"""
     REQUEUE_SQL = "UPDATE outbox SET state = 'queued', next_attempt_at = NULL WHERE state = 'failed'"
 
     def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, AnyEvent]]:
@@ -64,7 +64,10 @@ class OutboxStore(SqliteBase):
             sql += " AND source = ?"
             args.append(source)
         rows = self._db.execute(sql + " ORDER BY id", args)
-        return [(row["id"], event_from_dict(json.loads(row["payload"]))) for row in rows]
+        return [
+            (row["id"], event_from_dict(with_notes(self._db, json.loads(row["payload"]))))
+            for row in rows.fetchall()
+        ]
 
     def pending(self, sink: str, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
         """Queued messages for a sink, oldest first, up to the first one whose retry is not due yet:
@@ -96,6 +99,29 @@ class OutboxStore(SqliteBase):
                        last_error = NULL WHERE id = ?""",
                 (ts(now), item_id),
             )
+
+    def mark_delivered_many(self, item_ids: Sequence[int], *, now: datetime) -> None:
+        """`mark_delivered` for many messages (a delivery pass) in one transaction."""
+        if not item_ids:
+            return
+        stamp = ts(now)
+        with self.transaction() as db:
+            db.executemany(
+                """UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,
+                       last_error = NULL WHERE id = ?""",
+                [(stamp, item_id) for item_id in item_ids],
+            )
+
+    def prune_delivered(self, *, before: datetime, vacuum_pages: int = 1000) -> int:
+        """Drop the bodies of messages delivered before `before`: the outbox rows keep their Message-ID,
+        event, sink, status and times (what idempotency and threading need). Returns how many bodies
+        were dropped; gives up to `vacuum_pages` free pages back to the file system afterwards."""
+        with self.transaction() as db:
+            pruned = db.execute(self.PRUNE_SQL, (ts(before),)).rowcount
+        if pruned and vacuum_pages > 0:
+            # executescript steps the pragma to its end; execute() would free one page per call
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(vacuum_pages)})")
+        return int(pruned)
 
     def mark_attempt_failed(
         self, item_id: int, *, error: str, permanent: bool, retry_at: datetime | None

@@ -12,6 +12,7 @@ from bot.model import Release
 from bot.security_index import SecurityIndex, release_security
 from bot.store.base import SqliteBase
 from bot.store.codec import dt, event_to_dict, release_from_dict, release_to_dict, ts
+from bot.store.notes import shared_notes
 from bot.store.outbox import queue_message
 from bot.store.plans import record_notices, record_roadmap
 from bot.store.records import DocumentState, PollRecord, SourceStatus
@@ -130,7 +131,7 @@ class PollStore(SqliteBase):
                         event.stream,
                         event.version,
                         stamp,
-                        json.dumps(event_to_dict(event)),
+                        json.dumps(shared_notes(db, event_to_dict(event))),
                     ),
                 )
                 if cursor.rowcount == 0:

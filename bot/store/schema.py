@@ -238,12 +238,28 @@ def _v5_index_security(db: Executor) -> None:
         )
 
 
+# 6 (bounded state): message bodies move to a table of their own, so that dropping the body of a
+# message delivered longer ago than the retention (`prune_delivered`) leaves the outbox rows (Message-ID,
+# event, sink, status, times: what idempotency and threading need) densely packed; the partial index
+# finds the delivered messages by time.
+V6 = """
+    CREATE TABLE outbox_bodies (
+        outbox_id INTEGER PRIMARY KEY REFERENCES outbox(id),
+        payload TEXT NOT NULL
+    );
+    INSERT INTO outbox_bodies (outbox_id, payload) SELECT id, payload FROM outbox;
+    ALTER TABLE outbox DROP COLUMN payload;
+    CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE state = 'delivered';
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, source status, releases, events, outbox", _statements(V1)),
     Migration(2, "mail digests", _statements(V2)),
     Migration(3, "deprecation notices, their reaches, roadmap items", _statements(V3)),
     Migration(4, "outbox sink groups; thread index", _statements(V4), convert=_v4_index_threads),
     Migration(5, "security index of each release", _statements(V5), convert=_v5_index_security),
+    Migration(6, "message bodies in a table of their own (pruned after delivery)", _statements(V6)),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
