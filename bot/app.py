@@ -26,6 +26,7 @@ from bot.sinks import Sink, build_sinks
 from bot.sources import fetch_source, kind_of
 from bot.sources.http import HttpFetcher
 from bot.store import OutboxItem, OutboxMessage, StateStore, Store, ThreadStart
+from bot.web import metrics
 
 log = logging.getLogger("release-bot")
 
@@ -88,17 +89,23 @@ class Bot:
 
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, plan what is new, and record state + outbox in one transaction."""
-        now = self.clock()
-        roadmap = kind_of(source).roadmap
-        fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
-        known = load_known(self.store, source.name, roadmap=roadmap)
-        # detection reads every new release's notes (a first poll: the whole history): off the loop
-        detected = await asyncio.to_thread(detect_poll, source, fetched, known)
-        plan = render_plan(detected, self.render)  # on the loop: sinks may read the store
-        self._state_view = None
-        record(self.store, plan, now=now)
-        self._log(source, plan)
-        return PollResult.of(plan)
+        with metrics.time_poll(source.name) as done:
+            now = self.clock()
+            roadmap = kind_of(source).roadmap
+            fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
+            metrics.count_fetch(source.name, fetched)
+            known = load_known(self.store, source.name, roadmap=roadmap)
+            # detection reads every new release's notes (a first poll: the whole history): off the loop
+            detected = await asyncio.to_thread(detect_poll, source, fetched, known)
+            plan = render_plan(detected, self.render)  # on the loop: sinks may read the store
+            self._state_view = None
+            record(self.store, plan, now=now)
+            self._log(source, plan)
+            result = PollResult.of(plan)
+            if not plan.render_failed:
+                metrics.count_events(event.kind for event in plan.events)
+            done(result.ok)
+            return result
 
     def _log(self, source: SourceConfig, plan: PollPlan) -> None:
         if plan.render_failed:

@@ -17,10 +17,13 @@ from bot.backoff import Uniform, backoff
 from bot.errors import DeliveryError
 from bot.sinks import Sink
 from bot.store import StateStore
+from bot.web import metrics
 
 __all__ = ["Deliverer", "DeliveryLock", "DeliveryResult", "Retry", "RetryPolicy"]
 
 log = logging.getLogger("release-bot")
+#: the `cause` label of release_bot_delivery_failures_total, per retry action
+_CAUSES = {"interrupted": "interrupted", "later": "transient", "give_up": "permanent"}
 
 
 @dataclass
@@ -174,6 +177,7 @@ class Deliverer:
                             attempts=item.attempts,
                             now=self.clock(),
                         )
+                        metrics.count_delivery(sink.group, cause=_CAUSES[retry.action])
                         if retry.action == "interrupted":
                             log.info("delivery of %s interrupted, stays queued: %s", item.event_key, exc)
                             return
@@ -185,4 +189,5 @@ class Deliverer:
                             return  # keep order: the rest of this sink waits for the retry
                         continue
                     self.store.mark_delivered(item.id, now=self.clock())
+                    metrics.count_delivery(sink.group)
                     result.delivered += 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.config.http_server import HttpServerConfig, parse_http_server
 from bot.config.outputs import OutputConfig, parse_output
 from bot.config.sources import SourceConfig, parse_source
 from bot.config.table import Table
@@ -49,6 +50,8 @@ class Config:
     health_failing_intervals: int = 3
     #: … or a message has been queued longer than this (seconds)
     health_queue_max: float = 3600.0
+    #: `[http_server]`: health, metrics, JSON API, feed and status page; None (the table is absent): off
+    http_server: HttpServerConfig | None = None
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -105,6 +108,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         user_agent=http_t.string("user_agent", DEFAULT_USER_AGENT),
     )
     http_t.finish()
+    http_server = parse_http_server(top.table("http_server")) if top.has("http_server") else None
 
     sources = [parse_source(table) for table in top.tables("sources")]
     if not sources:
@@ -134,6 +138,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         log_format=log_format,
         health_failing_intervals=health_failing_intervals,
         health_queue_max=health_queue_max,
+        http_server=http_server,
     )
 
 

@@ -34,6 +34,7 @@ from bot.render import Renderer
 from bot.sinks.base import BotHooks, Sink
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, sanitize_body, wrap_text
+from bot.web import metrics
 
 __all__ = [
     "MailSink",
@@ -343,6 +344,7 @@ class MailSink(Sink):
         try:
             security = {"implicit": "implicit TLS", "starttls": "then STARTTLS", "none": "no TLS"}[mail.tls]
             say(f"connecting to {mail.host}:{mail.port} ({security}, timeout {mail.connect_timeout:g}s)")
+            metrics.count_smtp_connection(self.group)
             await smtp.connect(timeout=mail.connect_timeout)
             if mail.tls == "starttls":
                 step = "STARTTLS"
