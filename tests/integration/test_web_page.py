@@ -57,7 +57,8 @@ PROBE = """(() => {
     outputs: all('#outputs tbody tr'),
     overflow: document.documentElement.scrollWidth > window.innerWidth,
     wrapped: [...document.querySelectorAll('.head .version, .head dd')].filter(e =>
-      e.getBoundingClientRect().height > 1.6 * parseFloat(getComputedStyle(e).lineHeight)).map(e => e.innerText),
+      e.getBoundingClientRect().height > 1.6 * parseFloat(getComputedStyle(e).lineHeight))
+      .map(e => e.innerText),
     clipped: [...document.querySelectorAll('.head dd')].filter(e => e.scrollWidth > e.clientWidth + 1)
       .map(e => e.innerText),
     fontSize: parseFloat(getComputedStyle(document.querySelector('.head .version')).fontSize),
@@ -111,7 +112,7 @@ class DevTools:
 
     async def screenshot(self, path: Path) -> None:
         shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
 
 
 async def _browse(url: str, tmp_path: Path) -> dict[str, dict[str, Any]]:
