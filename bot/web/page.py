@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot import __version__
 from bot.channels import stream_label
-from bot.cli.status import health
+from bot.health_state import health
 from bot.presentation.contexts import key_packages
 from bot.web.feed import feed_entries
 from bot.web.respond import SETTINGS, bot_of, conditional

@@ -18,7 +18,7 @@ from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry
 
 from bot.web import api, feed, page, routes
-from bot.web.metrics import StateCollector
+from bot.web.collector import StateCollector
 from bot.web.respond import BOT, SETTINGS, error
 
 if TYPE_CHECKING:

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.channels import stream_label, stream_sort_key
-from bot.cli.status import health, output_health
 from bot.commands import current_by_stream
 from bot.config import Config
-from bot.health import HealthLimits, SourceHealth, verdict
+from bot.health import SourceHealth, verdict
+from bot.health_state import health, limits, output_health
 from bot.model import Release
 from bot.presentation.contexts import key_packages
 from bot.store import StateStore
@@ -112,16 +112,12 @@ class OutputView:
         }
 
 
-def _limits(config: Config) -> HealthLimits:
-    return HealthLimits(failing_intervals=config.health_failing_intervals, queue_max=config.health_queue_max)
-
-
 def source_views(config: Config, store: StateStore, *, now: datetime) -> list[SourceView]:
     out = []
     for source in config.sources:
         status = store.source_status(source.name)
         alone = verdict(
-            [SourceHealth(source.name, source.interval, status)], [], now=now, limits=_limits(config)
+            [SourceHealth(source.name, source.interval, status)], [], now=now, limits=limits(config)
         )
         out.append(
             SourceView(
@@ -156,7 +152,7 @@ def output_views(
     now = now or datetime.now(UTC)
     out = []
     for output, h in zip(config.outputs, output_health(config, store), strict=True):
-        alone = verdict([], [h], now=now, limits=_limits(config))
+        alone = verdict([], [h], now=now, limits=limits(config))
         out.append(
             OutputView(
                 name=output.name,
