@@ -130,7 +130,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Daemon, LocalHTTPServer]]:
         textwrap.dedent(f"""\
         [bot]
         state = "state.sqlite3"
-        health_failing_intervals = 1
+        health_failing_intervals = 2
 
         [http]
         timeout = "5s"
@@ -240,16 +240,18 @@ def test_run_serves_health_metrics_api_and_feed(
     ]
     assert again.feed.updated == first.feed.updated
 
-    # the source server stops: degraded (503) once it has failed for longer than one interval; back: 200
+    # the source server stops: degraded (503) once it has failed for longer than two intervals; back: 200
     port = source.port
     source.stop()
-    down = wait_for(
-        "/readyz 503", lambda: bot.get("/readyz").status_code == 503 and bot.get("/readyz"), timeout=40
-    )
-    reasons = down.json()["reasons"]
-    assert (
-        down.json()["status"] == "degraded" and reasons and reasons[0].startswith("source flatcar: failing")
-    )
+
+    def failing() -> httpx.Response | None:
+        response = bot.get("/readyz")
+        reasons = response.json()["reasons"]
+        degraded = response.status_code == 503 and reasons[0].startswith("source flatcar: failing")
+        return response if degraded else None
+
+    down = wait_for("/readyz 503: source flatcar failing", failing, timeout=60)
+    assert down.json()["status"] == "degraded"
     assert down.json()["sources"][0]["state"] == "degraded"
     failures = bot.metrics()
     assert any(
