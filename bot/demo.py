@@ -25,6 +25,7 @@ from pathlib import Path
 from bot.app import Bot
 from bot.commands import StateView, answer
 from bot.config import HttpServerConfig, MboxOutput, load_config
+from bot.errors import ConfigError
 from bot.web.server import WebServer
 
 #: The bundled snapshots (package data, so a wheel carries them too).
@@ -118,16 +119,14 @@ Next steps:
 
 async def _start_web(bot: Bot) -> WebServer:
     """The HTTP server of `[http_server]` over the demo's state: on 127.0.0.1:9108, or any free port."""
-    from bot.errors import BotError
-
     for port in (9108, 0):
         web = WebServer(bot, HttpServerConfig(port=port))
         try:
             await web.start()
-        except BotError:
+        except ConfigError:
             continue
         return web
-    raise BotError("the demo cannot listen on 127.0.0.1")
+    raise ConfigError("the demo cannot listen on 127.0.0.1")
 
 
 async def _show_web(web: WebServer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry
 
+from bot.errors import ConfigError
 from bot.web import api, feed, page, routes
 from bot.web.collector import StateCollector
 from bot.web.respond import BOT, SETTINGS, error
@@ -141,10 +143,11 @@ class WebServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            from bot.errors import BotError
-
-            raise BotError(
-                f"http_server.listen: cannot listen on {self.settings.listen}: {exc.strerror or exc}"
+            cause = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConfigError(
+                f"cannot listen on {self.settings.listen}: {cause}",
+                path=str(self.bot.config.path),
+                key="http_server.listen",
             ) from exc
         self._runner = runner
         server = getattr(site, "_server", None)
