@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry
 
@@ -30,6 +31,20 @@ if TYPE_CHECKING:
 __all__ = ["WebServer", "make_app"]
 
 log = logging.getLogger("release-bot")
+
+
+class _ClientErrors(logging.Filter):
+    """A malformed or oversized request is the client's problem: answered with 400/431, not logged (a
+    flood of them must not flood the log). Errors of the bot's own handlers are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, HttpProcessingError)
+
+
+#: aiohttp's request-handling log, under the bot's logger
+http_log = logging.getLogger("release-bot.http")
+http_log.addFilter(_ClientErrors())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _METHODS = frozenset({"GET", "HEAD"})
 
@@ -131,6 +146,7 @@ class WebServer:
         runner = _Runner(
             make_app(self.bot, self.settings),
             access_log=None,
+            logger=http_log,
             handle_signals=False,
             keepalive_timeout=self.settings.header_timeout,
             max_line_size=limit,
