@@ -4,6 +4,7 @@ stream, the latest announcements, each source's health and each output's queue. 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,14 +12,16 @@ from aiohttp import web
 
 from bot import __version__
 from bot.channels import stream_label
+from bot.errors import RenderError
 from bot.health_state import health
 from bot.presentation.contexts import key_packages
 from bot.web.feed import feed_entries
-from bot.web.respond import SETTINGS, bot_of, conditional
+from bot.web.respond import SETTINGS, bot_of, conditional, error
 from bot.web.views import heads, output_views, source_views
 
 __all__ = ["routes", "status_context"]
 
+log = logging.getLogger("release-bot")
 routes = web.RouteTableDef()
 #: Announcements shown on the page
 LATEST = 10
@@ -87,5 +90,9 @@ def status_context(request: web.Request, *, now: datetime) -> dict[str, Any]:
 @routes.get("/")
 async def status_page(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
-    html = bot_of(request).renderer.render("web/status.html.j2", **status_context(request, now=now))
+    try:
+        html = bot_of(request).renderer.render("web/status.html.j2", **status_context(request, now=now))
+    except RenderError as exc:  # an operator's override of the template is broken: say which line
+        log.error("status page: %s", exc)
+        return error(500, f"the status page cannot be rendered: {exc}")
     return conditional(request, html.encode("utf-8"), content_type="text/html", cache="no-cache")

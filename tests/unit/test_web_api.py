@@ -255,3 +255,20 @@ def test_feed_of_the_announcements(bot: Bot) -> None:
     assert again.status == 304
     since = call(bot, "/feed.atom", headers={"If-Modified-Since": response.headers["Last-Modified"]})
     assert since.status == 304
+
+
+def test_status_page_renders_and_a_broken_override_says_which_line(bot: Bot, tmp_path: Path) -> None:
+    page = call(bot, "/")
+    assert page.status == 200 and page.content_type == "text/html"
+    html = page.text or ""
+    assert "4152.2.2" in html and "[Flatcar] Stable 4152.2.2 released" in html and "<script" not in html
+    override = tmp_path / "templates" / "web"
+    override.mkdir(parents=True)
+    (override / "status.html.j2").write_text("<p>{{ projects.nope }}</p>\n", encoding="utf-8")
+    from bot.presentation import Renderer
+
+    bot.renderer = Renderer(override_dir=tmp_path / "templates")
+    broken = call(bot, "/")
+    assert broken.status == 500
+    message = body(broken)["error"]["message"]
+    assert "web/status.html.j2" in message and "line 1" in message, message
