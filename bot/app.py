@@ -28,6 +28,7 @@ from bot.sinks import Sink, build_sinks
 from bot.sources import fetch_source, kind_of
 from bot.sources.http import HttpFetcher
 from bot.store import OutboxItem, OutboxMessage, StateStore, Store, ThreadStart
+from bot.web import metrics
 
 log = logging.getLogger("release-bot")
 
@@ -109,23 +110,29 @@ class Bot:
 
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, plan what is new, and record state + outbox in one transaction."""
-        now = self.clock()
-        roadmap = kind_of(source).roadmap
-        fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
-        if isinstance(fetched, ReleaseFetch) and not fetched.documents:
-            # nothing was read (all 304 or unchanged bodies): nothing to detect against the known releases
-            known = Known(documents=self.store.document_baselines(source.name))
-        else:
-            known = load_known(self.store, source.name, roadmap=roadmap)
-        # detection reads every new release's notes (a first poll: the whole history): off the loop
-        detected = await asyncio.to_thread(detect_poll, source, fetched, known)
-        # on the loop (sinks may read the store), in slices: a large poll does not hold the loop
-        rendered = await self._render_sliced(detected.events)
-        plan = render_plan(detected, lambda e: rendered[id(e)] if id(e) in rendered else self.render(e))
-        self._state_view = None
-        record(self.store, plan, now=now)
-        self._log(source, plan)
-        return PollResult.of(plan)
+        with metrics.time_poll(source.name) as done:
+            now = self.clock()
+            roadmap = kind_of(source).roadmap
+            fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
+            metrics.count_fetch(source.name, fetched)
+            if isinstance(fetched, ReleaseFetch) and not fetched.documents:
+                # nothing was read (all 304 or unchanged bodies): nothing to detect against known releases
+                known = Known(documents=self.store.document_baselines(source.name))
+            else:
+                known = load_known(self.store, source.name, roadmap=roadmap)
+            # detection reads every new release's notes (a first poll: the whole history): off the loop
+            detected = await asyncio.to_thread(detect_poll, source, fetched, known)
+            # on the loop (sinks may read the store), in slices: a large poll does not hold the loop
+            rendered = await self._render_sliced(detected.events)
+            plan = render_plan(detected, lambda e: rendered[id(e)] if id(e) in rendered else self.render(e))
+            self._state_view = None
+            record(self.store, plan, now=now)
+            self._log(source, plan)
+            result = PollResult.of(plan)
+            if not plan.render_failed:
+                metrics.count_events(event.kind for event in plan.events)
+            done(result.ok)
+            return result
 
     def _log(self, source: SourceConfig, plan: PollPlan) -> None:
         if plan.render_failed:

@@ -208,6 +208,12 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
         misfire_grace_time=None,
     )
     schedule_digests(bot, scheduler, on_queued=wake.set)  # mail digests: cron jobs + a missed one
+    web = None
+    if bot.config.http_server is not None:  # [http_server]: health, metrics, API, feed, status page
+        from bot.web.server import WebServer
+
+        web = WebServer(bot, bot.config.http_server)
+        await web.start()
     helpers: list[asyncio.Task[None]] = [asyncio.create_task(tracked(open_sinks)(), name="open-sinks")]
     interval = watchdog_interval()
     if notifier.enabled and interval is not None:
@@ -237,6 +243,8 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
         notifier.stopping("stopping")
         log.info("release-bot stopping")
         scheduler.shutdown(wait=False)
+        if web is not None:
+            await web.stop()
         tasks = [*running, *helpers]
         for task in tasks:
             task.cancel()

@@ -19,10 +19,13 @@ from bot.errors import AuthenticationFailed, DeliveryError
 from bot.sinks import Sink
 from bot.store import OutboxItem, StateStore
 from bot.store.queues import auth_streak, queue_facts, stop_output, stopped
+from bot.web import metrics
 
 __all__ = ["Deliverer", "DeliveryLock", "DeliveryResult", "Retry", "RetryPolicy"]
 
 log = logging.getLogger("release-bot")
+#: the `cause` label of release_bot_delivery_failures_total, per retry action
+_CAUSES = {"interrupted": "interrupted", "later": "transient", "give_up": "permanent"}
 
 
 #: The error of an authentication failure starts with this and the count of them in a row.
@@ -256,6 +259,7 @@ class Deliverer:
                     result.failed += 1
                     result.errors.append(str(exc))
                     self._auth_failed(sink, item, exc)
+                    metrics.count_delivery(sink.group, cause="authentication")
                     return  # no more logins in this pass
                 except DeliveryError as exc:
                     marks.flush()
@@ -267,6 +271,7 @@ class Deliverer:
                         attempts=item.attempts,
                         now=self.clock(),
                     )
+                    metrics.count_delivery(sink.group, cause=_CAUSES[retry.action])
                     if retry.action == "interrupted":
                         log.info("delivery of %s interrupted, stays queued: %s", item.event_key, exc)
                         return
@@ -278,6 +283,7 @@ class Deliverer:
                         return  # keep order: the rest of this sink waits for the retry
                     continue
                 marks.add(item.id)
+                metrics.count_delivery(sink.group)
                 result.delivered += 1
             marks.flush()  # before the next `pending` read
 

@@ -7,22 +7,26 @@ major version promoted to beta, a stable point release, LTS point releases of tw
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import importlib.resources
 import io
 import os
 import shutil
+import sys
 import tempfile
 import threading
-from contextlib import redirect_stdout
+from contextlib import redirect_stdout, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from bot.app import Bot
 from bot.commands import StateView, answer
-from bot.config import MboxOutput, load_config
+from bot.config import HttpServerConfig, MboxOutput, load_config
+from bot.errors import ConfigError
+from bot.web.server import WebServer
 
 #: The bundled snapshots (package data, so a wheel carries them too).
 DATA: Traversable = importlib.resources.files("bot") / "demo_data"
@@ -113,6 +117,37 @@ Next steps:
      https://github.com/flatcar/release-bot"""
 
 
+async def _start_web(bot: Bot) -> WebServer:
+    """The HTTP server of `[http_server]` over the demo's state: on 127.0.0.1:9108, or any free port."""
+    for port in (9108, 0):
+        web = WebServer(bot, HttpServerConfig(port=port))
+        try:
+            await web.start()
+        except ConfigError:
+            continue
+        return web
+    raise ConfigError("the demo cannot listen on 127.0.0.1")
+
+
+async def _show_web(web: WebServer) -> None:
+    """Say where the HTTP server is; ask it for `!release stable` as JSON; in a terminal, keep it up
+    until Enter so the status page can be opened."""
+    import httpx
+
+    url = web.url
+    async with httpx.AsyncClient(timeout=10) as client:
+        stable = (await client.get(f"{url}api/v1/releases/stable")).json()
+    print(f"The HTTP server (what [http_server] in a config starts) is at {url}")
+    print(f"  status page {url}, Atom feed {url}feed.atom,")
+    print(f"  metrics {url}metrics, readiness {url}readyz, API {url}api/v1/openapi.json")
+    print(f"  $ curl {url}api/v1/releases/stable  →  {stable['releases'][0]['version']} …")
+    if sys.stdin.isatty():
+        print("  Open the status page in a browser; press Enter to end the demo.")
+        with suppress(EOFError, KeyboardInterrupt):
+            await asyncio.to_thread(input)
+    print()
+
+
 async def run_demo(*, keep: str | None = None) -> int:
     """The demo in `keep` (kept afterwards), or in a temporary folder removed at the end."""
     if keep:
@@ -167,6 +202,7 @@ async def _demo(workdir: Path, *, kept: bool) -> int:
 
         print("3. Poll again: the server answers 304 Not Modified; nothing is announced twice.")
         bot = Bot(config)
+        web = None
         try:
             with redirect_stdout(out):
                 polls, delivery = await bot.once()
@@ -175,14 +211,17 @@ async def _demo(workdir: Path, *, kept: bool) -> int:
                 f"{sum(len(p.events) for p in polls)} events\n"
             )
             state = StateView.of(bot.store.releases())
+            web = await _start_web(bot)
+            for command in ("!release stable", "!release lts", "!release"):
+                print(f"<you> {command}")
+                for reply in answer(command, state) or []:
+                    print(f"<release-bot> {reply}")
+                print()
+            await _show_web(web)
         finally:
+            if web is not None:
+                await web.stop()
             await bot.aclose()
-
-    for command in ("!release stable", "!release lts", "!release"):
-        print(f"<you> {command}")
-        for reply in answer(command, state) or []:
-            print(f"<release-bot> {reply}")
-        print()
     if kept:
         print(f"State, config and mails kept in {workdir} (mails: {workdir / 'announcements.mbox'})")
     else:

@@ -194,11 +194,12 @@ class LocalHTTPServer:
 
     # lifecycle -----------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, port: int = 0) -> None:
+        """Serve on `port` (0: an ephemeral one; a port used before: the server is back where it was)."""
         if self._server is not None:
             return
         self._state.stop.clear()
-        server = _Server(("127.0.0.1", 0), _RequestHandler)
+        server = _Server(("127.0.0.1", port), _RequestHandler)
         server.state = self._state
         self._server = server
         self._thread = threading.Thread(

@@ -15,13 +15,11 @@ from typing import Any
 
 from bot.config import Config
 from bot.errors import BotError
-from bot.health import HealthLimits, OutputHealth, SourceHealth, Verdict, unusable, verdict
+from bot.health import Verdict, unusable
+from bot.health_state import health, outbox_totals, output_health
 from bot.store import StateStore
 
 __all__ = ["cmd_status", "health", "output_lines", "source_lines"]
-
-#: "no queued message" for `StateStore.pending`: every queued message is due by then
-_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _ago(when: datetime | None) -> str:
@@ -38,38 +36,7 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
 
-def _counts(store: StateStore, output: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """(totals by state, {sink: counts}) of one output (an IRC output has a sink per channel)."""
-    sinks = store.outbox_groups().get(output, {})
-    totals = {s: sum(c.get(s, 0) for c in sinks.values()) for s in ("queued", "delivered", "failed")}
-    return totals, sinks
-
-
-def output_health(config: Config, store: StateStore) -> list[OutputHealth]:
-    out = []
-    for output in config.outputs:
-        totals, sinks = _counts(store, output.name)
-        oldest = [
-            item.created_at for name in sinks for item in store.pending(name, now=_END_OF_TIME, limit=1)
-        ]
-        out.append(
-            OutputHealth(
-                output.name,
-                queued=totals["queued"],
-                oldest_queued_at=min(oldest) if oldest else None,
-                failed=totals["failed"],
-            )
-        )
-    return out
-
-
-def health(config: Config, store: StateStore, *, now: datetime | None = None) -> Verdict:
-    """The health verdict of the stored state under `config`'s limits."""
-    sources = [SourceHealth(s.name, s.interval, store.source_status(s.name)) for s in config.sources]
-    limits = HealthLimits(
-        failing_intervals=config.health_failing_intervals, queue_max=config.health_queue_max
-    )
-    return verdict(sources, output_health(config, store), now=now or datetime.now(UTC), limits=limits)
+_counts = outbox_totals
 
 
 def source_lines(config: Config, store: StateStore) -> list[str]:

@@ -13,6 +13,7 @@ other part of the bot except `bot.errors`, `bot.model` and `bot.channels`.
 from __future__ import annotations
 
 from bot.config.filters import Filter, parse_filter
+from bot.config.http_server import HttpServerConfig
 from bot.config.irc import IrcChannel, IrcOutput
 from bot.config.load import DEFAULT_USER_AGENT, Config, HttpConfig, load_config, masked, parse_config, secret
 from bot.config.mail import DigestConfig, MailConfig, mail_address
@@ -52,6 +53,7 @@ __all__ = [
     "GithubProjectSource",
     "GithubSource",
     "HttpConfig",
+    "HttpServerConfig",
     "IrcChannel",
     "IrcOutput",
     "MailConfig",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.config.http_server import HttpServerConfig, parse_http_server
 from bot.config.outputs import OutputConfig, parse_output
 from bot.config.sources import SourceConfig, parse_source
 from bot.config.table import Table
@@ -51,6 +52,8 @@ class Config:
     health_queue_max: float = 3600.0
     sqlite_synchronous: str = "normal"  # or "full": fsync every commit (see docs/RELIABILITY.md)
     outbox_retention: float = 90 * 86400.0  # delivered messages keep their bodies this long (seconds)
+    #: `[http_server]`: health, metrics, JSON API, feed and status page; None (the table is absent): off
+    http_server: HttpServerConfig | None = None
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -109,6 +112,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         user_agent=http_t.string("user_agent", DEFAULT_USER_AGENT),
     )
     http_t.finish()
+    http_server = parse_http_server(top.table("http_server")) if top.has("http_server") else None
 
     sources = [parse_source(table) for table in top.tables("sources")]
     if not sources:
@@ -140,6 +144,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         health_queue_max=health_queue_max,
         sqlite_synchronous=sqlite_synchronous,
         outbox_retention=outbox_retention,
+        http_server=http_server,
     )
 
 

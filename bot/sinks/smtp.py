@@ -30,6 +30,7 @@ from aiosmtplib.typing import Default
 from bot.config import MailConfig, secret
 from bot.errors import AuthenticationFailed, DeliveryError
 from bot.text import sanitize
+from bot.web import metrics
 
 __all__ = ["Progress", "SmtpSession", "classify_error"]
 
@@ -153,6 +154,7 @@ class SmtpSession:
         try:
             security = {"implicit": "implicit TLS", "starttls": "then STARTTLS", "none": "no TLS"}[mail.tls]
             say(f"connecting to {mail.host}:{mail.port} ({security}, timeout {mail.connect_timeout:g}s)")
+            metrics.count_smtp_connection(self.name)
             await smtp.connect(timeout=mail.connect_timeout)
             self.connections += 1
             if mail.tls == "starttls":

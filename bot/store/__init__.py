@@ -13,6 +13,7 @@ Modules: `records` (what goes in and out), `codec` (explicit JSON forms of model
 
 from __future__ import annotations
 
+from bot.store.announcements import Announcement
 from bot.store.base import describe_size
 from bot.store.codec import (
     event_from_dict,
@@ -50,6 +51,7 @@ Store = SqliteStore
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "Announcement",
     "DigestRecord",
     "DocumentState",
     "DocumentUpdate",

@@ -14,6 +14,7 @@ from typing import Protocol, Self
 
 from bot.model import AnyEvent, Notice, Reach, Release, RoadmapItem
 from bot.security_index import SecurityIndex
+from bot.store.announcements import Announcement
 from bot.store.records import (
     DigestRecord,
     DocumentState,
@@ -75,6 +76,10 @@ class StateStore(Protocol):
     # -- events and outbox ------------------------------------------------------------------------
 
     def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, AnyEvent]]: ...
+
+    def announcements(self, *, limit: int = 50, before_id: int | None = None) -> list[Announcement]:
+        """Recorded events with when they were recorded, newest first (the Atom feed, the status page)."""
+        ...
 
     def pending(self, sink: str, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
         """Queued messages of a sink that are due, oldest first, stopping at one waiting for a retry."""
