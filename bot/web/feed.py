@@ -26,8 +26,9 @@ from bot.config.filters import Filter
 from bot.errors import BotError
 from bot.messages import event_context
 from bot.model import EVENT_KINDS
+from bot.presentation.mailcontext import mail_context, safe_link
 from bot.presentation.render import irc_line
-from bot.sinks.mail import safe_link, wrap_mail_text
+from bot.sinks.mail import wrap_mail_text
 from bot.store import Announcement
 from bot.text import sanitize
 from bot.web.respond import SETTINGS, bot_of, conditional, error
@@ -70,8 +71,7 @@ def _tag(authority: str, key: str) -> str:
 def _rendered(bot: Bot, item: Announcement) -> tuple[str, str]:
     """(subject, text) of the event's mail, as the mail output renders it."""
     event = item.event
-    context = event_context(event)
-    context["link_href"] = safe_link(context.get("link"))
+    context = mail_context(event)
     try:
         subject = sanitize(bot.renderer.render(f"mail/{event.kind}.subject.j2", **context))
         text = wrap_mail_text(bot.renderer.render(f"mail/{event.kind}.txt.j2", **context))
