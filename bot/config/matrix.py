@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from bot.config.filters import Filter, parse_filter
-from bot.config.table import Table
+from bot.config.table import Table, is_loopback
 from bot.paths import data_base
 
 _USER_ID = re.compile(r"^@[a-z0-9._=/+-]+:[A-Za-z0-9.:\[\]-]+$")
@@ -65,6 +66,12 @@ def parse_matrix(
 ) -> MatrixOutput:
     """A Matrix output's keys (the caller checks for unknown keys afterwards)."""
     homeserver = table.url("homeserver").rstrip("/")
+    host = urlsplit(homeserver).hostname or ""
+    if homeserver.startswith("http://") and not is_loopback(host):
+        raise table.error(
+            "homeserver",
+            "the access token must not travel in clear text: use https:// (http:// only to this machine)",
+        )
     user_id = table.string("user_id")
     if not _USER_ID.match(user_id):
         raise table.error(

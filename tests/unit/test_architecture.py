@@ -42,6 +42,7 @@ PURE = (
     "bot.irc.parse",
     "bot.irc.lines",
     "bot.irc.router",
+    "bot.chat.matrix_protocol",
 )
 #: Pure modules that must exist (a rename must update PURE too).
 MUST_EXIST = (
