@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.config.discord import DiscordOutput, parse_discord
 from bot.config.filters import Filter, parse_filter
 from bot.config.irc import IrcOutput, parse_irc
 from bot.config.mail import MailConfig, parse_mail
@@ -14,8 +15,8 @@ from bot.config.matrix import MatrixOutput, parse_matrix
 from bot.config.table import Table
 from bot.paths import data_base
 
-OutputKind = Literal["console", "mbox", "mail", "irc", "matrix"]
-OUTPUT_KINDS: tuple[OutputKind, ...] = ("console", "mbox", "mail", "irc", "matrix")
+OutputKind = Literal["console", "mbox", "mail", "irc", "matrix", "discord"]
+OUTPUT_KINDS: tuple[OutputKind, ...] = ("console", "mbox", "mail", "irc", "matrix", "discord")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +51,7 @@ class MailOutput:
 
 
 #: One `[[outputs]]` table.
-OutputConfig = ConsoleOutput | MboxOutput | MailOutput | IrcOutput | MatrixOutput
+OutputConfig = ConsoleOutput | MboxOutput | MailOutput | IrcOutput | MatrixOutput | DiscordOutput
 
 
 def parse_output(table: Table, base: Path, *, source_names: list[str]) -> OutputConfig:
@@ -71,6 +72,8 @@ def parse_output(table: Table, base: Path, *, source_names: list[str]) -> Output
         )
     elif kind == "mail":
         output = MailOutput(name=name, filter=found, mail=parse_mail(table, base, source_names=source_names))
+    elif kind == "discord":
+        output = parse_discord(table, name=name, filter=found)
     elif kind == "matrix":
         output = parse_matrix(table, base, name=name, source_names=source_names, filter=found)
     else:

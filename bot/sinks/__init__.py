@@ -33,6 +33,10 @@ def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:
             for sink in irc_sinks(output):
                 sink.group = output.name
                 sinks.append(sink)
+        elif output.kind == "discord":
+            from bot.sinks.discord import DiscordSink
+
+            sinks.append(DiscordSink(output))
         elif output.kind == "matrix":
             from bot.sinks.matrix import matrix_sinks  # one sink per room, one account per output
 

@@ -43,6 +43,7 @@ PURE = (
     "bot.irc.lines",
     "bot.irc.router",
     "bot.chat.matrix_protocol",
+    "bot.chat.discord_protocol",
 )
 #: Pure modules that must exist (a rename must update PURE too).
 MUST_EXIST = (
