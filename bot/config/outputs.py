@@ -11,12 +11,13 @@ from bot.config.discord import DiscordOutput, parse_discord
 from bot.config.filters import Filter, parse_filter
 from bot.config.irc import IrcOutput, parse_irc
 from bot.config.mail import MailConfig, parse_mail
+from bot.config.mastodon import MastodonOutput, parse_mastodon
 from bot.config.matrix import MatrixOutput, parse_matrix
 from bot.config.table import Table
 from bot.paths import data_base
 
-OutputKind = Literal["console", "mbox", "mail", "irc", "matrix", "discord"]
-OUTPUT_KINDS: tuple[OutputKind, ...] = ("console", "mbox", "mail", "irc", "matrix", "discord")
+OutputKind = Literal["console", "mbox", "mail", "irc", "matrix", "discord", "mastodon"]
+OUTPUT_KINDS: tuple[OutputKind, ...] = ("console", "mbox", "mail", "irc", "matrix", "discord", "mastodon")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +52,9 @@ class MailOutput:
 
 
 #: One `[[outputs]]` table.
-OutputConfig = ConsoleOutput | MboxOutput | MailOutput | IrcOutput | MatrixOutput | DiscordOutput
+OutputConfig = (
+    ConsoleOutput | MboxOutput | MailOutput | IrcOutput | MatrixOutput | DiscordOutput | MastodonOutput
+)
 
 
 def parse_output(table: Table, base: Path, *, source_names: list[str]) -> OutputConfig:
@@ -72,6 +75,8 @@ def parse_output(table: Table, base: Path, *, source_names: list[str]) -> Output
         )
     elif kind == "mail":
         output = MailOutput(name=name, filter=found, mail=parse_mail(table, base, source_names=source_names))
+    elif kind == "mastodon":
+        output = parse_mastodon(table, name=name, filter=found)
     elif kind == "discord":
         output = parse_discord(table, name=name, filter=found)
     elif kind == "matrix":
