@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.config.apprise import AppriseOutput, parse_apprise
 from bot.config.discord import DiscordOutput, parse_discord
 from bot.config.filters import Filter, parse_filter
 from bot.config.irc import IrcOutput, parse_irc
@@ -16,8 +17,17 @@ from bot.config.matrix import MatrixOutput, parse_matrix
 from bot.config.table import Table
 from bot.paths import data_base
 
-OutputKind = Literal["console", "mbox", "mail", "irc", "matrix", "discord", "mastodon"]
-OUTPUT_KINDS: tuple[OutputKind, ...] = ("console", "mbox", "mail", "irc", "matrix", "discord", "mastodon")
+OutputKind = Literal["console", "mbox", "mail", "irc", "matrix", "discord", "mastodon", "apprise"]
+OUTPUT_KINDS: tuple[OutputKind, ...] = (
+    "console",
+    "mbox",
+    "mail",
+    "irc",
+    "matrix",
+    "discord",
+    "mastodon",
+    "apprise",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +63,14 @@ class MailOutput:
 
 #: One `[[outputs]]` table.
 OutputConfig = (
-    ConsoleOutput | MboxOutput | MailOutput | IrcOutput | MatrixOutput | DiscordOutput | MastodonOutput
+    ConsoleOutput
+    | MboxOutput
+    | MailOutput
+    | IrcOutput
+    | MatrixOutput
+    | DiscordOutput
+    | MastodonOutput
+    | AppriseOutput
 )
 
 
@@ -75,6 +92,8 @@ def parse_output(table: Table, base: Path, *, source_names: list[str]) -> Output
         )
     elif kind == "mail":
         output = MailOutput(name=name, filter=found, mail=parse_mail(table, base, source_names=source_names))
+    elif kind == "apprise":
+        output = parse_apprise(table, name=name, filter=found)
     elif kind == "mastodon":
         output = parse_mastodon(table, name=name, filter=found)
     elif kind == "discord":

@@ -33,6 +33,10 @@ def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:
             for sink in irc_sinks(output):
                 sink.group = output.name
                 sinks.append(sink)
+        elif output.kind == "apprise":
+            from bot.sinks.apprise import AppriseSink
+
+            sinks.append(AppriseSink(output))
         elif output.kind == "mastodon":
             from bot.sinks.mastodon import MastodonSink
 
