@@ -47,6 +47,10 @@ class FakeDiscord:
     pings: list[str] = field(default_factory=list)
     rate_limited: int = 0
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
+    #: (message id, monotonic time stored, monotonic time the answer was written) per message
+    timeline: list[tuple[str, float, float]] = field(default_factory=list)
+    #: seconds between storing a message and answering (widens the window a crash can fall into)
+    answer_delay: float = 0.0
     _window_start: float = 0.0
     _used: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -141,6 +145,11 @@ class FakeDiscord:
             message = {"id": str(self._next_id), "channel_id": query.get("thread_id", ["9988"])[0], **body}
             self.messages.append(message)
             self.pings.extend(self.mentions(body))
+        stored = time.monotonic()
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
+        with self._lock:
+            self.timeline.append((message["id"], stored, time.monotonic()))
         if query.get("wait") != ["true"]:
             return 204, headers, None
         return 200, headers, message
