@@ -32,9 +32,8 @@ from bot.model import AnyEvent
 from bot.presentation.contexts import event_context
 from bot.render import Renderer
 from bot.sinks.base import BotHooks, Sink, irc_line
-from bot.sinks.irc import summary_entry
 from bot.store import OutboxItem
-from bot.text import sanitize_multiline
+from bot.text import sanitize_multiline, truncate_utf8
 
 log = logging.getLogger("release-bot.discord")
 
@@ -73,7 +72,7 @@ class DiscordSink(Sink):
                 style=self.output.style,
                 username=self.output.username,
             ),
-            "summary": summary_entry(irc_line(event, renderer)),
+            "summary": truncate_utf8(irc_line(event, renderer).split(" — ", 1)[0].strip(), 120),
         }
 
     def attach(self, bot: BotHooks) -> None:
