@@ -166,3 +166,17 @@ def test_command_text_skips_reply_quotes() -> None:
     assert command_text("> <@a:x> hello\n\n!release lts", "!") == "!release lts"
     assert command_text("hello !release", "!") is None
     assert command_text("  !help  \nmore", "!") == "!help"
+
+
+def test_sync_state_file_per_account_private_and_atomic(tmp_path: Path) -> None:
+    from bot.sinks.matrix import read_sync_state, write_sync_state
+
+    path = tmp_path / "state" / "matrix-mx.sync.json"
+    assert read_sync_state(path, "@bot:x") is None  # first start
+    write_sync_state(path, "@bot:x", "s42_1")
+    assert read_sync_state(path, "@bot:x") == "s42_1"
+    assert read_sync_state(path, "@other:x") is None  # another account starts afresh
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    path.write_text("{not json", encoding="utf-8")
+    assert read_sync_state(path, "@bot:x") is None
