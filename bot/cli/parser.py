@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.mailcli import add_mail_verbs
 
     add_mail_verbs(sub, _load_config)  # send-test-mail, digest
+    from bot.chat.cli import add_chat_verbs
+
+    add_chat_verbs(sub, _load_config)  # send-test-message, discord register-commands
     for name, example in MAIL_EXAMPLES.items():
         if name in sub.choices:
             sub.choices[name].epilog = f"example:\n  {example}"

@@ -27,6 +27,11 @@ class HttpServerConfig:
     feed_entries: int = 50
     max_request_bytes: int = 16 * 1024  # request line + headers + body
     header_timeout: float = 10.0  # a client that sends its request slower than this is dropped
+    #: Discord's HTTP interactions endpoint (`POST /discord/interactions`, slash commands) is served when
+    #: the application's public key (hex, from the Developer Portal) is set; answers are ephemeral unless
+    #: `discord_ephemeral = false`
+    discord_public_key: str | None = None
+    discord_ephemeral: bool = True
 
     @property
     def listen(self) -> str:
@@ -53,6 +58,13 @@ def _listen(table: Table) -> tuple[str, int]:
     return host, port
 
 
+def _public_key(table: Table) -> str | None:
+    key = table.optional_string("discord_public_key")
+    if key is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        raise table.error("discord_public_key", "expected the application's public key: 64 hex digits")
+    return key.lower() if key is not None else None
+
+
 def parse_http_server(table: Table) -> HttpServerConfig:
     host, port = _listen(table)
     public_url = table.optional_string("public_url")
@@ -73,6 +85,8 @@ def parse_http_server(table: Table) -> HttpServerConfig:
         feed_entries=table.integer("feed_entries", 50, minimum=1),
         max_request_bytes=table.integer("max_request_bytes", 16 * 1024, minimum=1024),
         header_timeout=table.duration("header_timeout", 10.0, minimum=1.0),
+        discord_public_key=_public_key(table),
+        discord_ephemeral=table.boolean("discord_ephemeral", True),
     )
     table.finish()
     return config

@@ -7,14 +7,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.config.apprise import AppriseOutput, parse_apprise
+from bot.config.discord import DiscordOutput, parse_discord
 from bot.config.filters import Filter, parse_filter
 from bot.config.irc import IrcOutput, parse_irc
 from bot.config.mail import MailConfig, parse_mail
+from bot.config.mastodon import MastodonOutput, parse_mastodon
+from bot.config.matrix import MatrixOutput, parse_matrix
 from bot.config.table import Table
 from bot.paths import data_base
 
-OutputKind = Literal["console", "mbox", "mail", "irc"]
-OUTPUT_KINDS: tuple[OutputKind, ...] = ("console", "mbox", "mail", "irc")
+OutputKind = Literal["console", "mbox", "mail", "irc", "matrix", "discord", "mastodon", "apprise"]
+OUTPUT_KINDS: tuple[OutputKind, ...] = (
+    "console",
+    "mbox",
+    "mail",
+    "irc",
+    "matrix",
+    "discord",
+    "mastodon",
+    "apprise",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +62,16 @@ class MailOutput:
 
 
 #: One `[[outputs]]` table.
-OutputConfig = ConsoleOutput | MboxOutput | MailOutput | IrcOutput
+OutputConfig = (
+    ConsoleOutput
+    | MboxOutput
+    | MailOutput
+    | IrcOutput
+    | MatrixOutput
+    | DiscordOutput
+    | MastodonOutput
+    | AppriseOutput
+)
 
 
 def parse_output(table: Table, base: Path, *, source_names: list[str]) -> OutputConfig:
@@ -70,6 +92,14 @@ def parse_output(table: Table, base: Path, *, source_names: list[str]) -> Output
         )
     elif kind == "mail":
         output = MailOutput(name=name, filter=found, mail=parse_mail(table, base, source_names=source_names))
+    elif kind == "apprise":
+        output = parse_apprise(table, name=name, filter=found)
+    elif kind == "mastodon":
+        output = parse_mastodon(table, name=name, filter=found)
+    elif kind == "discord":
+        output = parse_discord(table, name=name, filter=found)
+    elif kind == "matrix":
+        output = parse_matrix(table, base, name=name, source_names=source_names, filter=found)
     else:
         output = parse_irc(table, base, name=name, source_names=source_names, filter=found)
     table.finish()

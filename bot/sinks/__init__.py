@@ -1,4 +1,4 @@
-"""Sinks deliver rendered messages from the outbox: console, mbox (IRC and mail plug in the same way).
+"""Sinks deliver rendered messages from the outbox: console, mbox (IRC, mail and Matrix plug in the same way).
 
 `format` runs when an event is recorded (the rendered text goes into the outbox in the same
 transaction); `deliver` runs later, from the outbox, and raises DeliveryError on failure.
@@ -31,6 +31,24 @@ def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:
             from bot.sinks.irc import irc_sinks  # one sink per channel, one connection per output
 
             for sink in irc_sinks(output):
+                sink.group = output.name
+                sinks.append(sink)
+        elif output.kind == "apprise":
+            from bot.sinks.apprise import AppriseSink
+
+            sinks.append(AppriseSink(output))
+        elif output.kind == "mastodon":
+            from bot.sinks.mastodon import MastodonSink
+
+            sinks.append(MastodonSink(output))
+        elif output.kind == "discord":
+            from bot.sinks.discord import DiscordSink
+
+            sinks.append(DiscordSink(output))
+        elif output.kind == "matrix":
+            from bot.sinks.matrix import matrix_sinks  # one sink per room, one account per output
+
+            for sink in matrix_sinks(output):
                 sink.group = output.name
                 sinks.append(sink)
     return sinks

@@ -47,6 +47,8 @@ http_log = logging.getLogger("release-bot.http")
 http_log.addFilter(_ClientErrors())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _METHODS = frozenset({"GET", "HEAD"})
+#: Discord's interactions endpoint: the one POST route, served only when a public key is configured
+INTERACTIONS_PATH = "/discord/interactions"
 
 
 class _GuardedHandler(RequestHandler):
@@ -97,7 +99,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if isinstance(protocol, _GuardedHandler):
         protocol.busy += 1
     try:
-        if request.method not in _METHODS:
+        interaction = request.method == "POST" and request.path == INTERACTIONS_PATH
+        if request.method not in _METHODS and not (interaction and request.app[SETTINGS].discord_public_key):
             response = error(405, f"{request.method} is not allowed: this server is read-only (GET, HEAD)")
             response.headers["Allow"] = "GET, HEAD"
             return response
@@ -122,6 +125,13 @@ def make_app(bot: Bot, settings: HttpServerConfig) -> web.Application:
     app[routes.STATE_REGISTRY] = registry
     for table in (routes.routes, api.routes, feed.routes, page.routes):
         app.router.add_routes(table)
+    if settings.discord_public_key:  # Discord's slash commands, answered from the same state
+        from bot.chat.discord_interactions import interactions_handler
+
+        handler = interactions_handler(
+            settings.discord_public_key, bot.state_view, ephemeral=settings.discord_ephemeral
+        )
+        app.router.add_post(INTERACTIONS_PATH, handler)
     return app
 
 

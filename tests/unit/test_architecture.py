@@ -42,6 +42,9 @@ PURE = (
     "bot.irc.parse",
     "bot.irc.lines",
     "bot.irc.router",
+    "bot.chat.matrix_protocol",
+    "bot.chat.discord_protocol",
+    "bot.chat.mastodon_protocol",
 )
 #: Pure modules that must exist (a rename must update PURE too).
 MUST_EXIST = (
