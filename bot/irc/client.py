@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.backoff import backoff
+from bot.irc.ctcp import CtcpResponder
 from bot.irc.flood import Priority
 from bot.irc.outgoing import Confirmations, Entry, NotConnected, Outgoing, Refused
 from bot.irc.parse import LineBuffer
@@ -31,6 +32,7 @@ from bot.irc.protocol import (
     Action,
     AuthFailed,
     Close,
+    CtcpQuery,
     Incoming,
     Joined,
     Left,
@@ -39,11 +41,13 @@ from bot.irc.protocol import (
     Pong,
     Registered,
     Send,
+    SendPossible,
     SendRefused,
     SessionConfig,
 )
 from bot.irc.session import IrcSession
 from bot.irc.transport import ConnectSettings, describe_error, ssl_context
+from bot.text import sanitize
 
 log = logging.getLogger("release-bot.irc")
 
@@ -62,6 +66,9 @@ class ClientListener(Protocol):
     def on_incoming(self, message: Incoming) -> None: ...
     def on_auth_failed(self, reason: str, fatal: bool) -> None: ...
     def on_disconnected(self, reason: str) -> None: ...
+
+    # optional: def on_send_refused(self, target: str, reason: str) -> None
+    # optional: def on_send_possible(self, channel: str, reason: str) -> None
 
 
 @dataclass
@@ -102,6 +109,7 @@ class IrcClient:
         self._close_reason = ""
         self._state_changed = asyncio.Event()
         self.fatal_error: str | None = None
+        self.ctcp = CtcpResponder(session_config.version)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -225,7 +233,7 @@ class IrcClient:
             self.stats.last_error = reason
             delay = backoff(streak, initial=self.settings.reconnect_initial, cap=self.settings.reconnect_max)
             where = f"{self.settings.host}:{self.settings.port}"
-            if streak == 1 or self.fatal_error:
+            if streak == 1:  # the message says what follows: later failures at debug level
                 level = logging.ERROR if self.fatal_error else logging.WARNING
                 log.log(
                     level,
@@ -329,7 +337,8 @@ class IrcClient:
         session = self.session
         if session is None:
             return
-        log.debug("irc %s <- %s", self.name, line)
+        if log.isEnabledFor(logging.DEBUG):  # users' escape codes never reach the log raw
+            log.debug("irc %s <- %s", self.name, sanitize(line))
         try:
             actions = session.receive(line, self.clock())
         except Exception:
@@ -385,7 +394,10 @@ class IrcClient:
         elif isinstance(action, AuthFailed):
             if action.fatal:
                 self.fatal_error = action.reason
-            log.log(logging.ERROR if action.fatal else logging.WARNING, "irc %s: %s", name, action.reason)
+            level = logging.ERROR if action.fatal else logging.WARNING
+            if self.stats.failure_streak:  # already said, with "further failures … at debug level"
+                level = logging.DEBUG
+            log.log(level, "irc %s: %s", name, action.reason)
             self._state_changed.set()
             self.listener.on_auth_failed(action.reason, action.fatal)
         elif isinstance(action, Joined):
@@ -398,17 +410,33 @@ class IrcClient:
             self.listener.on_left(action.channel, action.reason)
         elif isinstance(action, Incoming):
             self.listener.on_incoming(action)
+        elif isinstance(action, CtcpQuery):
+            answer = self.ctcp.answer(
+                action.nick, action.command, action.arg, now=self.clock(), wall=time.time()
+            )
+            if answer is not None:
+                self.outgoing.push(Entry([answer], None), Priority.REPLY)
+        elif isinstance(action, SendPossible):
+            log.info("irc %s: %s may be written to again (%s)", name, action.channel, action.reason)
+            self._notify("on_send_possible", action.channel, action.reason)
         elif isinstance(action, Pong):
             self.confirmations.pong(action.token)
         elif isinstance(action, SendRefused):
             key = self.session.lower(action.target) if self.session else action.target.lower()
             self.confirmations.refused(key, action.reason)
             log.warning("irc %s: the server refused a message to %s: %s", name, action.target, action.reason)
+            self._notify("on_send_refused", action.target, action.reason)
         elif isinstance(action, Close):
             self._close_reason = action.reason
             self._closed.set()
         elif isinstance(action, Log):
             log.log(action.level, "irc %s: %s", name, action.message, exc_info=action.error)
+
+    def _notify(self, hook: str, *args: object) -> None:
+        """Call an optional listener hook."""
+        callback = getattr(self.listener, hook, None)
+        if callback is not None:
+            self._guard(callback, *args)
 
     def _guard(self, callback: Callable[..., None], *args: object) -> None:
         try:

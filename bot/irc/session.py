@@ -7,12 +7,10 @@ line to write) and events for the bot (`Registered`, `Joined`, `Left`, `Incoming
 `AuthFailed`, `Close`, `Log`).
 
 A line is parsed by `bot.irc.parse` and handed to the one handler `DISPATCH` names for its command or
-numeric; the handler delegates to the part that owns the state: `caps` (CAP and, through it, `sasl`),
-`nick`, `membership` (channels), `accounts`, `keepalive`. What stays here is registration (001, end of
-MOTD, NickServ IDENTIFY, bot mode, WHO on ourselves), ISUPPORT, our user@host (for the line budget:
-001 text, our own JOIN echo, 396, CHGHOST, WHO, 900), PING/PONG and ERROR. A line that cannot be
-parsed is logged and skipped, and an error in a handler is logged with its traceback and skipped:
-nothing raises out of `receive`.
+numeric; the handler delegates to the part that owns the state: `caps` (CAP, `sasl`), `nick`,
+`membership` (channels, INVITE, MODE), `accounts`, `keepalive`. What stays here is registration (001,
+end of MOTD, NickServ IDENTIFY, bot mode, WHO on ourselves), ISUPPORT, our user@host (for the line
+budget), PING/PONG and ERROR. Nothing raises out of `receive`: a bad line or a handler's error is logged.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from dataclasses import dataclass, field
 
 from bot.irc.accounts import Accounts
 from bot.irc.caps import CapNegotiation
+from bot.irc.ctcp import ctcp_queries
 from bot.irc.flood import Priority
 from bot.irc.keepalive import Keepalive
 from bot.irc.lines import FORBIDDEN, format_line, quit_line, split_message, text_budget
@@ -34,6 +33,7 @@ from bot.irc.protocol import (
     WARNING,
     Action,
     Close,
+    CtcpQuery,
     Incoming,
     Log,
     LoggedIn,
@@ -43,6 +43,9 @@ from bot.irc.protocol import (
     SendRefused,
     SessionConfig,
 )
+
+#: Message tags that mark the sender as a bot (IRCv3 bot mode; InspIRCd's own name for it).
+BOT_TAGS = ("bot", "draft/bot", "inspircd.org/bot")
 
 #: If no end of MOTD arrives within this many seconds after 001, join anyway.
 MOTD_WAIT = 10.0
@@ -382,12 +385,25 @@ class IrcSession:
         nick = msg.mask.nick
         if len(msg.params) < 2 or not nick or self.nicks.is_me(nick):
             return []
-        target = msg.params[0]
+        target, mask = msg.params[0], str(msg.source)
         account = self.accounts.for_message(nick, msg.tags)
-        return [
-            Incoming(str(msg.source), nick, target, text, private=not is_channel(target), account=account)
+        bot = any(tag in msg.tags for tag in BOT_TAGS)
+        private = not is_channel(target)
+        out: list[Action] = [CtcpQuery(nick, mask, c, a) for c, a in ctcp_queries(msg.params[1])]
+        return out + [
+            Incoming(mask, nick, target, text, private=private, account=account, from_bot=bot)
             for text in ctcp_texts(msg.params[1])
         ]
+
+    def _on_invite(self, msg: Message, now: float) -> list[Action]:
+        if not self.nicks.is_me(msg.param(0)):
+            return []
+        return self.membership.on_invite(msg.param(1), msg.mask.nick or "?", now)
+
+    def _on_mode(self, msg: Message, now: float) -> list[Action]:
+        if not is_channel(msg.param(0)):
+            return []
+        return self.membership.on_mode(msg.param(0), msg.params[1:], self.lower(self.nick))
 
 
 Handler = Callable[[IrcSession, Message, float], list[Action]]
@@ -428,4 +444,6 @@ DISPATCH: Mapping[str, Handler] = {
     "901": IrcSession._on_logged_out,
     **_each("902 903 904 905 906 907 908", IrcSession._on_sasl),
     "PRIVMSG": IrcSession._on_privmsg,
+    "INVITE": IrcSession._on_invite,
+    "MODE": IrcSession._on_mode,
 }

@@ -44,6 +44,9 @@ SUMMARY_ENTRY_BYTES = 120
 #: go ahead of announcements, so without a bound a crowd of askers (clones, each under its own rate
 #: limit) would hold the announcements back for minutes; at the default pace this is ~20 s of replies.
 MAX_REPLY_BACKLOG = 10
+#: A channel that refused a line (404) is tried again after this long unless a mode change we see
+#: (-m, -b, +v on us) makes it possible sooner.
+MUTE_RETRY = 60.0
 
 
 def summary_entry(text: str) -> str:
@@ -64,8 +67,12 @@ class IrcNetwork:
         self.client: IrcClient | None = None
         self.router = CommandRouter(settings.router_config())
         self.paused: set[str] = set()
+        #: channel → until when it is taken as refusing our lines (404: +m, +b, …); a mode change that
+        #: lets us speak again (-m, -b, +v on us) ends it at once
+        self.muted: dict[str, float] = {}
         self.sinks: list[IrcChannelSink] = []
         self._waited = False
+        self._refused = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -75,10 +82,15 @@ class IrcNetwork:
     async def start(self) -> None:
         if self.client is None:
             missing = self.settings.missing_secrets()
-            if missing:
-                log.warning(
-                    "irc %s: environment variable(s) %s not set", self.output.name, ", ".join(missing)
-                )
+            if missing:  # a login with an empty password would only fail, on every attempt
+                if not self._refused:
+                    self._refused = True
+                    log.error(
+                        "irc %s: environment variable(s) %s not set; not connecting (set them and restart)",
+                        self.output.name,
+                        ", ".join(missing),
+                    )
+                return
             self.client = IrcClient(
                 name=self.output.name,
                 settings=self.settings.connect,
@@ -95,15 +107,19 @@ class IrcNetwork:
         self._waited = True
         client = self.client
         names = [c.name for c in self.settings.channels]
+        started = self.clock()
         ok = await client.wait_until(
             lambda: all(client.is_joined(n) for n in names), self.settings.connect.connect_timeout
         )
         if not ok:
             joined = [n for n in names if client.is_joined(n)]
+            why = f"; {client.fatal_error}" if client.fatal_error else ""
             log.warning(
-                "irc %s: not all channels joined after %g s (joined: %s); their announcements stay queued",
+                "irc %s: not all channels joined after %.1f s%s (joined: %s); their announcements stay "
+                "queued",
                 self.output.name,
-                self.settings.connect.connect_timeout,
+                self.clock() - started,
+                why,
                 ", ".join(joined) or "none",
             )
 
@@ -113,10 +129,12 @@ class IrcNetwork:
             await client.stop(self.settings.quit_message)
 
     def ready(self, channel: str) -> bool:
+        key = irc_lower(channel)
         return (
             self.client is not None
             and self.client.is_joined(channel)
-            and irc_lower(channel) not in self.paused
+            and key not in self.paused
+            and self.muted.get(key, 0.0) <= self.clock()
         )
 
     # -- ClientListener --------------------------------------------------------------------------
@@ -125,7 +143,19 @@ class IrcNetwork:
         pass
 
     def on_joined(self, channel: str) -> None:
+        self.muted.pop(irc_lower(channel), None)
         if self.bot is not None:
+            self.bot.request_delivery()
+
+    def on_send_refused(self, target: str, reason: str) -> None:
+        """404 on a channel: hold its lines (not counted as failures) until a mode change lets us speak
+        again, or MUTE_RETRY seconds (a change we cannot see, like +v through ChanServ)."""
+        key = irc_lower(target)
+        if any(irc_lower(c.name) == key for c in self.settings.channels):
+            self.muted[key] = self.clock() + MUTE_RETRY
+
+    def on_send_possible(self, channel: str, reason: str) -> None:
+        if self.muted.pop(irc_lower(channel), None) is not None and self.bot is not None:
             self.bot.request_delivery()
 
     def on_left(self, channel: str, reason: str) -> None:
@@ -161,7 +191,8 @@ class IrcNetwork:
             client.queue_text(reply.target, line, notice=notice, priority=Priority.REPLY)
 
     def _state(self) -> StateView:
-        return self.bot.state_view() if self.bot is not None else StateView.of(())
+        view = self.bot.state_view() if self.bot is not None else StateView.of(())
+        return dataclasses.replace(view, eol_after_days=self.settings.output.lts_eol_after_days)
 
     def _notice(self, channel: str) -> bool:
         for configured in self.settings.channels:

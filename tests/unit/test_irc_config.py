@@ -132,7 +132,12 @@ def test_tls_files_resolve_against_the_config_folder(tmp_path: Path):
     [
         ("", "", "outputs[0].channels", "no channels"),
         ('sasl = "PLAIN"\n', CHANNEL, "outputs[0].sasl_password_env", "needs sasl_password_env"),
-        ('sasl = "SCRAM"\n', CHANNEL, "outputs[0].sasl", "expected one of 'none', 'PLAIN', 'EXTERNAL'"),
+        (
+            'sasl = "SCRAM"\n',
+            CHANNEL,
+            "outputs[0].sasl",
+            "one of 'none', 'PLAIN', 'SCRAM-SHA-256', 'EXTERNAL'",
+        ),
         ('sasl = "EXTERNAL"\n', CHANNEL, "outputs[0].client_cert", "needs client_cert"),
         ('nick = "9lives"\n', CHANNEL, "outputs[0].nick", "not a valid IRC nick"),
         ('alt_nicks = ["ok", "bad nick"]\n', CHANNEL, "outputs[0].alt_nicks[1]", "not a valid IRC nick"),

@@ -10,7 +10,18 @@ import pytest
 from bot.irc import session as session_module
 from bot.irc.flood import Priority
 from bot.irc.parse import Message
-from bot.irc.protocol import ChannelJoin, Close, Incoming, Joined, Log, Pong, Registered, Send, SendRefused
+from bot.irc.protocol import (
+    ChannelJoin,
+    Close,
+    CtcpQuery,
+    Incoming,
+    Joined,
+    Log,
+    Pong,
+    Registered,
+    Send,
+    SendRefused,
+)
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed, joined_session, register, sent
 
@@ -128,7 +139,9 @@ def test_channel_and_private_messages():
     (msg,) = feed(session, ":bob!b@host PRIVMSG rbot :release")
     assert msg.private and msg.target == "rbot"
     assert feed(session, ":alice!a@host NOTICE #c :!release") == []  # never answer a NOTICE
-    assert feed(session, ":alice!a@host PRIVMSG #c :\x01VERSION\x01") == []  # CTCP ignored
+    # CTCP is not a message: a query for the client to answer (rate-limited there)
+    ctcp = feed(session, ":alice!a@host PRIVMSG #c :\x01VERSION\x01")
+    assert ctcp == [CtcpQuery("alice", "alice!a@host", "VERSION", "")]
     (msg,) = feed(session, ":alice!a@h PRIVMSG #c :hi\x01ACTION waves\x01")  # only the text around CTCP
     assert msg.text == "hi"
     assert feed(session, ":rbot!rb@h PRIVMSG #c :!release") == []  # ourselves
