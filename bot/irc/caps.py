@@ -59,7 +59,7 @@ class CapNegotiation:
         return self._then_end(out)
 
     def on_authenticate(self, param: str) -> list[Action]:
-        return self.sasl.on_authenticate(param)
+        return self._then_end(self.sasl.on_authenticate(param))
 
     def on_sasl_numeric(self, name: str, args: Sequence[str]) -> list[Action]:
         if self.sasl.phase != "authenticating":

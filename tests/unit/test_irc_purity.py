@@ -37,6 +37,9 @@ PURE_MODULES = (
     "bot.irc.keepalive",
     "bot.irc.protocol",
     "bot.irc.flood",
+    "bot.irc.scram",
+    "bot.irc.ctcp",
+    "bot.irc.router",
 )
 
 
