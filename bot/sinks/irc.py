@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -39,7 +40,10 @@ from bot.text import truncate_utf8
 
 log = logging.getLogger("release-bot.irc")
 
-SUMMARY_ENTRY_BYTES = 120
+SUMMARY_ENTRY_BYTES = 200
+#: A longer link is left out of a summary entry (it would crowd out the releases).
+SUMMARY_LINK_BYTES = 110
+_LINK = re.compile(r"https?://\S+")
 #: Replies waiting for flood tokens beyond which new questions (except from admins) are ignored. Replies
 #: go ahead of announcements, so without a bound a crowd of askers (clones, each under its own rate
 #: limit) would hold the announcements back for minutes; at the default pace this is ~20 s of replies.
@@ -50,8 +54,13 @@ MUTE_RETRY = 60.0
 
 
 def summary_entry(text: str) -> str:
-    """The short form of an announcement for a backlog summary: its first " — " part."""
-    return truncate_utf8(text.split(" — ", 1)[0].strip(), SUMMARY_ENTRY_BYTES)
+    """The short form of an announcement for a backlog summary: its first " — " part, and its link
+    (the release notes) when the announcement has one."""
+    links = _LINK.findall(text)
+    link = links[-1] if links and len(links[-1]) <= SUMMARY_LINK_BYTES else ""
+    head_bytes = SUMMARY_ENTRY_BYTES - (len(link.encode()) + 1 if link else 0)
+    head = truncate_utf8(text.split(" — ", 1)[0].strip(), head_bytes)
+    return f"{head} {link}" if link and link not in head else head
 
 
 class IrcNetwork:
