@@ -123,6 +123,16 @@ class CtcpQuery:
 
 
 @dataclass(frozen=True)
+class OwnMessage:
+    """A message of ours as the server relayed it: the IRCv3 echo-message echo (`label` from
+    labeled-response: the line it answers), or one the server replays from the channel's history."""
+
+    target: str
+    text: str
+    label: str | None
+
+
+@dataclass(frozen=True)
 class SendPossible:
     """A channel mode change made sending to `channel` possible again (-m, -b, +v on us …)."""
 
@@ -142,6 +152,7 @@ class SendRefused:
 
     target: str
     reason: str
+    label: str | None = None  # labeled-response: the line it answers
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,7 @@ Action = (
     | Left
     | Incoming
     | CtcpQuery
+    | OwnMessage
     | SendPossible
     | Pong
     | SendRefused

@@ -18,34 +18,28 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bot.irc import traffic
 from bot.irc.accounts import Accounts
 from bot.irc.caps import CapNegotiation
-from bot.irc.ctcp import ctcp_queries
 from bot.irc.flood import Priority
 from bot.irc.keepalive import Keepalive
 from bot.irc.lines import FORBIDDEN, format_line, quit_line, split_message, text_budget
 from bot.irc.membership import Membership
-from bot.irc.names import Casemap, Mask, is_channel
+from bot.irc.names import Casemap, Mask
 from bot.irc.nick import Nicks
-from bot.irc.parse import Message, ParseError, ctcp_texts, parse_isupport, parse_line
+from bot.irc.parse import Message, ParseError, parse_isupport, parse_line
 from bot.irc.protocol import (
     ERROR,
     WARNING,
     Action,
     Close,
-    CtcpQuery,
-    Incoming,
     Log,
     LoggedIn,
     Pong,
     Registered,
     Send,
-    SendRefused,
     SessionConfig,
 )
-
-#: Message tags that mark the sender as a bot (IRCv3 bot mode; InspIRCd's own name for it).
-BOT_TAGS = ("bot", "draft/bot", "inspircd.org/bot")
 
 #: If no end of MOTD arrives within this many seconds after 001, join anyway.
 MOTD_WAIT = 10.0
@@ -362,12 +356,6 @@ class IrcSession:
             self.user, self.host = args[1], args[2]
         return []
 
-    def _on_cannot_send(self, msg: Message, now: float) -> list[Action]:
-        args = msg.params[1:]
-        if not args:
-            return []
-        return [SendRefused(args[0], f"{msg.name}: {args[-1] if len(args) > 1 else ''}".strip())]
-
     def _on_logged_in(self, msg: Message, now: float) -> list[Action]:  # 900 <nick> <mask> <account> :text
         args = msg.params[1:]
         if args:
@@ -379,31 +367,6 @@ class IrcSession:
     def _on_logged_out(self, msg: Message, now: float) -> list[Action]:
         self.account = None
         return []
-
-    def _on_privmsg(self, msg: Message, now: float) -> list[Action]:
-        """To a channel or to us; CTCP parts are not messages, NOTICEs are never answered."""
-        nick = msg.mask.nick
-        if len(msg.params) < 2 or not nick or self.nicks.is_me(nick):
-            return []
-        target, mask = msg.params[0], str(msg.source)
-        account = self.accounts.for_message(nick, msg.tags)
-        bot = any(tag in msg.tags for tag in BOT_TAGS)
-        private = not is_channel(target)
-        out: list[Action] = [CtcpQuery(nick, mask, c, a) for c, a in ctcp_queries(msg.params[1])]
-        return out + [
-            Incoming(mask, nick, target, text, private=private, account=account, from_bot=bot)
-            for text in ctcp_texts(msg.params[1])
-        ]
-
-    def _on_invite(self, msg: Message, now: float) -> list[Action]:
-        if not self.nicks.is_me(msg.param(0)):
-            return []
-        return self.membership.on_invite(msg.param(1), msg.mask.nick or "?", now)
-
-    def _on_mode(self, msg: Message, now: float) -> list[Action]:
-        if not is_channel(msg.param(0)):
-            return []
-        return self.membership.on_mode(msg.param(0), msg.params[1:], self.lower(self.nick))
 
 
 Handler = Callable[[IrcSession, Message, float], list[Action]]
@@ -439,11 +402,12 @@ DISPATCH: Mapping[str, Handler] = {
     "CHGHOST": IrcSession._on_chghost,
     "396": IrcSession._on_host_hidden,
     "352": IrcSession._on_who_reply,
-    **_each("404 401 442", IrcSession._on_cannot_send),
+    **_each("404 401 442", traffic.on_cannot_send),
     "900": IrcSession._on_logged_in,
     "901": IrcSession._on_logged_out,
     **_each("902 903 904 905 906 907 908", IrcSession._on_sasl),
-    "PRIVMSG": IrcSession._on_privmsg,
-    "INVITE": IrcSession._on_invite,
-    "MODE": IrcSession._on_mode,
+    "PRIVMSG": traffic.on_privmsg,
+    "NOTICE": traffic.on_own,
+    "INVITE": traffic.on_invite,
+    "MODE": traffic.on_mode,
 }

@@ -79,6 +79,8 @@ class IrcNetwork:
         #: channel → until when it is taken as refusing our lines (404: +m, +b, …); a mode change that
         #: lets us speak again (-m, -b, +v on us) ends it at once
         self.muted: dict[str, float] = {}
+        #: channels whose replayed history (if the server keeps one) has been read since the last join
+        self.synced: set[str] = set()
         self.sinks: list[IrcChannelSink] = []
         self._waited = False
         self._refused = False
@@ -153,6 +155,7 @@ class IrcNetwork:
 
     def on_joined(self, channel: str) -> None:
         self.muted.pop(irc_lower(channel), None)
+        self.synced.discard(irc_lower(channel))
         if self.bot is not None:
             self.bot.request_delivery()
 
@@ -198,6 +201,23 @@ class IrcNetwork:
         notice = self._notice(reply.target) if not reply.private else False
         for line in reply.lines:
             client.queue_text(reply.target, line, notice=notice, priority=Priority.REPLY)
+
+    async def seen_before(self, channel: str, text: str, *, notice: bool) -> bool:
+        """`text` is among our own lines the server replayed in `channel` since we joined (its history,
+        InspIRCd +H): a restart fell between sending it and recording it. The first time after a join,
+        a PING round trip first, so the replay is read in full."""
+        client = self.client
+        if client is None or client.session is None:
+            return False
+        key = irc_lower(channel)
+        if key not in self.synced:
+            await client.sync(5.0)
+            self.synced.add(key)
+        try:
+            lines = client.session.message_lines(channel, text, notice=notice)
+        except ValueError:
+            return False
+        return client.seen.holds_all(channel, lines)
 
     def _state(self) -> StateView:
         view = self.bot.state_view() if self.bot is not None else StateView.of(())
@@ -319,6 +339,12 @@ class IrcChannelSink(Sink):
             summary, count = summarise(entries, budget=budget, total=len(backlog))
             if count >= 2:
                 text, covered = summary, backlog[1:count]
+        if await self.network.seen_before(self.channel.name, text, notice=self.channel.notice):
+            log.info(
+                "irc %s: %s is in the channel's history already; not sent again", self.name, item.event_key
+            )
+            self._summarised.update(i.message_id for i in covered)
+            return
         try:
             await client.send_text(
                 self.channel.name,

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from bot.irc.ctcp import CtcpResponder, ctcp_queries
-from bot.irc.protocol import DEBUG, WARNING, ChannelJoin, CtcpQuery, Incoming, Log, SendPossible
+from bot.irc.echo import OwnLines
+from bot.irc.protocol import (
+    DEBUG,
+    WARNING,
+    ChannelJoin,
+    CtcpQuery,
+    Incoming,
+    Log,
+    OwnMessage,
+    SendPossible,
+    SendRefused,
+)
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed, joined_session, register, sent
 
@@ -87,3 +98,30 @@ def test_ctcp_answers_and_their_rate_limit():
         "NOTICE dave :\x01CLIENTINFO VERSION PING TIME CLIENTINFO\x01"
     )
     assert ctcp.answer("bad nick", "VERSION", "", now=60.0, wall=wall) is None
+
+
+def test_echo_and_labeled_refusal_are_reported_with_their_label():
+    session = joined_session()
+    out = feed(session, "@label=rb-7;msgid=x :rbot!rb@h PRIVMSG #c :hello")
+    assert out == [OwnMessage("#c", "hello", "rb-7")]
+    out = feed(session, "@label=rb-8 :rbot!rb@h NOTICE #c :note")
+    assert out == [OwnMessage("#c", "note", "rb-8")]
+    out = feed(session, f"@label=rb-9 {S} 404 rbot #c :Cannot send to channel (+m)")
+    assert out == [SendRefused("#c", "cannotsendtochan: Cannot send to channel (+m)", "rb-9")]
+    assert feed(session, ":alice!a@h NOTICE #c :not ours") == []
+
+
+def test_echo_caps_are_requested_when_offered():
+    session = IrcSession(config())
+    session.start(0.0)
+    out = feed(session, f"{S} CAP * LS :echo-message labeled-response message-tags batch sasl")
+    assert sent(out) == ["CAP REQ :message-tags batch echo-message labeled-response"]
+
+
+def test_own_lines_found_in_replayed_history():
+    lines = OwnLines()
+    lines.add("#C", "[Flatcar] stable 1.2.3 released")
+    assert lines.holds_all("#c", ["PRIVMSG #c :[Flatcar] stable 1.2.3 released"])
+    assert not lines.holds_all("#c", ["PRIVMSG #c :[Flatcar] stable 1.2.4 released"])
+    assert not lines.holds_all("#other", ["PRIVMSG #other :[Flatcar] stable 1.2.3 released"])
+    assert not lines.holds_all("#c", [])

@@ -39,6 +39,7 @@ PURE_MODULES = (
     "bot.irc.flood",
     "bot.irc.scram",
     "bot.irc.ctcp",
+    "bot.irc.traffic",
     "bot.irc.router",
 )
 
