@@ -276,8 +276,10 @@ def test_commands_in_channel_in_private_and_admin(
                     user, lambda line: line.startswith(":rc-bot!") and "stable" in line, since=mark
                 )
                 assert reply.endswith(
-                    "PRIVMSG #rc :rc-user: Flatcar stable 4152.2.2 (2025-03-20) — kernel 6.6.83, systemd 255, "
-                    "docker 27.2.1, containerd 1.7.23, ignition 2.20.0 — https://www.flatcar.org/releases#release-4152.2.2"
+                    "PRIVMSG #rc :rc-user: Flatcar stable 4152.2.2 (2025-03-20) — kernel 6.6.83, systemd "
+                    "255, "
+                    "docker 27.2.1, containerd 1.7.23, ignition 2.20.0 — "
+                    "https://www.flatcar.org/releases#release-4152.2.2"
                 )
 
                 mark = user.mark()
