@@ -207,8 +207,7 @@ def test_held_lines_go_out_at_once_after_minus_m(
                 assert time.monotonic() - opened < 5.0
                 await wait(op, lambda line: MAR[-1] in line, 30, since=mark)
                 assert texts(op, "#rh") == MAR  # each once, in order
-                counts = bot.store.outbox_counts()["net/#rh"]
-                assert counts == {"delivered": 4}
+                await until(lambda: bot.store.outbox_counts()["net/#rh"] == {"delivered": 4}, 30, "outbox")
 
     run(test())
 
