@@ -122,15 +122,12 @@ class IrcNetwork:
         ok = await client.wait_until(
             lambda: all(client.is_joined(n) for n in names), self.settings.connect.connect_timeout
         )
-        if not ok:
+        if not ok and client.fatal_error is None:  # a refused login was logged at ERROR already
             joined = [n for n in names if client.is_joined(n)]
-            why = f"; {client.fatal_error}" if client.fatal_error else ""
             log.warning(
-                "irc %s: not all channels joined after %.1f s%s (joined: %s); their announcements stay "
-                "queued",
+                "irc %s: not all channels joined after %.1f s (joined: %s); their announcements stay queued",
                 self.output.name,
                 self.clock() - started,
-                why,
                 ", ".join(joined) or "none",
             )
 

@@ -268,3 +268,25 @@ def test_plaintext_without_credentials_needs_no_override(tmp_path: Path):
 def test_allow_insecure_auth_must_be_a_boolean(tmp_path: Path):
     text = error(tmp_path, REMOTE + 'allow_insecure_auth = "yes"\n' + CHANNEL)
     assert "bad.toml: outputs[0].allow_insecure_auth: expected true or false" in text, text
+
+
+def test_manners_keys_reach_the_router_and_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RB_PW", "pencil")
+    text = HEAD + 'sasl = "scram-sha-256"\nsasl_password_env = "RB_PW"\nunknown_command = "hint"\n'
+    text += 'address_asker = false\nrepeat_window = "10s"\nignore = ["otherbot", "*!*@bots.example"]\n'
+    text += 'lts_eol_after_days = 0\njoin_retry = "2s"\njoin_retry_max = "30s"\n' + CHANNEL
+    output = load(tmp_path, text)
+    settings = irc_settings(output)
+    router = settings.router_config()
+    assert (router.unknown_command, router.address_asker, router.repeat_window) == ("hint", False, 10.0)
+    assert router.ignore == ("otherbot", "*!*@bots.example")
+    session = settings.session_config()
+    assert (session.sasl, session.sasl_password) == ("SCRAM-SHA-256", "pencil")
+    assert (session.join_retry, session.join_retry_max) == (2.0, 30.0)
+    assert session.version.startswith("release-bot ")
+    assert output.lts_eol_after_days is None
+
+
+def test_an_ignore_entry_with_spaces_is_refused(tmp_path: Path):
+    text = error(tmp_path, HEAD + 'ignore = ["a b"]\n' + CHANNEL)
+    assert "bad.toml: outputs[0].ignore[0]: expected a nick or a mask" in text, text
