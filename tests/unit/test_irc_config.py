@@ -290,3 +290,22 @@ def test_manners_keys_reach_the_router_and_session(tmp_path: Path, monkeypatch: 
 def test_an_ignore_entry_with_spaces_is_refused(tmp_path: Path):
     text = error(tmp_path, HEAD + 'ignore = ["a b"]\n' + CHANNEL)
     assert "bad.toml: outputs[0].ignore[0]: expected a nick or a mask" in text, text
+
+
+def test_an_unset_password_variable_means_no_connection_attempts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    import asyncio
+
+    path = tmp_path / "config.toml"
+    path.write_text(HEAD + 'sasl = "PLAIN"\nsasl_password_env = "RB_UNSET_PW"\n' + CHANNEL, encoding="utf-8")
+    (sink,) = build_sinks(load_config(path).outputs)
+    assert isinstance(sink, IrcChannelSink)
+    with caplog.at_level("ERROR", logger="release-bot.irc"):
+        asyncio.run(sink.network.start())
+        asyncio.run(sink.network.start())  # every attempt refused, said once
+    assert sink.network.client is None and not sink.ready()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        "irc net: environment variable(s) RB_UNSET_PW not set; not connecting (set them and restart)"
+    ]
