@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.commands import StateView, answer
+from bot.commands.manners import shape_reply
 from bot.irc.flood import TokenBucket
 from bot.irc.names import irc_lower
 from bot.irc.protocol import Incoming
@@ -195,15 +196,17 @@ class CommandRouter:
         lines = answer(text, state(), prefix=self.config.prefix, unknown=unknown)
         if not lines:
             return None
+        shaped = shape_reply(
+            lines,
+            private=message.private,
+            asker=message.nick if self.config.address_asker else None,
+            rest_hint=f"/msg {nick} {rest.strip()}",
+            max_private_lines=2 * self.config.max_reply_lines,
+        )
         if message.private:
-            return Reply(target, tuple(self._cap(lines, private=True)), True)
-        line = lines[0]
-        if len(lines) > 1:
-            line += f" (+{len(lines) - 1} more: /msg {nick} {rest.strip()})"
-        if self.config.address_asker:
-            line = f"{message.nick}: {line}"
+            return Reply(target, tuple(shaped), True)
         self._answered(repeat, now)
-        return Reply(target, (line,), False)
+        return Reply(target, tuple(shaped), False)
 
     def admin_ignore(self, args: Sequence[str]) -> str:
         """`ignore add|del <nick or mask>`, `ignore list` (admins)."""
@@ -227,10 +230,3 @@ class CommandRouter:
         if not self._users.allow("u:" + user_key, now):
             return False
         return message.private or self._channels.allow("c:" + irc_lower(message.target), now)
-
-    def _cap(self, lines: Sequence[str], *, private: bool) -> list[str]:
-        limit = self.config.max_reply_lines * (2 if private else 1)
-        if len(lines) <= limit:
-            return list(lines)
-        more = len(lines) - (limit - 1)
-        return [*lines[: limit - 1], f"… and {more} more lines (ask me in a private message)"]
