@@ -8,6 +8,7 @@ Everything in the bot that orders or names channels and streams asks this module
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 #: The promotion ladder, oldest stage first.
 LADDER: tuple[str, ...] = ("alpha", "beta", "stable", "lts")
@@ -83,3 +84,59 @@ def stream_label(channel: str, stream: str) -> str:
 def channel_label(channel: str) -> str:
     """How people name a channel in prose: 'LTS' for `lts`, the name otherwise."""
     return "LTS" if channel == "lts" else channel
+
+
+# -- LTS stream lifecycle -------------------------------------------------------------------------
+
+#: An LTS stream with no release for this many days, while a newer LTS stream exists, is past its end
+#: of life (Flatcar supports an LTS stream for about 18 months after the next one starts).
+LTS_EOL_AFTER_DAYS = 180
+
+_EOL_WORDS = re.compile(
+    r"\b(end[- ]of[- ]life|EOL|end of support|no longer (?:supported|maintained))\b", re.I
+)
+_LTS_NAMED = re.compile(r"\bLTS[- ]?(\d{4})\b", re.I)
+
+
+def eol_from_notice(text: str) -> set[str]:
+    """The LTS streams an end-of-life notice names in the clause that says end of life: `lts-2022` for
+    "LTS-2022 reaches end of life; move to LTS-2024"."""
+    out: set[str] = set()
+    for clause in re.split(r"[;.!?\n]\s|[;\n]", text):
+        if _EOL_WORDS.search(clause):
+            out |= {lts_stream(year) for year in _LTS_NAMED.findall(clause)}
+    return out
+
+
+def end_of_life_streams(
+    newest: Mapping[str, float | None],
+    *,
+    now: float | None,
+    eol_after_days: float | None = LTS_EOL_AFTER_DAYS,
+    live: frozenset[str] | None = None,
+    notices: tuple[str, ...] = (),
+) -> frozenset[str]:
+    """The LTS streams past their end of life, from the data alone.
+
+    `newest`: LTS stream → timestamp (seconds) of its newest release (None: unknown). A stream is past
+    its end of life when the source no longer points at it (`live`: the `lts-YYYY` streams its
+    `current-YYYY` pointers name, None when unknown), when an end-of-life notice (`notices`, the
+    deprecation extractor's texts) names it, or when it had no release for `eol_after_days` before
+    `now` while a newer LTS stream exists. The newest LTS stream is never retired by age alone.
+    """
+    streams = [s for s in newest if is_lts_stream(s)]
+    if not streams:
+        return frozenset()
+    youngest = max(streams, key=lambda s: lts_year(s) or 0)
+    out: set[str] = set()
+    if live is not None:
+        out |= {s for s in streams if s not in live}
+    for text in notices:
+        out |= {s for s in eol_from_notice(text) if s in streams}
+    if now is not None and eol_after_days is not None:
+        limit = now - eol_after_days * 86400.0
+        for stream in streams:
+            stamp = newest[stream]
+            if stream != youngest and stamp is not None and stamp < limit:
+                out.add(stream)
+    return frozenset(out)

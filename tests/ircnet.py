@@ -349,6 +349,14 @@ _INSPIRCD_CONF = """\
 <module name="ircv3_accounttag">
 <module name="ircv3_capnotify">
 <module name="ircv3_servertime">
+<module name="ircv3_ctctags">
+<module name="ircv3_batch">
+<module name="ircv3_echomessage">
+<module name="ircv3_labeledresponse">
+<module name="ircv3_msgid">
+<module name="botmode">
+<module name="chanhistory">
+<chanhistory maxlines="50" notice="no" prefixmsg="no" bots="yes">
 <module name="sasl">
 <module name="services_account">
 <module name="spanningtree">

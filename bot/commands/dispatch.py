@@ -19,8 +19,49 @@ HELP = (
     "{p}deprecations [channel] — deprecations and removals on their way, and where they are; "
     "{p}cve <CVE-…|GHSA-…> — which release of each channel first lists the fix; "
     "{p}security [channel|version] — the security fixes of the current release; "
-    "{p}roadmap [status] — the project's plans; {p}help — this text"
+    "{p}roadmap [status] — the project's plans; {p}help [command] — this text, or one command's"
 )
+
+#: `!help <command>`: what it does, its arguments, an example.
+COMMAND_HELP: dict[str, str] = {
+    "release": (
+        "{p}release [channel|version|lts [all]] — the current version of every supported channel; "
+        "with a channel (alpha, beta, stable, lts-YYYY) its release, key packages and link; "
+        "`lts` every supported LTS stream on one line (`lts all` adds those past their end of life); "
+        "a version says where and when it was released and whether it was superseded. "
+        "Example: {p}release stable"
+    ),
+    "changes": (
+        "{p}changes <channel|version> — what changed since the previous release of that channel. "
+        "Example: {p}changes beta"
+    ),
+    "deprecations": (
+        "{p}deprecations [channel] — deprecations and removals on their way and which channels they "
+        "reached. Example: {p}deprecations stable"
+    ),
+    "cve": (
+        "{p}cve <CVE-…|GHSA-…> — which release of each channel first lists the fix. "
+        "Example: {p}cve CVE-2024-6387"
+    ),
+    "security": (
+        "{p}security [channel|version] — the security fixes of the current release. "
+        "Example: {p}security stable"
+    ),
+    "roadmap": "{p}roadmap [status] — the project's plans. Example: {p}roadmap in progress",
+    "help": "{p}help [command] — all commands, or one command with an example. Example: {p}help release",
+}
+COMMAND_HELP["deprecation"] = COMMAND_HELP["deprecations"]
+
+
+def help_reply(args: list[str], prefix: str) -> list[str]:
+    if not args:
+        return [HELP.format(p=prefix)]
+    name = args[0].lower().removeprefix(prefix)
+    text = COMMAND_HELP.get(name)
+    if text is None:
+        known = ", ".join(prefix + c for c in COMMAND_HELP if c != "deprecation")
+        return [f"no command {name[:30]!r}; commands: {known}"]
+    return [text.format(p=prefix)]
 
 
 def answer(
@@ -57,7 +98,7 @@ def answer(
     elif command == "roadmap":
         replies = roadmap_reply(args, items=state.roadmap, prefix=prefix)
     elif command == "help":
-        replies = [HELP.format(p=prefix)]
+        replies = help_reply(args, prefix)
     elif unknown == "silent":
         return None
     else:

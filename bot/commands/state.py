@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from bot.channels import LTS_EOL_AFTER_DAYS, end_of_life_streams
 from bot.model import Notice, Reach, Release, RoadmapItem
 from bot.security import SecurityIndex, release_security
 
@@ -27,6 +29,32 @@ class StateView:
     security: Mapping[tuple[str, str, str], SecurityIndex] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    #: an LTS stream without a release for this many days (while a newer one exists) is end of life
+    eol_after_days: float | None = LTS_EOL_AFTER_DAYS
+    #: the `lts-YYYY` streams the source's `current-YYYY` pointers name now (None: not known)
+    live_lts: frozenset[str] | None = None
+    #: "now" for the end-of-life age, in seconds; None: the newest release's date (pure, from the data)
+    now: float | None = None
+
+    @cached_property
+    def end_of_life(self) -> frozenset[str]:
+        """The LTS streams past their end of life (`bot.channels.end_of_life_streams`)."""
+        newest: dict[str, float | None] = {}
+        for release in self.releases:
+            stamp = release.published.timestamp() if release.published else None
+            old = newest.get(release.stream)
+            if release.stream not in newest or (stamp is not None and (old is None or stamp > old)):
+                newest[release.stream] = stamp
+        now = self.now
+        if now is None:
+            now = max((s for s in newest.values() if s is not None), default=None)
+        return end_of_life_streams(
+            newest,
+            now=now,
+            eol_after_days=self.eol_after_days,
+            live=self.live_lts,
+            notices=tuple(n.text for n in self.notices),
+        )
 
     def security_of(self, release: Release) -> SecurityIndex:
         """The security index of a release: the stored one, else from its notes."""
@@ -42,6 +70,9 @@ class StateView:
         reaches: Iterable[Reach] = (),
         roadmap: Iterable[RoadmapItem] = (),
         security: Mapping[tuple[str, str, str], SecurityIndex] | None = None,
+        eol_after_days: float | None = LTS_EOL_AFTER_DAYS,
+        live_lts: frozenset[str] | None = None,
+        now: float | None = None,
     ) -> StateView:
         return cls(
             tuple(releases),
@@ -49,6 +80,9 @@ class StateView:
             tuple(reaches),
             tuple(roadmap),
             MappingProxyType(dict(security or {})),
+            eol_after_days,
+            live_lts,
+            now,
         )
 
 

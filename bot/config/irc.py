@@ -19,7 +19,7 @@ from bot.config.table import Table, is_loopback
 DEFAULT_NICK = "release-bot"
 DEFAULT_REALNAME = "release-bot: release announcements"
 
-SaslMechanism = Literal["PLAIN", "EXTERNAL"]
+SaslMechanism = Literal["PLAIN", "EXTERNAL", "SCRAM-SHA-256"]
 UnknownCommand = Literal["hint", "silent"]
 _UNKNOWN_COMMAND: tuple[UnknownCommand, ...] = ("hint", "silent")
 _NICK = re.compile(r"^[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,29}$")
@@ -71,7 +71,13 @@ class IrcOutput:
     allow_insecure_auth: bool = False
     # behaviour
     prefix: str = "!"
-    unknown_command: UnknownCommand = "hint"
+    unknown_command: UnknownCommand = "silent"
+    address_asker: bool = True
+    repeat_window: float = 5.0
+    ignore: tuple[str, ...] = ()
+    lts_eol_after_days: float | None = 180.0
+    join_retry: float = 1.0
+    join_retry_max: float = 4.0
     rejoin_on_kick: bool = True
     rejoin_delay: float = 10.0
     bot_mode: bool = True
@@ -88,9 +94,10 @@ class IrcOutput:
 
     def secret_names(self) -> list[tuple[str, str]]:
         """(key, environment variable) of every secret this output sends to the server."""
+        sasl_env = self.sasl_password_env if self.sasl in ("PLAIN", "SCRAM-SHA-256") else None
         named = [
             ("server_password_env", self.server_password_env),
-            ("sasl_password_env", self.sasl_password_env if self.sasl == "PLAIN" else None),
+            ("sasl_password_env", sasl_env),
             ("nickserv_password_env", self.nickserv_password_env),
             *((f"channels[{i}].key_env", c.key_env) for i, c in enumerate(self.channels)),
         ]
@@ -125,8 +132,12 @@ def _sasl(table: Table) -> SaslMechanism | None:
         return "PLAIN"
     if raw.upper() == "EXTERNAL":
         return "EXTERNAL"
+    if raw.upper() == "SCRAM-SHA-256":
+        return "SCRAM-SHA-256"
     if raw.upper() != "NONE":
-        raise table.error("sasl", f"expected one of 'none', 'PLAIN', 'EXTERNAL', got {raw!r}")
+        raise table.error(
+            "sasl", f"expected one of 'none', 'PLAIN', 'SCRAM-SHA-256', 'EXTERNAL', got {raw!r}"
+        )
     return None
 
 
@@ -155,9 +166,9 @@ def parse_irc(table: Table, base: Path, *, name: str, source_names: list[str], f
 
     sasl = _sasl(table)
     sasl_password_env = table.env_name("sasl_password_env")
-    if sasl == "PLAIN" and sasl_password_env is None:
+    if sasl in ("PLAIN", "SCRAM-SHA-256") and sasl_password_env is None:
         raise table.error(
-            "sasl_password_env", 'sasl = "PLAIN" needs sasl_password_env (the password\'s variable)'
+            "sasl_password_env", f'sasl = "{sasl}" needs sasl_password_env (the password\'s variable)'
         )
     if sasl == "EXTERNAL" and client_cert is None:
         raise table.error("client_cert", 'sasl = "EXTERNAL" needs client_cert (and tls = true)')
@@ -174,6 +185,13 @@ def parse_irc(table: Table, base: Path, *, name: str, source_names: list[str], f
                 f"hostmasks[{i}]", f'expected a mask like "nick!user@host" (* and ? allowed), got {mask!r}'
             )
     admins.finish()
+    ignore = table.str_list("ignore")
+    for i, mask in enumerate(ignore):
+        if not mask or any(c.isspace() for c in mask):
+            raise table.error(
+                f"ignore[{i}]", f'expected a nick or a mask like "*!*@bots.example", got {mask!r}'
+            )
+    eol_days = table.integer("lts_eol_after_days", 180, minimum=0)  # 0: never by age
 
     channels = [_channel(t, source_names, filter) for t in table.tables("channels")]
     if not channels:
@@ -214,7 +232,13 @@ def parse_irc(table: Table, base: Path, *, name: str, source_names: list[str], f
         nickserv_password_env=table.env_name("nickserv_password_env"),
         allow_insecure_auth=table.boolean("allow_insecure_auth", False),
         prefix=prefix,
-        unknown_command=table.choice("unknown_command", _UNKNOWN_COMMAND, "hint"),
+        unknown_command=table.choice("unknown_command", _UNKNOWN_COMMAND, "silent"),
+        address_asker=table.boolean("address_asker", True),
+        repeat_window=table.duration("repeat_window", 5.0, minimum=0.0),
+        ignore=ignore,
+        lts_eol_after_days=float(eol_days) if eol_days else None,
+        join_retry=table.duration("join_retry", 1.0, minimum=0.1),
+        join_retry_max=table.duration("join_retry_max", 4.0, minimum=0.1),
         rejoin_on_kick=table.boolean("rejoin_on_kick", True),
         rejoin_delay=table.duration("rejoin_delay", 10.0, minimum=0.0),
         bot_mode=table.boolean("bot_mode", True),

@@ -13,7 +13,17 @@ from bot.irc.protocol import Action, Send, SessionConfig
 from bot.irc.sasl import Sasl
 
 #: Capabilities requested when offered (besides sasl, which is requested on its own).
-WANTED_CAPS: tuple[str, ...] = ("account-tag", "extended-join", "account-notify", "chghost")
+#: echo-message + labeled-response (with message-tags and batch) confirm a delivery by its own echo.
+WANTED_CAPS: tuple[str, ...] = (
+    "account-tag",
+    "extended-join",
+    "account-notify",
+    "chghost",
+    "message-tags",
+    "batch",
+    "echo-message",
+    "labeled-response",
+)
 
 
 @dataclass
@@ -59,7 +69,7 @@ class CapNegotiation:
         return self._then_end(out)
 
     def on_authenticate(self, param: str) -> list[Action]:
-        return self.sasl.on_authenticate(param)
+        return self._then_end(self.sasl.on_authenticate(param))
 
     def on_sasl_numeric(self, name: str, args: Sequence[str]) -> list[Action]:
         if self.sasl.phase != "authenticating":

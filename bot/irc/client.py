@@ -1,15 +1,12 @@
 """The asyncio side of IRC: one network connection kept alive. It moves bytes, sleeps and keeps time;
 every protocol decision is made by the pure `bot.irc.session.IrcSession`, and queued lines are paced
-and written by `bot.irc.outgoing`.
+and written by `bot.irc.outgoing`. Asyncio streams, verified TLS (`bot.irc.transport`), reconnect with
+backoff and jitter (not the `irc` package: no SASL, a blocking throttle, strict decoding).
 
-Not the `irc` package's asyncio reactor (on 20.5.0: no SASL, a blocking throttle, strict decoding
-that drops the connection on a latin-1 line, writes that cannot be awaited): asyncio streams (`drain()`
-tells when a line has left), verified TLS (`bot.irc.transport`), reconnect with backoff and jitter.
-
-A message is "delivered" (`send_text(confirm=True)`) only when its lines were written and drained
-*and* the server answered a PING sent right after them: the server handles lines in order, so the
-PONG proves it processed the PRIVMSG (and did not refuse it: a 404/401 before the PONG fails the
-delivery). A disconnect fails everything still queued; the outbox keeps it for the next connection.
+A message is "delivered" (`send_text(confirm=True)`) only when the server confirmed it: by its own
+echo where the server offers echo-message and labeled-response (the last line carries a label), else
+by the PONG to a PING written right after it (the server handles lines in order). A 404/401 before
+the confirmation fails the delivery; a disconnect fails everything still queued (the outbox keeps it).
 """
 
 from __future__ import annotations
@@ -20,30 +17,35 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from bot.backoff import backoff
+from bot.irc.ctcp import CtcpResponder
+from bot.irc.echo import OwnLines
 from bot.irc.flood import Priority
+from bot.irc.listener import ClientListener, Stats
 from bot.irc.outgoing import Confirmations, Entry, NotConnected, Outgoing, Refused
 from bot.irc.parse import LineBuffer
 from bot.irc.protocol import (
     Action,
     AuthFailed,
     Close,
+    CtcpQuery,
     Incoming,
     Joined,
     Left,
     Log,
     LoggedIn,
+    OwnMessage,
     Pong,
     Registered,
     Send,
+    SendPossible,
     SendRefused,
     SessionConfig,
 )
 from bot.irc.session import IrcSession
 from bot.irc.transport import ConnectSettings, describe_error, ssl_context
+from bot.text import sanitize
 
 log = logging.getLogger("release-bot.irc")
 
@@ -51,25 +53,6 @@ __all__ = ["ClientListener", "ConnectSettings", "IrcClient", "NotConnected", "Re
 
 MAX_BUFFER = 64 * 1024  # an incoming line longer than this (no newline) ends the connection
 MAX_QUEUED_REPLIES = 200
-
-
-class ClientListener(Protocol):
-    """What the client tells its owner (the IRC sink). Called on the event loop; must not block."""
-
-    def on_registered(self, nick: str) -> None: ...
-    def on_joined(self, channel: str) -> None: ...
-    def on_left(self, channel: str, reason: str) -> None: ...
-    def on_incoming(self, message: Incoming) -> None: ...
-    def on_auth_failed(self, reason: str, fatal: bool) -> None: ...
-    def on_disconnected(self, reason: str) -> None: ...
-
-
-@dataclass
-class _Stats:
-    connects: int = 0
-    connected_since: float | None = None
-    last_error: str | None = None
-    failure_streak: int = 0
 
 
 class IrcClient:
@@ -90,7 +73,7 @@ class IrcClient:
         self.listener = listener
         self.clock = clock
         self.session: IrcSession | None = None
-        self.stats = _Stats()
+        self.stats = Stats()
         self.outgoing = Outgoing(
             name=name, burst=settings.flood_burst, interval=settings.flood_interval, clock=clock
         )
@@ -102,6 +85,8 @@ class IrcClient:
         self._close_reason = ""
         self._state_changed = asyncio.Event()
         self.fatal_error: str | None = None
+        self.ctcp = CtcpResponder(session_config.version)
+        self.seen = OwnLines()  # our own lines relayed without our label (`already_sent`)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -178,6 +163,7 @@ class IrcClient:
         if not lines:
             return
         entry = Entry(lines, asyncio.get_running_loop().create_future(), channel)
+        by_echo = {"echo-message", "labeled-response"} <= session.caps
         await self.confirmations.deliver(
             self.outgoing,
             entry,
@@ -186,7 +172,15 @@ class IrcClient:
             key=session.lower(target),
             ping_line=session.ping_line,
             confirm_within=self.settings.confirm_timeout if confirm else None,
+            by_echo=by_echo,
         )
+
+    async def sync(self, within: float) -> bool:
+        """A PING round trip: every line the server sent before its PONG has been handled."""
+        session = self.session
+        if session is None or self._writer is None:
+            return False
+        return await self.confirmations.round_trip(self.outgoing, self._writer, session.ping_line, within)
 
     def queue_text(self, target: str, text: str, *, notice: bool, priority: Priority) -> bool:
         """Queue a reply without waiting for it. False when not connected or too much is queued."""
@@ -225,7 +219,7 @@ class IrcClient:
             self.stats.last_error = reason
             delay = backoff(streak, initial=self.settings.reconnect_initial, cap=self.settings.reconnect_max)
             where = f"{self.settings.host}:{self.settings.port}"
-            if streak == 1 or self.fatal_error:
+            if streak == 1:  # the message says what follows: later failures at debug level
                 level = logging.ERROR if self.fatal_error else logging.WARNING
                 log.log(
                     level,
@@ -268,6 +262,7 @@ class IrcClient:
         self._close_reason = ""
         self._closed.clear()
         self.confirmations.new_connection()
+        self.seen = OwnLines(session.lower)
         self.fatal_error = None
         self._apply_all(session.start(self.clock()))
         tasks = [
@@ -329,7 +324,8 @@ class IrcClient:
         session = self.session
         if session is None:
             return
-        log.debug("irc %s <- %s", self.name, line)
+        if log.isEnabledFor(logging.DEBUG):  # users' escape codes never reach the log raw
+            log.debug("irc %s <- %s", self.name, sanitize(line))
         try:
             actions = session.receive(line, self.clock())
         except Exception:
@@ -385,7 +381,10 @@ class IrcClient:
         elif isinstance(action, AuthFailed):
             if action.fatal:
                 self.fatal_error = action.reason
-            log.log(logging.ERROR if action.fatal else logging.WARNING, "irc %s: %s", name, action.reason)
+            level = logging.ERROR if action.fatal else logging.WARNING
+            if self.stats.failure_streak:  # already said, with "further failures … at debug level"
+                level = logging.DEBUG
+            log.log(level, "irc %s: %s", name, action.reason)
             self._state_changed.set()
             self.listener.on_auth_failed(action.reason, action.fatal)
         elif isinstance(action, Joined):
@@ -398,17 +397,40 @@ class IrcClient:
             self.listener.on_left(action.channel, action.reason)
         elif isinstance(action, Incoming):
             self.listener.on_incoming(action)
+        elif isinstance(action, CtcpQuery):
+            answer = self.ctcp.answer(
+                action.nick, action.command, action.arg, now=self.clock(), wall=time.time()
+            )
+            if answer is not None:
+                self.outgoing.push(Entry([answer], None), Priority.REPLY)
+        elif isinstance(action, SendPossible):
+            log.info("irc %s: %s may be written to again (%s)", name, action.channel, action.reason)
+            self._notify("on_send_possible", action.channel, action.reason)
+        elif isinstance(action, OwnMessage):
+            if action.label is not None:
+                self.confirmations.pong(action.label)  # the echo confirms the delivery
+            else:
+                self.seen.add(action.target, action.text)
         elif isinstance(action, Pong):
             self.confirmations.pong(action.token)
         elif isinstance(action, SendRefused):
             key = self.session.lower(action.target) if self.session else action.target.lower()
             self.confirmations.refused(key, action.reason)
+            if action.label is not None:
+                self.confirmations.pong(action.label)  # answered: refused
             log.warning("irc %s: the server refused a message to %s: %s", name, action.target, action.reason)
+            self._notify("on_send_refused", action.target, action.reason)
         elif isinstance(action, Close):
             self._close_reason = action.reason
             self._closed.set()
         elif isinstance(action, Log):
             log.log(action.level, "irc %s: %s", name, action.message, exc_info=action.error)
+
+    def _notify(self, hook: str, *args: object) -> None:
+        """Call an optional listener hook."""
+        callback = getattr(self.listener, hook, None)
+        if callback is not None:
+            self._guard(callback, *args)
 
     def _guard(self, callback: Callable[..., None], *args: object) -> None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import __version__
 from bot.config import IrcChannel, IrcOutput, secret
 from bot.irc.client import ConnectSettings
 from bot.irc.protocol import ChannelJoin, SessionConfig
@@ -71,6 +72,9 @@ class IrcSettings:
             nickserv_password=secret(o.nickserv_password_env) if o.nickserv_password_env else None,
             rejoin_on_kick=o.rejoin_on_kick,
             rejoin_delay=o.rejoin_delay,
+            join_retry=o.join_retry,
+            join_retry_max=o.join_retry_max,
+            version=f"release-bot {__version__}",
             ping_interval=o.ping_interval,
             ping_timeout=o.ping_timeout,
             bot_mode=o.bot_mode,
@@ -94,6 +98,9 @@ class IrcSettings:
             channel_interval=o.channel_rate_interval,
             admin_accounts=o.admin_accounts,
             admin_hostmasks=o.admin_hostmasks,
+            address_asker=o.address_asker,
+            repeat_window=o.repeat_window,
+            ignore=o.ignore,
         )
 
 

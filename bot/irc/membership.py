@@ -12,7 +12,26 @@ from bot.backoff import backoff
 from bot.irc.flood import Priority
 from bot.irc.lines import FORBIDDEN, format_line
 from bot.irc.names import Casemap
-from bot.irc.protocol import INFO, WARNING, Action, ChannelJoin, Joined, Left, Log, Send, SessionConfig
+from bot.irc.protocol import (
+    DEBUG,
+    INFO,
+    WARNING,
+    Action,
+    ChannelJoin,
+    Joined,
+    Left,
+    Log,
+    Send,
+    SendPossible,
+    SessionConfig,
+)
+
+#: Mode letters whose removal may let us speak again (moderated, ban, quiet), and those whose grant on
+#: us does (voice, op, halfop, …).
+_UNBLOCKING_REMOVED = frozenset("mbqM")
+_UNBLOCKING_GIVEN = frozenset("vhoaqy")
+#: Channel modes that take an argument whichever the sign (for walking a MODE line).
+_ARG_MODES = frozenset("beIqvhoaykfL")
 
 #: A JOIN with no answer is sent again after this many seconds.
 ANSWER_DUE = 60.0
@@ -107,7 +126,43 @@ class Membership:
         state.retry_at = now + delay
         reason = args[-1] if len(args) > 1 else name
         text = f"cannot join {state.join.name}: {reason} ({name}); retrying in {delay:g} s"
-        return [Log(WARNING, text)]
+        if state.failures > 1:  # one WARNING per stretch: the short capped retries go to debug
+            return [Log(DEBUG, text)]
+        return [Log(WARNING, text + f" (then every {cap:g} s at most, or at once on INVITE)")]
+
+    def on_invite(self, channel: str, by: str, now: float) -> list[Action]:
+        """INVITE to a configured channel we are not in: join at once (a ban or +i may be lifted)."""
+        state = self.get(channel)
+        if state is None:
+            return [Log(INFO, f"ignored an INVITE by {by} to {channel!r}, which is not configured")]
+        if state.joined:
+            return []
+        state.retry_at = None
+        params = [state.join.name] + ([state.join.key] if state.join.key else [])
+        state.join_sent_at = now
+        return [
+            Log(INFO, f"invited to {state.join.name} by {by}; joining"),
+            Send(format_line("JOIN", *params), Priority.CONTROL),
+        ]
+
+    def on_mode(self, channel: str, modes: Sequence[str], me: str) -> list[Action]:
+        """A channel MODE: -m/-b/-q, or +v/+o on us, may let held lines go out now."""
+        state = self.get(channel)
+        if state is None or not state.joined or not modes:
+            return []
+        sign, args, reasons = "+", list(modes[1:]), []
+        for letter in modes[0]:
+            if letter in "+-":
+                sign = letter
+                continue
+            arg = args.pop(0) if letter in _ARG_MODES and args and (sign == "+" or letter != "k") else ""
+            if sign == "-" and letter in _UNBLOCKING_REMOVED:
+                reasons.append(f"-{letter}" + (f" {arg}" if arg else ""))
+            elif sign == "+" and letter in _UNBLOCKING_GIVEN and self.casemap.lower(arg) == me:
+                reasons.append(f"+{letter} {arg}")
+        if not reasons:
+            return []
+        return [SendPossible(state.join.name, ", ".join(reasons))]
 
     def deadlines(self) -> list[float]:
         return [c.retry_at for c in self.channels.values() if c.retry_at is not None]

@@ -165,6 +165,21 @@ class Confirmations:
                 waiter.set_exception(error)
         self._pongs.clear()
 
+    async def round_trip(
+        self, outgoing: Outgoing, writer: asyncio.StreamWriter, ping_line: Callable[[str], str], within: float
+    ) -> bool:
+        """A PING written now and its PONG within `within` seconds (False if not)."""
+        token = self.token()
+        pong = self.expect(token)
+        outgoing.write_now(writer, ping_line(token), paced=False)
+        try:
+            await asyncio.wait_for(pong, within)
+            return True
+        except (TimeoutError, ConnectionError):
+            return False
+        finally:
+            self.forget(token)
+
     async def deliver(
         self,
         outgoing: Outgoing,
@@ -175,10 +190,13 @@ class Confirmations:
         key: str,
         ping_line: Callable[[str], str],
         confirm_within: float | None,
+        by_echo: bool = False,
     ) -> None:
         """Queue `entry` (its future set) and wait until it is written; with `confirm_within` seconds,
         also until the server answered the PING written right after it. Raises NotConnected, or Refused
-        when the server refused a message to `target` (`key` as the session case-folds it) meanwhile."""
+        when the server refused a message to `target` (`key` as the session case-folds it) meanwhile.
+        `by_echo` (echo-message + labeled-response): the last line carries `@label=<token>` and its
+        echo (or the labeled refusal) confirms it, not a PING."""
         timeout = confirm_within
         assert entry.future is not None
         token = self.token()
@@ -186,7 +204,10 @@ class Confirmations:
         pong: asyncio.Future[None] | None = None
         if timeout is not None:
             pong = self.expect(token)
-            entry.confirm = ping_line(token)
+            if by_echo:
+                entry.lines[-1] = f"@label={token} {entry.lines[-1]}"
+            else:
+                entry.confirm = ping_line(token)
         outgoing.push(entry, priority)
         try:
             await entry.future

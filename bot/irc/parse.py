@@ -131,10 +131,15 @@ def parse_line(line: str) -> Message:
     return Message(command=words[0].upper(), params=tuple(params), source=source, tags=tags)
 
 
+def ctcp_dequote(text: str) -> str:
+    """CTCP low-level dequoting (\\x10 escapes)."""
+    return _CTCP_QUOTE_RE.sub(lambda m: _CTCP_QUOTES.get(m.group(1), m.group(1)), text)
+
+
 def ctcp_texts(text: str) -> list[str]:
     """The plain text of a PRIVMSG/NOTICE around its CTCP parts (``\\x01VERSION\\x01`` …), after CTCP
     low-level dequoting; [] for a message that is all CTCP. An unpaired final \\x01 is kept as text."""
-    text = _CTCP_QUOTE_RE.sub(lambda m: _CTCP_QUOTES.get(m.group(1), m.group(1)), text)
+    text = ctcp_dequote(text)
     if "\x01" not in text:
         return [text]
     chunks = text.split("\x01")

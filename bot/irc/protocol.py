@@ -9,11 +9,11 @@ from typing import Literal
 
 from bot.irc.flood import Priority
 
-SaslMechanism = Literal["PLAIN", "EXTERNAL"]
+SaslMechanism = Literal["PLAIN", "EXTERNAL", "SCRAM-SHA-256"]
 
 #: Levels of `Log` actions: the numbers of the logging module, which is not imported here (it loads
 #: threading, and the session is pure).
-INFO, WARNING, ERROR = 20, 30, 40
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 
 # -------------------------------------------------------------------------------------------------
@@ -45,13 +45,15 @@ class SessionConfig:
     nickserv_wait: float = 10.0
     rejoin_on_kick: bool = True
     rejoin_delay: float = 10.0
-    join_retry: float = 60.0
-    join_retry_max: float = 900.0
+    join_retry: float = 1.0
+    join_retry_max: float = 4.0
     ping_interval: float = 90.0
     ping_timeout: float = 60.0
     register_timeout: float = 60.0
     regain_interval: float = 60.0
     bot_mode: bool = True
+    #: the CTCP VERSION answer
+    version: str = "release-bot"
 
 
 # -------------------------------------------------------------------------------------------------
@@ -106,6 +108,36 @@ class Incoming:
     text: str
     private: bool
     account: str | None
+    #: sent by a bot: the IRCv3 `bot` message tag (or a server's own bot tag)
+    from_bot: bool = False
+
+
+@dataclass(frozen=True)
+class CtcpQuery:
+    """A CTCP request to us (VERSION, PING, TIME, …), not a message: answered by the client."""
+
+    nick: str
+    mask: str
+    command: str
+    arg: str
+
+
+@dataclass(frozen=True)
+class OwnMessage:
+    """A message of ours as the server relayed it: the IRCv3 echo-message echo (`label` from
+    labeled-response: the line it answers), or one the server replays from the channel's history."""
+
+    target: str
+    text: str
+    label: str | None
+
+
+@dataclass(frozen=True)
+class SendPossible:
+    """A channel mode change made sending to `channel` possible again (-m, -b, +v on us …)."""
+
+    channel: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -120,6 +152,7 @@ class SendRefused:
 
     target: str
     reason: str
+    label: str | None = None  # labeled-response: the line it answers
 
 
 @dataclass(frozen=True)
@@ -137,5 +170,18 @@ class Log:
 
 
 Action = (
-    Send | Registered | LoggedIn | AuthFailed | Joined | Left | Incoming | Pong | SendRefused | Close | Log
+    Send
+    | Registered
+    | LoggedIn
+    | AuthFailed
+    | Joined
+    | Left
+    | Incoming
+    | CtcpQuery
+    | OwnMessage
+    | SendPossible
+    | Pong
+    | SendRefused
+    | Close
+    | Log
 )

@@ -7,6 +7,11 @@
 - Admin commands (`status`, `announce-now`, `pause`, `resume`) only for configured accounts (IRCv3
   account-tag / extended-join / account-notify) or hostmasks (`*` and `?` wildcards, case-insensitive);
   everyone else is refused. They need live state, so the router only says who asked for what.
+- Manners: answers in a channel name the asker ("nick: …", `address_asker`) and are one line (a longer
+  answer says how to get the rest in private); the same question in the same place within
+  `repeat_window` seconds is answered once; unknown commands get a hint only when the bot was addressed
+  by nick or in private; nobody on the ignore list (config `ignore` plus the admin command `ignore`)
+  and no bot (IRCv3 `bot` tag) is ever answered.
 - Everything else goes to `bot.commands.answer` (pure, over the stored state).
 """
 
@@ -18,19 +23,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.commands import StateView, answer
+from bot.commands.manners import shape_reply
 from bot.irc.flood import TokenBucket
 from bot.irc.names import irc_lower
 from bot.irc.protocol import Incoming
 from bot.text import sanitize
 
-ADMIN_COMMANDS: tuple[str, ...] = ("status", "announce-now", "pause", "resume")
+ADMIN_COMMANDS: tuple[str, ...] = ("status", "announce-now", "pause", "resume", "ignore")
 UnknownCommand = Literal["hint", "silent"]
 
 
 @dataclass(frozen=True)
 class RouterConfig:
     prefix: str = "!"
-    unknown_command: UnknownCommand = "hint"
+    unknown_command: UnknownCommand = "silent"
+    address_asker: bool = True
+    repeat_window: float = 5.0
+    ignore: tuple[str, ...] = ()
     user_burst: int = 3
     user_interval: float = 10.0
     channel_burst: int = 5
@@ -87,11 +96,21 @@ class RateLimiter:
             del self._buckets[key]
 
 
+def _as_mask(entry: str) -> str:
+    """An ignore entry as a hostmask pattern: a bare nick ignores that nick from anywhere."""
+    return entry if "!" in entry or "@" in entry else entry + "!*@*"
+
+
 class CommandRouter:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self._users = RateLimiter(burst=config.user_burst, interval=config.user_interval)
         self._channels = RateLimiter(burst=config.channel_burst, interval=config.channel_interval)
+        self.ignored: list[str] = [_as_mask(e) for e in config.ignore]
+        self._recent: dict[tuple[str, str], float] = {}
+
+    def is_ignored(self, message: Incoming) -> bool:
+        return any(mask_matches(p, message.mask) for p in self.ignored)
 
     def is_admin(self, message: Incoming) -> bool:
         if message.account and any(
@@ -100,11 +119,27 @@ class CommandRouter:
             return True
         return any(mask_matches(p, message.mask) for p in self.config.admin_hostmasks)
 
+    def _repeat_key(self, place: str, text: str) -> tuple[str, str]:
+        return (irc_lower(place), " ".join(text.lower().split()))
+
+    def _repeated(self, key: tuple[str, str], now: float) -> bool:
+        """The same question in the same place answered less than `repeat_window` seconds ago."""
+        last = self._recent.get(key)
+        return last is not None and now - last < self.config.repeat_window
+
+    def _answered(self, key: tuple[str, str], now: float) -> None:
+        window = self.config.repeat_window
+        if window <= 0:
+            return
+        if len(self._recent) > 500:
+            self._recent = {k: t for k, t in self._recent.items() if now - t < window}
+        self._recent[key] = now
+
     def command_text(self, message: Incoming, *, nick: str) -> str | None:
         """The command line (with the prefix) a message holds, or None when it is not for us."""
         prefix = self.config.prefix
-        text = sanitize(message.text)
-        addressed = re.match(r"^" + re.escape(nick) + r"\s*[:,]\s*(.*)$", text, flags=re.IGNORECASE)
+        text = sanitize(message.text).strip()
+        addressed = self.addressed(text, nick)
         if addressed:
             text = addressed.group(1)
             if not text.startswith(prefix):
@@ -115,10 +150,18 @@ class CommandRouter:
             return None
         return text
 
+    @staticmethod
+    def addressed(text: str, nick: str) -> re.Match[str] | None:
+        """ "release-bot: help", "release-bot, !help" and "release-bot help" (no punctuation)."""
+        pattern = r"^" + re.escape(nick) + r"(?:\s*[:,]\s*|\s+)(\S.*)$"
+        return re.match(pattern, text.strip(), flags=re.IGNORECASE)
+
     def handle(
         self, message: Incoming, *, nick: str, now: float, state: Callable[[], StateView]
     ) -> Reply | AdminRequest | None:
         """What to do about one message. `state` is called only when a command needs it."""
+        if message.from_bot:
+            return None  # never answer another bot (no loops, no noise)
         text = self.command_text(message, nick=nick)
         if text is None:
             return None
@@ -129,8 +172,15 @@ class CommandRouter:
         target = message.nick if message.private else message.target
         command = words[0].lower()
         admin = self.is_admin(message)
+        if not admin and self.is_ignored(message):
+            return None
+        repeat = self._repeat_key(target, text)
+        if not message.private and self._repeated(repeat, now):
+            return None  # answered a moment ago, for everyone in the channel
         if not admin and not self._allowed(message, now):
             return None
+        if command == "ignore" and admin:
+            return Reply(target, (self.admin_ignore(words[1:]),), message.private)
         if command in ADMIN_COMMANDS:
             if not admin:
                 return Reply(
@@ -141,20 +191,42 @@ class CommandRouter:
             return AdminRequest(
                 command, tuple(words[1:]), target, message.private, message.account or message.mask
             )
-        lines = answer(text, state(), prefix=self.config.prefix, unknown=self.config.unknown_command)
+        hint = message.private or self.addressed(sanitize(message.text), nick) is not None
+        unknown: UnknownCommand = "hint" if hint else self.config.unknown_command
+        lines = answer(text, state(), prefix=self.config.prefix, unknown=unknown)
         if not lines:
             return None
-        return Reply(target, tuple(self._cap(lines, private=message.private)), message.private)
+        shaped = shape_reply(
+            lines,
+            private=message.private,
+            asker=message.nick if self.config.address_asker else None,
+            rest_hint=f"/msg {nick} {rest.strip()}",
+            max_private_lines=2 * self.config.max_reply_lines,
+        )
+        if message.private:
+            return Reply(target, tuple(shaped), True)
+        self._answered(repeat, now)
+        return Reply(target, tuple(shaped), False)
+
+    def admin_ignore(self, args: Sequence[str]) -> str:
+        """`ignore add|del <nick or mask>`, `ignore list` (admins)."""
+        verb = args[0].lower() if args else "list"
+        if verb == "list" or len(args) < 2:
+            shown = ", ".join(self.ignored) or "nobody"
+            return f"ignoring: {shown}"[:400] + ("" if verb == "list" else " — usage: ignore add|del <mask>")
+        mask = _as_mask(args[1])
+        if verb == "add":
+            if mask not in self.ignored:
+                self.ignored.append(mask)
+            return f"ignoring {mask} until restart (add it to `ignore` in the config to keep it)"
+        if verb in ("del", "remove", "rm"):
+            before = len(self.ignored)
+            self.ignored = [m for m in self.ignored if irc_lower(m) != irc_lower(mask)]
+            return f"no longer ignoring {mask}" if len(self.ignored) < before else f"{mask} was not ignored"
+        return "usage: ignore add|del <nick or mask>, ignore list"
 
     def _allowed(self, message: Incoming, now: float) -> bool:
         user_key = message.account or message.mask.partition("!")[2].lower() or message.nick.lower()
         if not self._users.allow("u:" + user_key, now):
             return False
         return message.private or self._channels.allow("c:" + irc_lower(message.target), now)
-
-    def _cap(self, lines: Sequence[str], *, private: bool) -> list[str]:
-        limit = self.config.max_reply_lines * (2 if private else 1)
-        if len(lines) <= limit:
-            return list(lines)
-        more = len(lines) - (limit - 1)
-        return [*lines[: limit - 1], f"… and {more} more lines (ask me in a private message)"]

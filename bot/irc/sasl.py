@@ -1,8 +1,8 @@
-"""SASL PLAIN and EXTERNAL, pure: the AUTHENTICATE payload in 400-byte chunks ("+" after an exact
-multiple), the answers 902–908, a timeout, and what a failure means: when SASL is configured and
-fails, the session says why and closes, unless `sasl_required` is off (then it goes on unauthenticated,
-with NickServ IDENTIFY as a fallback if configured). 900/901 (logged in/out) are the session's:
-NickServ says them too."""
+"""SASL PLAIN, SCRAM-SHA-256 (`bot.irc.scram`) and EXTERNAL, pure: the AUTHENTICATE payload in
+400-byte chunks ("+" after an exact multiple), the answers 902–908, a timeout, and what a failure
+means: when SASL is configured and fails, the session says why and closes, unless `sasl_required` is
+off (then it goes on unauthenticated, with NickServ IDENTIFY as a fallback if configured). 900/901
+(logged in/out) are the session's: NickServ says them too."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Literal
 
 from bot.irc.lines import format_line, quit_line
 from bot.irc.protocol import Action, AuthFailed, Close, Send, SessionConfig
+from bot.irc.scram import ScramClient, ScramError
 
 SASL_CHUNK = 400
 
@@ -47,6 +48,9 @@ class Sasl:
     phase: Phase = "off"
     deadline: float | None = None
     mechanisms: str = ""  # what the server said it offers (908), for the failure message
+    scram: ScramClient | None = None
+    scram_step: int = 0
+    _received: str = ""  # AUTHENTICATE chunks of the server's message so far
 
     def __post_init__(self) -> None:
         if self.config.sasl:
@@ -82,9 +86,39 @@ class Sasl:
         return [Send(format_line("AUTHENTICATE", self.config.sasl or "PLAIN"))]
 
     def on_authenticate(self, param: str) -> list[Action]:
-        if self.phase != "authenticating" or param != "+":
+        if self.phase != "authenticating":
+            return []
+        if self.config.sasl == "SCRAM-SHA-256":
+            return self._scram_step(param)
+        if param != "+":
             return []
         return [Send(format_line("AUTHENTICATE", chunk)) for chunk in sasl_chunks(sasl_payload(self.config))]
+
+    def _scram_step(self, param: str) -> list[Action]:
+        """client-first on "+", client-final on server-first, "+" once the server's signature holds."""
+        if len(param) == SASL_CHUNK:
+            self._received += param  # more chunks follow
+            return []
+        data, self._received = self._received + ("" if param == "+" else param), ""
+        if self.scram is None:
+            user = self.config.sasl_username or self.config.nick
+            self.scram = ScramClient(user, self.config.sasl_password or "")
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8")
+            if self.scram_step == 0:
+                reply = self.scram.first()
+            elif self.scram_step == 1:
+                reply = self.scram.final(text)
+            elif self.scram_step == 2:
+                self.scram.verify(text)
+                reply = ""
+            else:
+                return []
+        except (ScramError, ValueError) as exc:
+            return [Send("AUTHENTICATE *"), *self.fail(f"SCRAM: {exc}")]
+        self.scram_step += 1
+        payload = base64.b64encode(reply.encode()).decode("ascii") if reply else "+"
+        return [Send(format_line("AUTHENTICATE", chunk)) for chunk in sasl_chunks(payload)]
 
     def on_numeric(self, name: str, args: Sequence[str]) -> list[Action]:
         """902–908 (`name` as in parse.NUMERIC_NAMES, `args` after our nick). Returns the failure's

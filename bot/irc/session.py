@@ -7,12 +7,10 @@ line to write) and events for the bot (`Registered`, `Joined`, `Left`, `Incoming
 `AuthFailed`, `Close`, `Log`).
 
 A line is parsed by `bot.irc.parse` and handed to the one handler `DISPATCH` names for its command or
-numeric; the handler delegates to the part that owns the state: `caps` (CAP and, through it, `sasl`),
-`nick`, `membership` (channels), `accounts`, `keepalive`. What stays here is registration (001, end of
-MOTD, NickServ IDENTIFY, bot mode, WHO on ourselves), ISUPPORT, our user@host (for the line budget:
-001 text, our own JOIN echo, 396, CHGHOST, WHO, 900), PING/PONG and ERROR. A line that cannot be
-parsed is logged and skipped, and an error in a handler is logged with its traceback and skipped:
-nothing raises out of `receive`.
+numeric; the handler delegates to the part that owns the state: `caps` (CAP, `sasl`), `nick`,
+`membership` (channels, INVITE, MODE), `accounts`, `keepalive`. What stays here is registration (001,
+end of MOTD, NickServ IDENTIFY, bot mode, WHO on ourselves), ISUPPORT, our user@host (for the line
+budget), PING/PONG and ERROR. Nothing raises out of `receive`: a bad line or a handler's error is logged.
 """
 
 from __future__ import annotations
@@ -20,27 +18,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bot.irc import traffic
 from bot.irc.accounts import Accounts
 from bot.irc.caps import CapNegotiation
 from bot.irc.flood import Priority
 from bot.irc.keepalive import Keepalive
 from bot.irc.lines import FORBIDDEN, format_line, quit_line, split_message, text_budget
 from bot.irc.membership import Membership
-from bot.irc.names import Casemap, Mask, is_channel
+from bot.irc.names import Casemap, Mask
 from bot.irc.nick import Nicks
-from bot.irc.parse import Message, ParseError, ctcp_texts, parse_isupport, parse_line
+from bot.irc.parse import Message, ParseError, parse_isupport, parse_line
 from bot.irc.protocol import (
     ERROR,
     WARNING,
     Action,
     Close,
-    Incoming,
     Log,
     LoggedIn,
     Pong,
     Registered,
     Send,
-    SendRefused,
     SessionConfig,
 )
 
@@ -359,12 +356,6 @@ class IrcSession:
             self.user, self.host = args[1], args[2]
         return []
 
-    def _on_cannot_send(self, msg: Message, now: float) -> list[Action]:
-        args = msg.params[1:]
-        if not args:
-            return []
-        return [SendRefused(args[0], f"{msg.name}: {args[-1] if len(args) > 1 else ''}".strip())]
-
     def _on_logged_in(self, msg: Message, now: float) -> list[Action]:  # 900 <nick> <mask> <account> :text
         args = msg.params[1:]
         if args:
@@ -376,18 +367,6 @@ class IrcSession:
     def _on_logged_out(self, msg: Message, now: float) -> list[Action]:
         self.account = None
         return []
-
-    def _on_privmsg(self, msg: Message, now: float) -> list[Action]:
-        """To a channel or to us; CTCP parts are not messages, NOTICEs are never answered."""
-        nick = msg.mask.nick
-        if len(msg.params) < 2 or not nick or self.nicks.is_me(nick):
-            return []
-        target = msg.params[0]
-        account = self.accounts.for_message(nick, msg.tags)
-        return [
-            Incoming(str(msg.source), nick, target, text, private=not is_channel(target), account=account)
-            for text in ctcp_texts(msg.params[1])
-        ]
 
 
 Handler = Callable[[IrcSession, Message, float], list[Action]]
@@ -423,9 +402,12 @@ DISPATCH: Mapping[str, Handler] = {
     "CHGHOST": IrcSession._on_chghost,
     "396": IrcSession._on_host_hidden,
     "352": IrcSession._on_who_reply,
-    **_each("404 401 442", IrcSession._on_cannot_send),
+    **_each("404 401 442", traffic.on_cannot_send),
     "900": IrcSession._on_logged_in,
     "901": IrcSession._on_logged_out,
     **_each("902 903 904 905 906 907 908", IrcSession._on_sasl),
-    "PRIVMSG": IrcSession._on_privmsg,
+    "PRIVMSG": traffic.on_privmsg,
+    "NOTICE": traffic.on_own,
+    "INVITE": traffic.on_invite,
+    "MODE": traffic.on_mode,
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -39,16 +40,27 @@ from bot.text import truncate_utf8
 
 log = logging.getLogger("release-bot.irc")
 
-SUMMARY_ENTRY_BYTES = 120
+SUMMARY_ENTRY_BYTES = 200
+#: A longer link is left out of a summary entry (it would crowd out the releases).
+SUMMARY_LINK_BYTES = 110
+_LINK = re.compile(r"https?://\S+")
 #: Replies waiting for flood tokens beyond which new questions (except from admins) are ignored. Replies
 #: go ahead of announcements, so without a bound a crowd of askers (clones, each under its own rate
 #: limit) would hold the announcements back for minutes; at the default pace this is ~20 s of replies.
 MAX_REPLY_BACKLOG = 10
+#: A channel that refused a line (404) is tried again after this long unless a mode change we see
+#: (-m, -b, +v on us) makes it possible sooner.
+MUTE_RETRY = 60.0
 
 
 def summary_entry(text: str) -> str:
-    """The short form of an announcement for a backlog summary: its first " — " part."""
-    return truncate_utf8(text.split(" — ", 1)[0].strip(), SUMMARY_ENTRY_BYTES)
+    """The short form of an announcement for a backlog summary: its first " — " part, and its link
+    (the release notes) when the announcement has one."""
+    links = _LINK.findall(text)
+    link = links[-1] if links and len(links[-1]) <= SUMMARY_LINK_BYTES else ""
+    head_bytes = SUMMARY_ENTRY_BYTES - (len(link.encode()) + 1 if link else 0)
+    head = truncate_utf8(text.split(" — ", 1)[0].strip(), head_bytes)
+    return f"{head} {link}" if link and link not in head else head
 
 
 class IrcNetwork:
@@ -64,8 +76,14 @@ class IrcNetwork:
         self.client: IrcClient | None = None
         self.router = CommandRouter(settings.router_config())
         self.paused: set[str] = set()
+        #: channel → until when it is taken as refusing our lines (404: +m, +b, …); a mode change that
+        #: lets us speak again (-m, -b, +v on us) ends it at once
+        self.muted: dict[str, float] = {}
+        #: channels whose replayed history (if the server keeps one) has been read since the last join
+        self.synced: set[str] = set()
         self.sinks: list[IrcChannelSink] = []
         self._waited = False
+        self._refused = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -75,10 +93,15 @@ class IrcNetwork:
     async def start(self) -> None:
         if self.client is None:
             missing = self.settings.missing_secrets()
-            if missing:
-                log.warning(
-                    "irc %s: environment variable(s) %s not set", self.output.name, ", ".join(missing)
-                )
+            if missing:  # a login with an empty password would only fail, on every attempt
+                if not self._refused:
+                    self._refused = True
+                    log.error(
+                        "irc %s: environment variable(s) %s not set; not connecting (set them and restart)",
+                        self.output.name,
+                        ", ".join(missing),
+                    )
+                return
             self.client = IrcClient(
                 name=self.output.name,
                 settings=self.settings.connect,
@@ -95,15 +118,16 @@ class IrcNetwork:
         self._waited = True
         client = self.client
         names = [c.name for c in self.settings.channels]
+        started = self.clock()
         ok = await client.wait_until(
             lambda: all(client.is_joined(n) for n in names), self.settings.connect.connect_timeout
         )
-        if not ok:
+        if not ok and client.fatal_error is None:  # a refused login was logged at ERROR already
             joined = [n for n in names if client.is_joined(n)]
             log.warning(
-                "irc %s: not all channels joined after %g s (joined: %s); their announcements stay queued",
+                "irc %s: not all channels joined after %.1f s (joined: %s); their announcements stay queued",
                 self.output.name,
-                self.settings.connect.connect_timeout,
+                self.clock() - started,
                 ", ".join(joined) or "none",
             )
 
@@ -113,10 +137,12 @@ class IrcNetwork:
             await client.stop(self.settings.quit_message)
 
     def ready(self, channel: str) -> bool:
+        key = irc_lower(channel)
         return (
             self.client is not None
             and self.client.is_joined(channel)
-            and irc_lower(channel) not in self.paused
+            and key not in self.paused
+            and self.muted.get(key, 0.0) <= self.clock()
         )
 
     # -- ClientListener --------------------------------------------------------------------------
@@ -125,7 +151,20 @@ class IrcNetwork:
         pass
 
     def on_joined(self, channel: str) -> None:
+        self.muted.pop(irc_lower(channel), None)
+        self.synced.discard(irc_lower(channel))
         if self.bot is not None:
+            self.bot.request_delivery()
+
+    def on_send_refused(self, target: str, reason: str) -> None:
+        """404 on a channel: hold its lines (not counted as failures) until a mode change lets us speak
+        again, or MUTE_RETRY seconds (a change we cannot see, like +v through ChanServ)."""
+        key = irc_lower(target)
+        if any(irc_lower(c.name) == key for c in self.settings.channels):
+            self.muted[key] = self.clock() + MUTE_RETRY
+
+    def on_send_possible(self, channel: str, reason: str) -> None:
+        if self.muted.pop(irc_lower(channel), None) is not None and self.bot is not None:
             self.bot.request_delivery()
 
     def on_left(self, channel: str, reason: str) -> None:
@@ -160,8 +199,26 @@ class IrcNetwork:
         for line in reply.lines:
             client.queue_text(reply.target, line, notice=notice, priority=Priority.REPLY)
 
+    async def seen_before(self, channel: str, text: str, *, notice: bool) -> bool:
+        """`text` is among our own lines the server replayed in `channel` since we joined (its history,
+        InspIRCd +H): a restart fell between sending it and recording it. The first time after a join,
+        a PING round trip first, so the replay is read in full."""
+        client = self.client
+        if client is None or client.session is None:
+            return False
+        key = irc_lower(channel)
+        if key not in self.synced:
+            await client.sync(5.0)
+            self.synced.add(key)
+        try:
+            lines = client.session.message_lines(channel, text, notice=notice)
+        except ValueError:
+            return False
+        return client.seen.holds_all(channel, lines)
+
     def _state(self) -> StateView:
-        return self.bot.state_view() if self.bot is not None else StateView.of(())
+        view = self.bot.state_view() if self.bot is not None else StateView.of(())
+        return dataclasses.replace(view, eol_after_days=self.settings.output.lts_eol_after_days)
 
     def _notice(self, channel: str) -> bool:
         for configured in self.settings.channels:
@@ -279,6 +336,12 @@ class IrcChannelSink(Sink):
             summary, count = summarise(entries, budget=budget, total=len(backlog))
             if count >= 2:
                 text, covered = summary, backlog[1:count]
+        if await self.network.seen_before(self.channel.name, text, notice=self.channel.notice):
+            log.info(
+                "irc %s: %s is in the channel's history already; not sent again", self.name, item.event_key
+            )
+            self._summarised.update(i.message_id for i in covered)
+            return
         try:
             await client.send_text(
                 self.channel.name,

@@ -43,9 +43,9 @@ def test_query_and_status_read_state(http_server: LocalHTTPServer, tmp_path: Pat
     assert "no state yet" in cli(config, "query", "!release").stderr
     serve(http_server, SNAPSHOTS[2])
     assert cli(config, "once").returncode == 0
-    reply = cli(config, "query", "release", "lts").stdout.splitlines()
-    assert reply[0].startswith("Flatcar LTS-2024 4081.3.2 (2025-03-20) — kernel 6.6.83")
-    assert reply[1].startswith("Flatcar LTS-2023 3510.3.7 (2025-03-20)")
+    (reply,) = cli(config, "query", "release", "lts").stdout.splitlines()  # one line, newest first
+    assert reply.startswith("Flatcar LTS, newest first: LTS-2024 4081.3.2 (2025-03-20, kernel 6.6.83)")
+    assert "| LTS-2023 3510.3.7 (2025-03-20, kernel 5.15.179)" in reply
     status = cli(config, "status").stdout
     assert "source flatcar:" in status and "last error:   none" in status
     assert "output mbox (mbox): 0 queued, 0 delivered, 0 failed permanently" in status

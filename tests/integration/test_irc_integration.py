@@ -276,8 +276,10 @@ def test_commands_in_channel_in_private_and_admin(
                     user, lambda line: line.startswith(":rc-bot!") and "stable" in line, since=mark
                 )
                 assert reply.endswith(
-                    "PRIVMSG #rc :Flatcar stable 4152.2.2 (2025-03-20) — kernel 6.6.83, systemd 255, docker "
-                    "27.2.1, containerd 1.7.23, ignition 2.20.0 — https://www.flatcar.org/releases#release-4152.2.2"
+                    "PRIVMSG #rc :rc-user: Flatcar stable 4152.2.2 (2025-03-20) — kernel 6.6.83, systemd "
+                    "255, "
+                    "docker 27.2.1, containerd 1.7.23, ignition 2.20.0 — "
+                    "https://www.flatcar.org/releases#release-4152.2.2"
                 )
 
                 mark = user.mark()
@@ -285,7 +287,7 @@ def test_commands_in_channel_in_private_and_admin(
                 reply = await wait(
                     user, lambda line: line.startswith(":rc-bot!") and "since" in line, since=mark
                 )
-                assert "PRIVMSG #rc :Flatcar stable 4152.2.2 (2025-03-20) since 4152.2.1" in reply
+                assert "PRIVMSG #rc :rc-user: Flatcar stable 4152.2.2 (2025-03-20) since 4152.2.1" in reply
 
                 mark = user.mark()
                 user.privmsg("rc-bot", "release 4230.1.0")  # a private query: the answer comes privately
@@ -297,11 +299,13 @@ def test_commands_in_channel_in_private_and_admin(
                 mark = user.mark()
                 user.privmsg("#rc", "!release")
                 reply = await wait(
-                    user, lambda line: line.startswith(":rc-bot!") and ":Flatcar: " in line, since=mark
+                    user,
+                    lambda line: line.startswith(":rc-bot!") and ":rc-user: Flatcar: " in line,
+                    since=mark,
                 )
                 assert reply.endswith(
-                    ":Flatcar: alpha 4230.0.1 (2025-02-18) | beta 4230.1.0 (2025-03-20) | stable 4152.2.2 "
-                    "(2025-03-20) | LTS-2024 4081.3.2 (2025-03-20) | LTS-2023 3510.3.7 (2025-03-20)"
+                    ":rc-user: Flatcar: alpha 4230.0.1 (2025-02-18) | beta 4230.1.0 (2025-03-20) | stable "
+                    "4152.2.2 (2025-03-20) | LTS-2024 4081.3.2 (2025-03-20) | LTS-2023 3510.3.7 (2025-03-20)"
                 )
 
                 mark = user.mark()
@@ -326,11 +330,12 @@ def test_commands_in_channel_in_private_and_admin(
                 admin.privmsg("#rc", "!resume #rc")
                 await wait(admin, lambda line: ":announcements resumed in #rc" in line, since=mark)
 
+                # an unknown command: silence in the channel, a hint when addressed by nick
                 mark = user.mark()
                 user.privmsg("#rc", "!frobnicate")
-                await wait(
-                    user, lambda line: line.endswith(":unknown command 'frobnicate'; try !help"), since=mark
-                )
+                user.privmsg("#rc", "rc-bot: frobnicate")
+                reply = await wait(user, lambda line: line.startswith(":rc-bot!"), since=mark)
+                assert reply.endswith(":rc-user: unknown command 'frobnicate'; try !help")
 
     run(test())
 
@@ -511,7 +516,9 @@ def test_flood_pacing_measured_by_the_receiver_and_replies_first(
             announcements = [(t, text) for t, nick, _, text in seen if nick == "rp-bot" and text in FEB + MAR]
             assert [text for _, text in announcements] == FEB + MAR  # all, once, in order
             (reply_time,) = [
-                t for t, nick, _, text in seen if nick == "rp-bot" and text.startswith("Flatcar stable")
+                t
+                for t, nick, _, text in seen
+                if nick == "rp-bot" and text.startswith("rp-watch: Flatcar stable")
             ]
             # the reply overtook the queued announcements: it came within an interval or so (in turn it
             # would have waited ~6 s behind them), and announcements were still being sent after it
@@ -560,10 +567,12 @@ def test_a_long_backlog_is_summarised_not_dropped(
                 await sync(watcher)
             got = texts(watcher, "#rs")
             assert got and len(got) < 8
-            assert got[0].startswith("8 queued announcements: ")
+            # as many as fit in a line, each with its release notes link
+            assert got[0].startswith("4 queued announcements (4 more follow): ")
             joined = " ".join(got)
             for line in FEB + MAR:
                 assert line.split(" — ")[0] in joined  # every release is named
+                assert line.rsplit(" — ", 1)[-1] in joined  # with its link
 
     run(test())
 
@@ -586,6 +595,10 @@ class Gate:
         self._client: asyncio.StreamWriter | None = None  # the newest connection's side towards the bot
         self._at_line_start = True  # the last bytes forwarded to the bot ended a line
         self._forwarded = asyncio.Event()
+        #: from the first server line containing this on, nothing more reaches the bot (its
+        #: confirmation is lost: a bot "killed between sending and confirming")
+        self.drop_from: bytes | None = None
+        self.dropping = False
 
     async def inject(self, *lines: bytes) -> None:
         """Send raw lines to the bot as if the server had sent them, between two of the server's lines."""
@@ -622,6 +635,11 @@ class Gate:
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
+                    if dst is self._client and (self.dropping or (self.drop_from and self.drop_from in data)):
+                        if not self.dropping:
+                            self.dropping = True
+                            dst.write(data[: data.rfind(b"\n", 0, data.index(self.drop_from)) + 1])
+                        continue
                     dst.write(data)
                     if dst is self._client:
                         self._at_line_start = data.endswith(b"\n")
@@ -721,7 +739,7 @@ def test_latin1_from_the_server_and_injection_attempts(
                 watcher.send_raw(b"PRIVMSG #ri :!release caf\xe9")
                 reply = await wait(watcher, lambda line: line.startswith(":ri-bot!"), since=mark)
                 assert reply.endswith(
-                    ":unknown channel 'café'; known: alpha, beta, stable, lts-2024, lts-2023, lts"
+                    ":ri-watch: unknown channel 'café'; known: alpha, beta, stable, lts-2024, lts-2023, lts"
                 )
 
                 # injection in query arguments: CR, CTCP, colour codes
@@ -786,7 +804,7 @@ def test_malformed_and_latin1_lines_from_the_server_keep_the_connection(
                     reply = await wait(
                         user, lambda line: line.startswith(":rm-bot!") and "4152.2.2" in line, since=mark
                     )
-                    assert " PRIVMSG #rm :Flatcar stable 4152.2.2 (2025-03-20)" in reply
+                    assert " PRIVMSG #rm :rm-user: Flatcar stable 4152.2.2 (2025-03-20)" in reply
                     assert client.connected and client.stats.connects == 1  # never dropped
             errors = [r for r in caplog.records if r.name.startswith("release-bot") and r.levelno >= 40]
             assert not errors, [r.getMessage() for r in errors]

@@ -59,7 +59,11 @@ def config_file(tmp_path: Path, port: int, **keys: object) -> Path:
 def events(count: int) -> list[Event]:
     base = sample_events()[0]
     assert isinstance(base, Event)
-    return [replace(base, release=replace(base.release, version=f"4230.2.{i}")) for i in range(count)]
+    link = "https://www.flatcar.org/releases#release-{}"
+    return [
+        replace(base, release=replace(base.release, version=f"4230.2.{i}", link=link.format(f"4230.2.{i}")))
+        for i in range(count)
+    ]
 
 
 def queue(bot: Bot, items: list[Event]) -> None:
@@ -152,11 +156,15 @@ def test_a_long_backlog_goes_out_as_summary_lines(tmp_path: Path) -> None:
             assert (result.delivered, result.failed) == (12, 0)
             sent = privmsgs(server)
             assert 1 <= len(sent) < 12
-            assert sent[0].startswith("9 queued announcements (3 more follow): ")  # as many as fit in a line
-            assert len(sent) == 4  # then 3: not more than the threshold, so one by one
+            # as many as fit in a line, each with its link: 4 of ~100 bytes
+            assert sent[0].startswith("4 queued announcements (8 more follow): ")
+            assert sent[1].startswith("4 queued announcements (4 more follow): ")
+            assert sent[2].startswith("4 queued announcements: ")
+            assert len(sent) == 3
             summary = " ".join(sent)
             for i in range(12):
                 assert f"[Flatcar] stable 4230.2.{i} released" in summary
+                assert f"#release-4230.2.{i}" in summary  # each summarised release keeps its link
             assert bot.store.outbox_counts() == {"net/#c": {"delivered": 12}}
         finally:
             await bot.aclose()
@@ -164,10 +172,16 @@ def test_a_long_backlog_goes_out_as_summary_lines(tmp_path: Path) -> None:
     run(test)
 
 
-def test_summary_entry_is_the_head_of_the_announcement() -> None:
-    text = "[Flatcar] stable 4152.2.2 released 2025-03-20 — kernel 6.6.83 — https://example.org"
-    assert summary_entry(text) == "[Flatcar] stable 4152.2.2 released 2025-03-20"
-    assert len(summary_entry("x" * 500).encode()) <= 120
+def test_summary_entry_is_the_head_of_the_announcement_and_its_link() -> None:
+    text = "[Flatcar] stable 4152.2.2 released 2025-03-20 — kernel 6.6.83 — https://example.org/r#4152"
+    assert summary_entry(text) == "[Flatcar] stable 4152.2.2 released 2025-03-20 https://example.org/r#4152"
+    assert summary_entry("[Flatcar] beta 1.1.0 — no link") == "[Flatcar] beta 1.1.0"
+    assert len(summary_entry("x" * 500).encode()) <= 200
+    long_head = summary_entry("y" * 500 + " — https://example.org/notes")
+    assert long_head.endswith("… https://example.org/notes") or long_head.endswith(
+        " https://example.org/notes"
+    )
+    assert len(long_head.encode()) <= 200
 
 
 def test_a_crowd_of_askers_cannot_hold_back_announcements(tmp_path: Path) -> None:
@@ -191,7 +205,8 @@ def test_a_crowd_of_askers_cannot_hold_back_announcements(tmp_path: Path) -> Non
             client = network.client
             assert client is not None and client.is_joined("#c")
             for i in range(3 * MAX_REPLY_BACKLOG):
-                server.conn.send(f":user{i}!u@host{i}.example PRIVMSG #c :!help")
+                # distinct questions: the same one within repeat_window would be answered once
+                server.conn.send(f":user{i}!u@host{i}.example PRIVMSG #c :!release 1.{i}")
             server.conn.send(":boss!b@admin.example PRIVMSG #c :!status")
             mark = len(server.lines)
             server.conn.send("PING :sync")  # answered after every line before it was handled

@@ -132,7 +132,12 @@ def test_tls_files_resolve_against_the_config_folder(tmp_path: Path):
     [
         ("", "", "outputs[0].channels", "no channels"),
         ('sasl = "PLAIN"\n', CHANNEL, "outputs[0].sasl_password_env", "needs sasl_password_env"),
-        ('sasl = "SCRAM"\n', CHANNEL, "outputs[0].sasl", "expected one of 'none', 'PLAIN', 'EXTERNAL'"),
+        (
+            'sasl = "SCRAM"\n',
+            CHANNEL,
+            "outputs[0].sasl",
+            "one of 'none', 'PLAIN', 'SCRAM-SHA-256', 'EXTERNAL'",
+        ),
         ('sasl = "EXTERNAL"\n', CHANNEL, "outputs[0].client_cert", "needs client_cert"),
         ('nick = "9lives"\n', CHANNEL, "outputs[0].nick", "not a valid IRC nick"),
         ('alt_nicks = ["ok", "bad nick"]\n', CHANNEL, "outputs[0].alt_nicks[1]", "not a valid IRC nick"),
@@ -263,3 +268,44 @@ def test_plaintext_without_credentials_needs_no_override(tmp_path: Path):
 def test_allow_insecure_auth_must_be_a_boolean(tmp_path: Path):
     text = error(tmp_path, REMOTE + 'allow_insecure_auth = "yes"\n' + CHANNEL)
     assert "bad.toml: outputs[0].allow_insecure_auth: expected true or false" in text, text
+
+
+def test_manners_keys_reach_the_router_and_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RB_PW", "pencil")
+    text = HEAD + 'sasl = "scram-sha-256"\nsasl_password_env = "RB_PW"\nunknown_command = "hint"\n'
+    text += 'address_asker = false\nrepeat_window = "10s"\nignore = ["otherbot", "*!*@bots.example"]\n'
+    text += 'lts_eol_after_days = 0\njoin_retry = "2s"\njoin_retry_max = "30s"\n' + CHANNEL
+    output = load(tmp_path, text)
+    settings = irc_settings(output)
+    router = settings.router_config()
+    assert (router.unknown_command, router.address_asker, router.repeat_window) == ("hint", False, 10.0)
+    assert router.ignore == ("otherbot", "*!*@bots.example")
+    session = settings.session_config()
+    assert (session.sasl, session.sasl_password) == ("SCRAM-SHA-256", "pencil")
+    assert (session.join_retry, session.join_retry_max) == (2.0, 30.0)
+    assert session.version.startswith("release-bot ")
+    assert output.lts_eol_after_days is None
+
+
+def test_an_ignore_entry_with_spaces_is_refused(tmp_path: Path):
+    text = error(tmp_path, HEAD + 'ignore = ["a b"]\n' + CHANNEL)
+    assert "bad.toml: outputs[0].ignore[0]: expected a nick or a mask" in text, text
+
+
+def test_an_unset_password_variable_means_no_connection_attempts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    import asyncio
+
+    path = tmp_path / "config.toml"
+    path.write_text(HEAD + 'sasl = "PLAIN"\nsasl_password_env = "RB_UNSET_PW"\n' + CHANNEL, encoding="utf-8")
+    (sink,) = build_sinks(load_config(path).outputs)
+    assert isinstance(sink, IrcChannelSink)
+    with caplog.at_level("ERROR", logger="release-bot.irc"):
+        asyncio.run(sink.network.start())
+        asyncio.run(sink.network.start())  # every attempt refused, said once
+    assert sink.network.client is None and not sink.ready()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        "irc net: environment variable(s) RB_UNSET_PW not set; not connecting (set them and restart)"
+    ]

@@ -45,7 +45,7 @@ def test_other_people_kicked_or_parting_do_not_matter():
 
 
 def test_join_refused_retries_with_backoff():
-    session = IrcSession(config(channels=(ChannelJoin("#c"),), join_retry=60.0))
+    session = IrcSession(config(channels=(ChannelJoin("#c"),), join_retry=60.0, join_retry_max=900.0))
     register(session, now=0.0)
     out = feed(session, f"{S} 474 rbot #c :Cannot join channel (+b)", now=1.0)
     assert isinstance(out[0], Log) and "retrying in 60 s" in out[0].message

@@ -37,6 +37,10 @@ PURE_MODULES = (
     "bot.irc.keepalive",
     "bot.irc.protocol",
     "bot.irc.flood",
+    "bot.irc.scram",
+    "bot.irc.ctcp",
+    "bot.irc.traffic",
+    "bot.irc.router",
 )
 
 

@@ -8,9 +8,22 @@ import random
 import pytest
 
 from bot.irc import session as session_module
+from bot.irc import traffic
 from bot.irc.flood import Priority
 from bot.irc.parse import Message
-from bot.irc.protocol import ChannelJoin, Close, Incoming, Joined, Log, Pong, Registered, Send, SendRefused
+from bot.irc.protocol import (
+    ChannelJoin,
+    Close,
+    CtcpQuery,
+    Incoming,
+    Joined,
+    Log,
+    OwnMessage,
+    Pong,
+    Registered,
+    Send,
+    SendRefused,
+)
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed, joined_session, register, sent
 
@@ -128,10 +141,13 @@ def test_channel_and_private_messages():
     (msg,) = feed(session, ":bob!b@host PRIVMSG rbot :release")
     assert msg.private and msg.target == "rbot"
     assert feed(session, ":alice!a@host NOTICE #c :!release") == []  # never answer a NOTICE
-    assert feed(session, ":alice!a@host PRIVMSG #c :\x01VERSION\x01") == []  # CTCP ignored
+    # CTCP is not a message: a query for the client to answer (rate-limited there)
+    ctcp = feed(session, ":alice!a@host PRIVMSG #c :\x01VERSION\x01")
+    assert ctcp == [CtcpQuery("alice", "alice!a@host", "VERSION", "")]
     (msg,) = feed(session, ":alice!a@h PRIVMSG #c :hi\x01ACTION waves\x01")  # only the text around CTCP
     assert msg.text == "hi"
-    assert feed(session, ":rbot!rb@h PRIVMSG #c :!release") == []  # ourselves
+    # ourselves (an echo or replayed history): never a command, only what we said
+    assert feed(session, ":rbot!rb@h PRIVMSG #c :!release") == [OwnMessage("#c", "!release", None)]
 
 
 @pytest.mark.parametrize(
@@ -193,8 +209,10 @@ def test_an_error_in_a_handler_is_logged_and_the_session_goes_on(monkeypatch: py
 
 
 def test_one_dispatch_table_names_every_handler():
-    """Every handler method is reachable from DISPATCH, and nothing else dispatches."""
+    """Every handler (a session method, or a function of bot.irc.traffic) is reachable from DISPATCH,
+    and nothing else dispatches."""
     handlers = {name for name in vars(IrcSession) if name.startswith("_on_")}
+    handlers |= {name for name in vars(traffic) if name.startswith("on_")}
     assert {h.__name__ for h in session_module.DISPATCH.values()} == handlers
     assert all(key == key.upper() for key in session_module.DISPATCH)
 
@@ -206,7 +224,7 @@ def test_random_lines_never_raise_out_of_the_session():
         "PING", "PONG", "ERROR", "CAP", "AUTHENTICATE", "001", "004", "005", "376", "422", "421", "464",
         "JOIN", "PART", "KICK", "NICK", "QUIT", "731", "ACCOUNT", "CHGHOST", "396", "352", "404", "401",
         "442", "PRIVMSG", "NOTICE", "433", "432", "437", "471", "474", "475", "477", "900", "901", "902",
-        "903", "904", "905", "906", "907", "908", "MODE",
+        "903", "904", "905", "906", "907", "908", "MODE", "INVITE",
     ]  # fmt: skip
     atoms = ["", ":", "*", "#c", "rbot", "rbot!rb@h", "a b", ":a b", "\x00", "\x01", "\x01VERSION\x01",
              "\r", "LS", "ACK", "NAK", "+", "sasl", "x=y", "=", "-", "\xff", "é", "!", "@", " "]  # fmt: skip
