@@ -3,6 +3,8 @@ config, the lines an action list sends, lines fed in, and sessions registered, j
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.irc.protocol import ChannelJoin, Send, SessionConfig
 from bot.irc.session import IrcSession
 
@@ -15,18 +17,18 @@ def config(**kw: object) -> SessionConfig:
     return SessionConfig(**base)  # type: ignore[arg-type]
 
 
-def sent(actions: list) -> list[str]:
+def sent(actions: list[Any]) -> list[str]:
     return [a.line for a in actions if isinstance(a, Send)]
 
 
-def feed(session: IrcSession, *lines: str, now: float = 0.0) -> list:
-    out: list = []
+def feed(session: IrcSession, *lines: str, now: float = 0.0) -> list[Any]:
+    out: list[Any] = []
     for line in lines:
         out.extend(session.receive(line, now))
     return out
 
 
-def register(session: IrcSession, now: float = 0.0) -> list:
+def register(session: IrcSession, now: float = 0.0) -> list[Any]:
     """LS without caps, 001 and end of MOTD: a registered session."""
     out = session.start(now)
     out += feed(session, f"{S} CAP * LS :multi-prefix", now=now)

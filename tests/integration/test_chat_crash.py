@@ -115,8 +115,10 @@ def test_kill_9_matrix_exactly_once_discord_nothing_lost(
 
     def bodies(room: str) -> list[str]:
         return [
-            str(e["content"]["body"]) for e in synapse.messages(owner, room) if e["sender"] == bot.user_id
-        ]  # type: ignore[index]
+            str(e["content"]["body"])  # type: ignore[index]
+            for e in synapse.messages(owner, room)
+            if e["sender"] == bot.user_id
+        ]
 
     expected = bodies(control_room)
     expected_discord = titles()

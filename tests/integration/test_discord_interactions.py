@@ -82,11 +82,12 @@ def test_the_http_server_serves_interactions_when_a_public_key_is_configured(tmp
         "outputs": [{"name": "console", "kind": "console"}],
     }
     config = parse_config(data, path=tmp_path / "config.toml")
-    assert config.http_server is not None
+    settings = config.http_server
+    assert settings is not None
 
     async def main() -> None:
         bot = Bot(config, store=store, sinks=[])
-        server = WebServer(bot, config.http_server)
+        server = WebServer(bot, settings)
         await server.start()
         try:
             async with httpx.AsyncClient(base_url=server.url) as client:

@@ -178,7 +178,7 @@ def test_refused_by_the_server():
         client = make_client(server, Recorder())
         await joined(client)
 
-        def refuse(conn, line: str) -> None:  # type: ignore[no-untyped-def]
+        def refuse(conn, line: str) -> None:
             if line.startswith("PRIVMSG #c"):
                 conn.send(":fake.test 404 rbot #c :Cannot send to channel (+m)")
 

@@ -234,7 +234,11 @@ def test_announcements_routed_over_tls_with_sasl_plain(
                 # each channel's last announcement (the channels are delivered in parallel)
                 last = {"#ra-all": MAR[-1], "#ra-stable": MAR[1], "#ra-promo": MAR[0], "#ra-lts": MAR[3]}
                 for channel, text in last.items():
-                    await wait(watcher, lambda line, c=channel, t=text: f" {c} :" in line and t in line)
+
+                    def seen(line: str, c: str = channel, t: str = text) -> bool:
+                        return f" {c} :" in line and t in line
+
+                    await wait(watcher, seen)
                 session = network(bot).client.session  # type: ignore[union-attr]
                 assert session is not None and session.account == "testbot"  # SASL PLAIN over TLS
                 assert texts(watcher, "#ra-all") == MAR
@@ -373,6 +377,7 @@ def test_tls_certificate_is_verified_by_default(irc_net: IrcServer) -> None:
         def on_disconnected(self, reason: str) -> None: ...
 
     async def test() -> None:
+        assert irc_net.tls_port is not None
         settings = ConnectSettings(host=irc_net.host, port=irc_net.tls_port, tls=True, reconnect_initial=30)
         config = SessionConfig(nick="rv-bot", username="rv", realname="r")
         client = IrcClient(name="rv", settings=settings, session_config=config, listener=Quiet())
@@ -635,10 +640,11 @@ class Gate:
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
                 while data := await src.read(65536):
-                    if dst is self._client and (self.dropping or (self.drop_from and self.drop_from in data)):
-                        if not self.dropping:
+                    drop_from = self.drop_from
+                    if dst is self._client and (self.dropping or (drop_from and drop_from in data)):
+                        if not self.dropping and drop_from:
                             self.dropping = True
-                            dst.write(data[: data.rfind(b"\n", 0, data.index(self.drop_from)) + 1])
+                            dst.write(data[: data.rfind(b"\n", 0, data.index(drop_from)) + 1])
                         continue
                     dst.write(data)
                     if dst is self._client:

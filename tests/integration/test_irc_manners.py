@@ -19,7 +19,8 @@ import pytest
 
 from bot.app import Bot
 from bot.config import load_config
-from tests.helpers import SNAPSHOTS
+from bot.irc.client import IrcClient
+from tests.helpers import SNAPSHOTS, narrow
 from tests.httpserver import LocalHTTPServer
 from tests.integration.test_irc_integration import (
     MAR,
@@ -50,7 +51,7 @@ def with_old_lts(name: str, data: Any) -> None:
         data["3033.3.18"] = dict(data["current-2022"])
 
 
-def baseline_with_old_lts(http: LocalHTTPServer):  # type: ignore[no-untyped-def]
+def baseline_with_old_lts(http: LocalHTTPServer):
     async def prepare(bot: Bot) -> None:
         serve(http, SNAPSHOTS[1], patch=with_old_lts)
         assert all(p.ok for p in await bot.poll_all())
@@ -60,7 +61,7 @@ def baseline_with_old_lts(http: LocalHTTPServer):  # type: ignore[no-untyped-def
     return prepare
 
 
-def from_bot(nick: str):  # type: ignore[no-untyped-def]
+def from_bot(nick: str):
     return lambda line: line.startswith(f":{nick}!")
 
 
@@ -145,8 +146,7 @@ def test_rejoin_at_once_on_invite_and_soon_after_a_ban_is_lifted(
             serve(http_server, SNAPSHOTS[2])
             async with running(config) as bot:
                 await until(lambda: network(bot).client is not None, 30, "the connection")
-                client = network(bot).client
-                assert client is not None
+                client = narrow(network(bot).client, IrcClient)
                 await until(lambda: client.is_joined("#rj"), 30, "the bot in #rj")
                 # invite-only, then kicked: the JOIN is refused (473), the next try only in 60 s
                 op.send_raw("MODE #rj +i")
@@ -166,8 +166,7 @@ def test_rejoin_at_once_on_invite_and_soon_after_a_ban_is_lifted(
         with listeners(irc_net, ["rb-op"], channels=["#rb"]) as (op,):
             async with running(config2) as bot:
                 await until(lambda: network(bot).client is not None, 30, "the connection")
-                client = network(bot).client
-                assert client is not None
+                client = narrow(network(bot).client, IrcClient)
                 await until(lambda: client.is_joined("#rb"), 30, "the bot in #rb")
                 op.send_raw("MODE #rb +b rb-bot!*@*")
                 op.send_raw("KICK #rb rb-bot :banned")
@@ -194,10 +193,9 @@ def test_held_lines_go_out_at_once_after_minus_m(
             await sync(op)
             async with running(config, prepare=baseline_then(http_server, SNAPSHOTS[1], SNAPSHOTS[2])) as bot:
                 await until(lambda: network(bot).client is not None, 30, "the connection")
-                client = network(bot).client
-                assert client is not None
+                client = narrow(network(bot).client, IrcClient)
                 await until(lambda: client.is_joined("#rh"), 30, "the bot in #rh")
-                await until(lambda: network(bot).muted, 30, "the first refusal (404)")
+                await until(lambda: bool(network(bot).muted), 30, "the first refusal (404)")
                 await asyncio.sleep(2.0)
                 assert texts(op, "#rh") == []
                 mark = op.mark()

@@ -115,7 +115,7 @@ def test_a_disconnect_mid_delivery_keeps_the_rest_queued_without_backoff(tmp_pat
             queue(bot, events(4))
             dropped = False
 
-            def drop_after_second(conn, line: str) -> None:  # type: ignore[no-untyped-def]
+            def drop_after_second(conn, line: str) -> None:
                 nonlocal dropped
                 if line.startswith("PRIVMSG #c") and "4230.2.1" in line and not dropped:
                     dropped = True

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -120,7 +121,7 @@ def test_announcements_once_across_a_bot_restart_and_a_synapse_restart(
                     raise ConnectionError("answer lost")
                 return event_id
 
-            client.send = send_then_lose_the_answer  # type: ignore[method-assign]
+            client.send = send_then_lose_the_answer  # type: ignore[assignment]
             result = await bot.deliver()
             assert (result.delivered, result.failed) == (1, 1)
             await sink.close()
@@ -210,16 +211,13 @@ def test_commands_answered_invitations_and_no_history_on_first_start(
             assert "4" in replies[0] and "stable" in replies[0]
             joined = synapse.call(bot_user, "GET", "/_matrix/client/v3/joined_rooms")["joined_rooms"]
             assert isinstance(joined, list)
-            await wait_for(
-                lambda: (
-                    other_room
-                    in synapse.call(bot_user, "GET", "/_matrix/client/v3/joined_rooms")["joined_rooms"]
-                )  # type: ignore[operator]
-            )
-            assert (
-                strange_room
-                not in synapse.call(bot_user, "GET", "/_matrix/client/v3/joined_rooms")["joined_rooms"]
-            )  # type: ignore[operator]
+
+            def joined_rooms() -> list[str]:
+                answer = synapse.call(bot_user, "GET", "/_matrix/client/v3/joined_rooms")
+                return cast(list[str], answer["joined_rooms"])
+
+            await wait_for(lambda: other_room in joined_rooms())
+            assert strange_room not in joined_rooms()
             await sink.close()
         finally:
             await bot.aclose()

@@ -111,6 +111,9 @@ def _member(sender: str, own: str) -> dict[str, object]:
     return {"type": "m.room.member", "state_key": own, "sender": sender, "content": {"membership": "invite"}}
 
 
+EDIT = {"rel_type": "m.replace"}  # an edit of an earlier message
+
+
 def _message(sender: str, body: str, msgtype: str = "m.text", **content: object) -> dict[str, object]:
     return {
         "type": "m.room.message",
@@ -135,7 +138,9 @@ SYNC = {
                         _message("@alice:x", "!release stable"),
                         _message("@bot:x", "!release beta"),  # its own
                         _message("@otherbot:x", "!help", "m.notice"),  # a notice: another bot
-                        _message("@alice:x", "!edit", **{"m.relates_to": {"rel_type": "m.replace"}}),
+                        _message(
+                            "@alice:x", "!edit", "m.text", **{"m.relates_to": {"rel_type": "m.replace"}}
+                        ),
                         {"type": "m.room.encrypted", "sender": "@alice:x", "content": {}},
                     ]
                 }

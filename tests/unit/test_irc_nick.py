@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.irc.flood import Priority
 from bot.irc.names import Casemap
 from bot.irc.nick import Nicks
-from bot.irc.protocol import Log, Send
+from bot.irc.protocol import Action, Log, Send
 from bot.irc.session import IrcSession
 from tests.ircsession import S, config, feed, sent
 
@@ -64,11 +66,12 @@ def nicks_on_alt(**kw: object) -> Nicks:
 
 def test_every_trigger_takes_the_same_regain_path():
     regain = [Send("NICK rbot", Priority.CONTROL)]
-    for trigger in (
+    triggers: tuple[Callable[[Nicks], list[Action]], ...] = (
         lambda n: n.tick(60.0, registered=True),
         lambda n: n.on_gone(["RBOT"], 30.0, registered=True),  # QUIT or MONITOR offline, casemapped
         lambda n: n.on_nick("rbot", "someone", 30.0, registered=True),  # the holder moved away
-    ):
+    )
+    for trigger in triggers:
         nicks = nicks_on_alt()
         assert trigger(nicks) == regain
         assert nicks.regain_at is not None and nicks.regain_at > 60.0  # the next try is rescheduled

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 import pytest
 
@@ -193,12 +194,12 @@ def test_an_error_in_a_handler_is_logged_and_the_session_goes_on(monkeypatch: py
     session = joined_session()
     original = session_module.DISPATCH["PRIVMSG"]
 
-    def flaky(self: IrcSession, msg: Message, now: float) -> list:
+    def flaky(self: IrcSession, msg: Message, now: float) -> list[Any]:
         if msg.param(1) == "boom":
             raise RuntimeError("a bug in a handler")
         return original(self, msg, now)
 
-    monkeypatch.setitem(session_module.DISPATCH, "PRIVMSG", flaky)  # type: ignore[arg-type]
+    monkeypatch.setitem(session_module.DISPATCH, "PRIVMSG", flaky)
     (error,) = session.receive(":alice!a@h PRIVMSG #c :boom", 5.0)
     assert isinstance(error, Log) and error.level == logging.ERROR and isinstance(error.error, RuntimeError)
     assert "'PRIVMSG'" in error.message and "a bug in a handler" in error.message and "boom" in error.message

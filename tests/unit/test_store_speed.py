@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -151,7 +152,7 @@ def test_a_delivery_pass_marks_in_few_transactions(tmp_path: Path) -> None:
         calls: list[list[int]] = []
         original = store.mark_delivered_many
 
-        def spy(item_ids: list[int], *, now: datetime) -> None:
+        def spy(item_ids: Sequence[int], *, now: datetime) -> None:
             calls.append(list(item_ids))
             original(item_ids, now=now)
 
@@ -171,7 +172,7 @@ def test_a_sink_that_is_not_idempotent_is_marked_message_by_message(tmp_path: Pa
         calls: list[list[int]] = []
         original = store.mark_delivered_many
 
-        def spy(item_ids: list[int], *, now: datetime) -> None:
+        def spy(item_ids: Sequence[int], *, now: datetime) -> None:
             calls.append(list(item_ids))
             original(item_ids, now=now)
 

@@ -53,7 +53,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
     releases = _releases()
     store = Store(":memory:")
     index = StreamIndex(releases)
-    newest = {}
+    newest: dict[str, Release] = {}
     for r in releases:
         if r.stream not in newest or version_key(r.version) > version_key(newest[r.stream].version):
             newest[r.stream] = r
@@ -70,7 +70,9 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
 
 def call(bot: Bot, path: str, *, method: str = "GET", headers: dict[str, str] | None = None) -> web.Response:
     """One request through the app's router and middleware, without a socket."""
-    app = make_app(bot, bot.config.http_server)
+    settings = bot.config.http_server
+    assert settings is not None
+    app = make_app(bot, settings)
 
     async def go() -> web.Response:
         request = make_mocked_request(method, path, headers=headers or {}, app=app)
@@ -137,7 +139,7 @@ def test_errors_are_json_with_a_message(bot: Bot) -> None:
     unknown = call(bot, "/api/v1/releases/nightly")
     assert unknown.status == 404
     assert body(unknown) == {
-        "error": {"status": 404, "message": answer("!release nightly", bot.state_view())[0]}
+        "error": {"status": 404, "message": (answer("!release nightly", bot.state_view()) or [""])[0]}
     }
     assert unknown.headers["Cache-Control"] == "no-store"
     missing = call(bot, "/api/v1/nothing")
@@ -210,7 +212,7 @@ def test_metrics_parse_and_name_conventions(bot: Bot) -> None:
     metrics.count_delivery("mbox")
     metrics.count_delivery("mbox", cause="transient")
     response = call(bot, "/metrics")
-    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    families = {f.name: f for f in text_string_to_metric_families(response.text or "")}
     for name, family in families.items():
         assert name.startswith("release_bot_"), name
         if family.type == "counter":
