@@ -11,6 +11,7 @@ from typing import Any
 from bot.model import AnyEvent
 from bot.store.base import SqliteBase
 from bot.store.codec import event_from_dict
+from bot.store.notes import with_notes
 
 __all__ = ["Announcement", "AnnouncementStore"]
 
@@ -37,7 +38,7 @@ class AnnouncementStore(SqliteBase):
                 id=row["id"],
                 key=row["key"],
                 announced_at=datetime.fromisoformat(row["created_at"]),
-                event=event_from_dict(json.loads(row["payload"])),
+                event=event_from_dict(with_notes(self._db, json.loads(row["payload"]))),
             )
             for row in rows
         ]
