@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import textwrap
 import unicodedata
 from html.parser import HTMLParser
 
@@ -19,7 +18,6 @@ __all__ = [
     "sanitize_multiline",
     "split_utf8",
     "truncate_utf8",
-    "wrap_text",
 ]
 
 # --------------------------------------------------------------------------------------------------------
@@ -409,42 +407,3 @@ def truncate_utf8(text: str, max_bytes: int, ellipsis: str = "…") -> str:
         if space > 0 and offsets[space] >= 0.7 * offsets[end]:
             cut = space
     return text[:cut].rstrip() + ellipsis
-
-
-# --------------------------------------------------------------------------------------------------------
-# Wrapping for mail bodies
-# --------------------------------------------------------------------------------------------------------
-
-_LIST_ITEM = re.compile(r"^(\s*)([-*•]|\d{1,9}[.)])\s+")
-
-
-def wrap_text(text: str, width: int = 72) -> str:
-    """Wrap each line of `text` at `width` columns for a mail body.
-
-    List items ("- ", "* ", "1. ") get a hanging indent; other lines keep their own indentation. Words
-    are never broken (so URLs and CVE ids stay whole): a line is longer than `width` only if it holds a
-    single word that is. Blank lines are kept.
-    """
-    out: list[str] = []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not line.strip():
-            out.append("")
-            continue
-        line = line.rstrip().expandtabs()
-        item = _LIST_ITEM.match(line)
-        if item:
-            initial = item.group(1) + item.group(2) + " "
-            subsequent = " " * len(initial)
-            body = line[item.end() :]
-        else:
-            body = line.lstrip()
-            initial = subsequent = line[: len(line) - len(body)]
-        wrapper = textwrap.TextWrapper(
-            width=width,
-            initial_indent=initial,
-            subsequent_indent=subsequent,
-            break_long_words=False,
-            break_on_hyphens=False,
-        )
-        out.extend(wrapper.wrap(body) or [initial.rstrip()])
-    return "\n".join(out)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.presentation.columns import wrap_columns
 from bot.text import (
     html_to_text,
     markdown_to_text,
@@ -15,7 +16,6 @@ from bot.text import (
     sanitize_multiline,
     split_utf8,
     truncate_utf8,
-    wrap_text,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -311,13 +311,13 @@ def test_truncate_utf8_multibyte_and_custom_ellipsis() -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# wrap_text
+# wrap_columns (the mail text part's wrapper)
 # --------------------------------------------------------------------------------------------------------
 
 
 def test_wrap_text_real_notes_at_72_columns() -> None:
     text = markdown_to_text((DATA / "notes-4593.2.5.md").read_text(encoding="utf-8"))
-    wrapped = wrap_text(text)
+    wrapped = wrap_columns(text)
     for line in wrapped.splitlines():
         assert len(line) <= 72, line
     # hanging indent: continuation lines of a bullet are indented by two spaces
@@ -332,7 +332,7 @@ def test_wrap_text_real_notes_at_72_columns() -> None:
 def test_wrap_text_never_breaks_urls() -> None:
     url = "https://github.com/flatcar/scripts/blob/main/CHANGELOG.md#some-very-long-anchor-name-x"
     text = f"Read the full changelog at {url} for details.\n\n- item with {url} inside\n\nshort"
-    wrapped = wrap_text(text, width=72)
+    wrapped = wrap_columns(text, width=72)
     lines = wrapped.splitlines()
     assert url in lines[1] and url in wrapped.split("\n\n")[1]
     for line in lines:
@@ -344,6 +344,6 @@ def test_wrap_text_never_breaks_urls() -> None:
 
 def test_wrap_text_custom_width_and_indent() -> None:
     text = "    indented paragraph " + "word " * 20
-    for line in wrap_text(text, width=40).splitlines():
+    for line in wrap_columns(text, width=40).splitlines():
         assert line.startswith("    ")
         assert len(line) <= 40
