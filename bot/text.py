@@ -1,4 +1,4 @@
-"""Pure text helpers: HTML/Markdown to plain text, the one sanitiser, UTF-8 byte-exact splitting, wrapping.
+"""Pure text helpers: HTML/Markdown to plain text, the one sanitiser, UTF-8 byte-exact splitting.
 
 Nothing here does I/O. Every function takes and returns ``str``.
 """
