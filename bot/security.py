@@ -129,7 +129,40 @@ def _label(release: Release) -> str:
     return stream_label(release.channel, release.stream)
 
 
+#: The grouping of the last release tuple asked about (the state view's releases are one immutable
+#: tuple until the next poll), so a burst of questions sorts the releases once, not once per question.
+_last_groups: tuple[tuple[Release, ...], dict[tuple[str, str], list[Release]]] | None = None
+
+
 def _groups(releases: Iterable[Release]) -> dict[tuple[str, str], list[Release]]:
+    global _last_groups
+    if isinstance(releases, tuple):
+        if _last_groups is not None and _last_groups[0] is releases:
+            return _last_groups[1]
+        groups = _grouped(releases)
+        _last_groups = (releases, groups)
+        return groups
+    return _grouped(releases)
+
+
+_last_listed: tuple[Sequence[Release], Indexer, dict[str, set[tuple[str, str, str]]]] | None = None
+
+
+def _listed_by(releases: Sequence[Release], index_of: Indexer) -> dict[str, set[tuple[str, str, str]]]:
+    """id → the keys of the releases whose notes list it; kept for the last (tuple, indexer) asked."""
+    global _last_listed
+    if _last_listed is not None and _last_listed[0] is releases and _last_listed[1] is index_of:
+        return _last_listed[2]
+    listed: dict[str, set[tuple[str, str, str]]] = {}
+    for release in releases:
+        for ident in index_of(release).id_set:
+            listed.setdefault(ident, set()).add(release.key)
+    if isinstance(releases, tuple):
+        _last_listed = (releases, index_of, listed)
+    return listed
+
+
+def _grouped(releases: Iterable[Release]) -> dict[tuple[str, str], list[Release]]:
     groups: dict[tuple[str, str], list[Release]] = {}
     for release in releases:
         groups.setdefault((release.project, release.stream), []).append(release)
@@ -157,7 +190,8 @@ def _ships(listed: Iterable[Release]) -> Callable[[Release], bool]:
 def cve_status(ident: str, releases: Sequence[Release], *, index_of: Indexer = release_security) -> CveStatus:
     """Per (project, stream): where `ident` (already normalised) is first listed (see StreamStatus)."""
     groups = _groups(releases)
-    listing = {key: [r for r in items if ident in index_of(r).id_set] for key, items in groups.items()}
+    keys = _listed_by(releases, index_of).get(ident, set())
+    listing = {key: [r for r in items if r.key in keys] for key, items in groups.items()}
     packages: dict[str, None] = {}
     streams: list[StreamStatus] = []
     ships: dict[str, Callable[[Release], bool]] = {}
