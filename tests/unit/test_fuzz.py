@@ -24,6 +24,10 @@ from tests.helpers import history_snapshot
 
 settings.register_profile("ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=5000, deadline=None)
+# `make test-fast` (the lane used while working): fewer examples; `make test` and CI run "ci"
+settings.register_profile(
+    "fast", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 URL = "https://example.invalid/x"
