@@ -193,7 +193,8 @@ class MatrixAccount:
         if line is None:
             return
         state = self.bot.state_view() if self.bot is not None else StateView.of(())
-        lines = answer(line, state, prefix=self.output.prefix)
+        # a room is shared: an unknown `!command` (meant for another bot, say) gets no answer
+        lines = answer(line, state, prefix=self.output.prefix, unknown="silent")
         if not lines:
             return
         if len(lines) > MAX_REPLY_LINES:

@@ -185,3 +185,25 @@ def test_sync_state_file_per_account_private_and_atomic(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
     path.write_text("{not json", encoding="utf-8")
     assert read_sync_state(path, "@bot:x") is None
+
+
+def test_rooms_answer_known_commands_and_stay_silent_on_unknown_ones() -> None:
+    """The channel manners of IRC in Matrix rooms: `!release` answered as a reply to the asker's
+    message, an unknown `!command` (another bot's) not answered at all."""
+    import asyncio
+
+    from bot.sinks.matrix import MatrixAccount
+
+    sent: list[tuple[str, str, dict[str, object]]] = []
+
+    class Client:
+        async def send(self, room_id: str, txn_id: str, content: dict[str, object]) -> str:
+            sent.append((room_id, txn_id, content))
+            return "$answer"
+
+    account = MatrixAccount(parse(BASE + '[[outputs.rooms]]\nroom = "#flatcar:example.org"\n'))
+    client = Client()
+    asyncio.run(account._answer(client, "!r:x", "$q1", "!frobnicate now"))  # type: ignore[arg-type]
+    assert sent == []
+    asyncio.run(account._answer(client, "!r:x", "$q2", "!help"))  # type: ignore[arg-type]
+    assert len(sent) == 1 and sent[0][:2] == ("!r:x", "reply.$q2")
