@@ -33,7 +33,7 @@ test: $(BIN)/.installed         ## the whole test suite: unit lane, integration 
 	$(BIN)/pytest
 
 test-fast: $(BIN)/.installed    ## the unit lane: pure tests, no sockets, no subprocesses (tests/unit/)
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-fast} $(BIN)/pytest -q tests/unit
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-fast} $(BIN)/pytest -q -n 2 tests/unit
 
 faults: $(BIN)/.installed       ## the fault-injection suite alone (hostile servers, kills, bombs)
 	$(BIN)/pytest -q tests/integration/faults

@@ -167,13 +167,20 @@ def test_cve_answers_match_an_independent_scan_for_every_id() -> None:
     ids = sorted({_canon(m) for r in releases for m in _RAW_ID.findall(r.notes)})
     assert len(ids) == 7616
     label = {stream: stream.upper() if stream.startswith("lts-") else stream for stream in streams}
+    # per stream, the first release (by version) whose raw notes mention each id: one pass over the notes
+    first_of: dict[str, dict[str, Release]] = {}
+    for stream, items in streams.items():
+        firsts = first_of[stream] = {}
+        for r in items:
+            for mentioned in _mentions(r.notes):
+                firsts.setdefault(mentioned, r)
     exceptions = set()
     for ident in ids:
         answer = cve_answer(ident, releases)
         assert 1 <= len(answer) <= 5 and all(line and "\n" not in line for line in answer)
         expected = {}
-        for stream, items in streams.items():
-            first = next((r for r in items if ident in _mentions(r.notes)), None)
+        for stream in streams:
+            first = first_of[stream].get(ident)
             if first is not None:
                 assert first.published is not None
                 expected[label[stream]] = (first.version, first.published.strftime("%Y-%m-%d"))
