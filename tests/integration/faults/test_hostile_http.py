@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import history_bytes
+from tests.helpers import history_bytes, require_or_skip
 from tests.httpserver import LocalHTTPServer, redirect_to, slow_drip, stop_event
 
 pytestmark = pytest.mark.integration
@@ -225,7 +225,7 @@ def test_self_signed_certificate_is_refused(tmp_path: Path) -> None:
     from bot.sources.http import HttpFetcher
 
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a certificate")
+        require_or_skip("openssl is needed to make a certificate")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         [
