@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.config.discord import DISCORD_API
 from bot.config.matrix import MatrixOutput
 from bot.errors import ConfigError, DeliveryError
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 ConfigLoader = Callable[[argparse.Namespace], "Config"]
 CHAT_KINDS = ("matrix", "discord", "mastodon", "apprise")
-DISCORD_API = "https://discord.com/api/v10"
 
 
 def add_chat_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser], load: ConfigLoader) -> None:
@@ -71,7 +71,7 @@ async def _send_test(output: object, config: Config) -> int:
     failed = 0
     for sink in build_sinks((output,)):  # type: ignore[arg-type]
         message = sink.format(event, renderer)
-        stamp = int(time.time())
+        stamp = time.time_ns()  # each run its own message (ids are idempotency keys)
         item = OutboxItem(
             0,
             0,

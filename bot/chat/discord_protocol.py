@@ -4,11 +4,15 @@ No I/O: `bot.sinks.discord` moves the bytes.
 Docs: https://discord.com/developers/docs/resources/webhook#execute-webhook (body, `wait`, `thread_id`),
 https://discord.com/developers/docs/resources/message#embed-object-embed-limits (limits),
 https://discord.com/developers/docs/resources/message#allowed-mentions-object (mentions),
-https://discord.com/developers/docs/topics/rate-limits (429, buckets, headers).
+https://discord.com/developers/docs/topics/rate-limits (429, buckets, headers),
+https://discord.com/developers/docs/resources/message#create-message (a bot account's post, `nonce`
+and `enforce_nonce`), https://discord.com/developers/docs/reference#snowflakes (ids carry their time).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -60,6 +64,49 @@ def webhook_body(
         embed["url"] = url
     body["embeds"] = [embed]
     return body
+
+
+NONCE_MAX = 25
+#: 2015-01-01T00:00:00Z in ms: the start of the timestamp in Discord's snowflakes
+DISCORD_EPOCH_MS = 1_420_070_400_000
+
+
+def nonce_for(message_id: str) -> str:
+    """The nonce of a bot account's post of the outbox message `message_id`: the same every time for
+    that message, at most 25 characters (Discord's limit), so a post repeated after a crash is the same
+    post to Discord (`enforce_nonce`). 24 base32 characters of SHA-256: 120 bits."""
+    digest = hashlib.sha256(message_id.encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii")[:24].lower()
+
+
+def bot_body(body: Mapping[str, object], *, nonce: str) -> dict[str, object]:
+    """A webhook body as a bot account's Create Message body: no `username` (a bot posts under its
+    own name), the nonce checked for uniqueness."""
+    result = {k: v for k, v in body.items() if k not in ("username", "avatar_url")}
+    result["nonce"] = nonce
+    result["enforce_nonce"] = True
+    return result
+
+
+def snowflake_at(epoch_seconds: float) -> int:
+    """The smallest message id Discord can give at that time (for `GET …/messages?after=`)."""
+    return max(0, int(epoch_seconds * 1000) - DISCORD_EPOCH_MS) << 22
+
+
+def _embed_text(message: Mapping[str, object]) -> list[tuple[str, str]]:
+    embeds = message.get("embeds")
+    if not isinstance(embeds, list):
+        return []
+    return [
+        (str(e.get("title") or ""), str(e.get("description") or "")) for e in embeds if isinstance(e, Mapping)
+    ]
+
+
+def same_message(body: Mapping[str, object], message: Mapping[str, object]) -> bool:
+    """Whether `message` (from the channel) is the post of `body`: the same content and embed text."""
+    return str(body.get("content") or "").strip() == str(message.get("content") or "").strip() and (
+        _embed_text(body) == _embed_text(message)
+    )
 
 
 def summary_body(text: str) -> dict[str, object]:

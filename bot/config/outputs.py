@@ -97,7 +97,7 @@ def parse_output(table: Table, base: Path, *, source_names: list[str]) -> Output
     elif kind == "mastodon":
         output = parse_mastodon(table, name=name, filter=found)
     elif kind == "discord":
-        output = parse_discord(table, name=name, filter=found)
+        output = parse_discord(table, name=name, filter=found, base=base)
     elif kind == "matrix":
         output = parse_matrix(table, base, name=name, source_names=source_names, filter=found)
     else:

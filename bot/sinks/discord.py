@@ -1,8 +1,12 @@
-"""Discord output: announcements through a channel webhook.
+"""Discord output: announcements through a channel webhook or as a bot account.
 
-- `POST {webhook}?wait=true` (and `thread_id` when configured): Discord answers with the message it
-  created; its `id` is what confirms delivery. The webhook URL comes from `webhook_url_env` (it holds
-  the webhook's token) and is never logged.
+- webhook mode (`webhook_url_env`): `POST {webhook}?wait=true` (and `thread_id` when configured);
+  Discord answers with the message it created, whose `id` confirms delivery. The URL holds the
+  webhook's token and is never logged.
+- bot-account mode (`bot_token_env` + `channel_id`): `POST {api}/channels/{channel_id}/messages` with
+  `Authorization: Bot …`, a `nonce` derived from the outbox message id and `enforce_nonce: true`:
+  Discord checks the nonce "for uniqueness in the past few minutes" and answers a repeated post with
+  the message it already created, so a post repeated after a crash is not a second message.
 - every body has `allowed_mentions: {"parse": []}`: no feed text can ping @everyone, @here, a role or
   a user. Bodies stay within Discord's limits (`bot.chat.discord_protocol`).
 - 429: the wait Discord asks for (`retry_after`, `Retry-After`, `X-RateLimit-Reset-After`, whichever is
@@ -10,8 +14,18 @@
   queued. An exhausted bucket (`X-RateLimit-Remaining: 0`) is waited out before the next request.
   Messages are never dropped.
 - a backlog longer than `backlog_summary_threshold` goes out as summary messages, like on IRC.
-- Webhooks have no idempotency key: a crash between Discord's answer and the outbox update posts that
-  one message again at the next start (the outbox's at-least-once window).
+
+What is guaranteed across a crash (kill -9, power loss) or a lost answer — the attempt journal
+(`bot.chat.discord_journal`) keeps when each unresolved post started and which message carried it:
+- a row whose post Discord confirmed is never posted again, even when the outbox mark was lost;
+- bot-account mode, back within `nonce_window` of the interrupted post: the same nonce, so exactly
+  once; back later (Discord's nonce memory is "a few minutes"): the bot first looks for its message in
+  the channel (its own messages since the attempt started, same text; needs Read Message History) and
+  posts only when it is not there: exactly once unless that lookup is refused or fails (then the post
+  is repeated, logged as a possible duplicate);
+- webhook mode (no idempotency key): a crash between Discord creating the message and the journal
+  recording the answer — a few milliseconds per message — posts it again at the next start
+  (at least once; the repeat is logged as a possible duplicate).
 """
 
 from __future__ import annotations
@@ -23,7 +37,17 @@ import time
 
 import httpx
 
-from bot.chat.discord_protocol import RateLimit, rate_limit, summary_body, webhook_body
+from bot.chat.discord_journal import AttemptJournal
+from bot.chat.discord_protocol import (
+    RateLimit,
+    bot_body,
+    nonce_for,
+    rate_limit,
+    same_message,
+    snowflake_at,
+    summary_body,
+    webhook_body,
+)
 from bot.config.discord import DiscordOutput
 from bot.config.table import is_loopback
 from bot.errors import AuthenticationFailed, DeliveryError
@@ -36,6 +60,13 @@ from bot.store import OutboxItem
 from bot.text import sanitize_multiline, truncate_utf8
 
 log = logging.getLogger("release-bot.discord")
+#: clocks differ: the channel lookup starts this long before the recorded start of an attempt
+CLOCK_MARGIN = 120.0
+LOOKUP_PAGES = 10
+
+
+class MaybeSent(DeliveryError):
+    """No answer to a post (timeout, lost connection, 5xx): Discord may have created the message."""
 
 
 def webhook_problem(url: str) -> str | None:
@@ -55,9 +86,10 @@ class DiscordSink(Sink):
         super().__init__(config)
         self.output = config
         self.bot: BotHooks | None = None
+        self.journal = AttemptJournal(config.journal)
         self._http: httpx.AsyncClient | None = None
         self._not_before = 0.0  # monotonic time before which the bucket is exhausted
-        self._summarised: set[str] = set()
+        self._own_id: str | None = None
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
         context = event_context(event)
@@ -78,15 +110,19 @@ class DiscordSink(Sink):
     def attach(self, bot: BotHooks) -> None:
         self.bot = bot
 
-    def url(self) -> str | None:
-        return os.environ.get(self.output.webhook_url_env) or None
+    def _secret_env(self) -> str:
+        return self.output.bot_token_env or self.output.webhook_url_env or ""
+
+    def secret(self) -> str | None:
+        """The webhook URL or the bot token, from the environment."""
+        return os.environ.get(self._secret_env()) or None
 
     def ready(self) -> bool:
-        return self.url() is not None
+        return self.secret() is not None
 
     async def open(self) -> None:
-        if self.url() is None:
-            log.warning("discord %s: environment variable %s not set", self.name, self.output.webhook_url_env)
+        if self.secret() is None:
+            log.warning("discord %s: environment variable %s not set", self.name, self._secret_env())
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.output.timeout, follow_redirects=False)
 
@@ -96,8 +132,8 @@ class DiscordSink(Sink):
             await http.aclose()
 
     async def deliver(self, item: OutboxItem) -> None:
-        if item.message_id in self._summarised:
-            self._summarised.discard(item.message_id)  # it went out in a summary message
+        if self.journal.get(item.message_id).done:
+            log.info("discord %s: %s went out before (journal); not posted again", self.name, item.event_key)
             return
         body = item.payload.get("body")
         if not isinstance(body, dict):
@@ -109,33 +145,117 @@ class DiscordSink(Sink):
             text, count = summarise(entries, budget=1900, total=len(backlog))
             if count >= 2:
                 body, covered = summary_body(text), backlog[1:count]
-        await self.post(body)
+        # a summary's key names how many rows it covers: repeated after a crash with the same count, it
+        # covers the same rows (the backlog is oldest first); with another count it is another message
+        key = f"{item.message_id}#{len(covered) + 1}" if covered else item.message_id
+        await self.send(body, key=key, rows=[item.message_id, *(i.message_id for i in covered)])
         if covered:
             log.info(
                 "discord %s: summarised %d queued announcements in one message", self.name, len(covered) + 1
             )
-            self._summarised.update(i.message_id for i in covered)
+
+    async def send(self, body: dict[str, object], *, key: str, rows: list[str]) -> str:
+        """Post `body` once for the outbox key `key` (journaled); the message id."""
+        attempt = self.journal.get(key)
+        if attempt.started is not None:
+            age = time.time() - attempt.started
+            found = await self._find_posted(body, attempt.started) if self._lookup_needed(age) else None
+            if found is not None:
+                self.journal.done(rows, found, now=time.time())
+                log.info("discord %s: an interrupted post had gone out (message %s)", self.name, found)
+                return found
+            if self.output.mode == "webhook" or age > self.output.nonce_window:
+                log.warning(
+                    "discord %s: posting again a message whose post %g s ago was interrupted: it may "
+                    "appear twice",
+                    self.name,
+                    round(age),
+                )
+        self.journal.begin(key, now=time.time())
+        try:
+            if self.output.mode == "bot":
+                message_id = await self.post(bot_body(body, nonce=nonce_for(key)))
+            else:
+                message_id = await self.post(body)
+        except MaybeSent:
+            raise  # the start stays in the journal: the next attempt decides with it
+        except DeliveryError:
+            self.journal.clear(key, now=time.time())  # Discord answered: no message was created
+            raise
+        self.journal.done(rows if key in rows else [*rows, key], message_id, now=time.time())
+        return message_id
+
+    def _lookup_needed(self, age: float) -> bool:
+        return self.output.mode == "bot" and age > self.output.nonce_window
+
+    async def _find_posted(self, body: dict[str, object], started: float) -> str | None:
+        """The id of this account's message with `body`'s text posted since `started`, or None (also
+        when the channel cannot be read: missing Read Message History, …)."""
+        try:
+            if self._own_id is None:
+                status, me = await self._request("GET", f"{self.output.api_url}/users/@me")
+                if status != 200 or not isinstance(me, dict) or not me.get("id"):
+                    raise DeliveryError(f"GET /users/@me: HTTP {status}", sink=self.name)
+                self._own_id = str(me["id"])
+            after = snowflake_at(started - CLOCK_MARGIN)
+            for _ in range(LOOKUP_PAGES):
+                url = f"{self.output.api_url}/channels/{self.output.channel_id}/messages"
+                status, page = await self._request("GET", url, params={"after": str(after), "limit": "100"})
+                if status != 200 or not isinstance(page, list):
+                    raise DeliveryError(f"GET channel messages: HTTP {status}", sink=self.name)
+                for message in page:
+                    if not isinstance(message, dict):
+                        continue
+                    author = message.get("author")
+                    mine = isinstance(author, dict) and str(author.get("id")) == self._own_id
+                    if mine and same_message(body, message):
+                        return str(message.get("id"))
+                if len(page) < 100:
+                    return None
+                after = max(int(str(m.get("id") or 0)) for m in page if isinstance(m, dict))
+        except DeliveryError as exc:
+            log.warning("discord %s: cannot look for an interrupted post in the channel: %s", self.name, exc)
+        return None
 
     async def post(self, body: dict[str, object]) -> str:
         """POST one message and return its id; waits out rate limits (within max_rate_wait)."""
-        url = self.url()
-        if url is None:
-            raise DeliveryError(f"environment variable {self.output.webhook_url_env} not set", sink=self.name)
-        problem = webhook_problem(url)
-        if problem is not None:
-            raise DeliveryError(f"{self.output.webhook_url_env}: {problem}", sink=self.name, permanent=True)
+        secret = self.secret()
+        if secret is None:
+            raise DeliveryError(f"environment variable {self._secret_env()} not set", sink=self.name)
+        if self.output.mode == "bot":
+            url, params = f"{self.output.api_url}/channels/{self.output.channel_id}/messages", {}
+        else:
+            problem = webhook_problem(secret)
+            if problem is not None:
+                raise DeliveryError(f"{self._secret_env()}: {problem}", sink=self.name, permanent=True)
+            url, params = secret, {"wait": "true"}
+            if self.output.thread_id:
+                params["thread_id"] = self.output.thread_id
+        status, data = await self._request("POST", url, params=params, body=body)
+        return self._message_id(status, data)
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, object] | None = None,
+    ) -> tuple[int, object]:
+        """One API request, rate limits waited out; (status, JSON). No answer at all: MaybeSent."""
         if self._http is None:
             await self.open()
         assert self._http is not None
-        params = {"wait": "true"}
-        if self.output.thread_id:
-            params["thread_id"] = self.output.thread_id
+        headers = {}
+        if self.output.mode == "bot":
+            headers["Authorization"] = f"Bot {self.secret() or ''}"
+        path = httpx.URL(url).path if self.output.mode == "bot" else "webhook"  # the webhook URL is secret
         while True:
             await self._wait(self._not_before - time.monotonic())
             try:
-                response = await self._http.post(url, params=params, json=body)
+                response = await self._http.request(method, url, params=params, json=body, headers=headers)
             except httpx.HTTPError as exc:
-                raise DeliveryError(f"POST webhook: {type(exc).__name__}", sink=self.name) from exc
+                raise MaybeSent(f"{method} {path}: {type(exc).__name__}", sink=self.name) from exc
             try:
                 data = response.json()
             except ValueError:
@@ -153,7 +273,7 @@ class DiscordSink(Sink):
                 )
                 await self._wait(limit.wait())
                 continue
-            return self._message_id(response.status_code, data)
+            return response.status_code, data
 
     def _remember(self, limit: RateLimit) -> None:
         wait = limit.wait()
@@ -169,18 +289,27 @@ class DiscordSink(Sink):
 
     def _message_id(self, status: int, data: object) -> str:
         message = str(data.get("message") or "")[:200] if isinstance(data, dict) else ""
-        if status in (401, 403):
-            raise AuthenticationFailed(f"HTTP {status} {message} (webhook token refused)", sink=self.name)
+        refused = "bot token refused" if self.output.mode == "bot" else "webhook token refused"
+        if status == 401:
+            raise AuthenticationFailed(f"HTTP 401 {message} ({refused})", sink=self.name)
+        if status == 403:
+            hint = (
+                "needs Send Messages and Embed Links in the channel" if self.output.mode == "bot" else refused
+            )
+            raise AuthenticationFailed(f"HTTP 403 {message} ({hint})", sink=self.name)
         if status == 404:
-            raise DeliveryError(f"HTTP 404 {message} (webhook deleted?)", sink=self.name, permanent=True)
+            gone = "unknown channel?" if self.output.mode == "bot" else "webhook deleted?"
+            raise DeliveryError(f"HTTP 404 {message} ({gone})", sink=self.name, permanent=True)
         if status == 400:
             raise DeliveryError(f"HTTP 400 {message}", sink=self.name, permanent=True)
+        if status >= 500:
+            raise MaybeSent(f"HTTP {status} {message}", sink=self.name)
         if status >= 300:
             raise DeliveryError(f"HTTP {status} {message}", sink=self.name)
         message_id = data.get("id") if isinstance(data, dict) else None
         if not message_id:
-            raise DeliveryError(f"HTTP {status} without a message id: delivery not confirmed", sink=self.name)
+            raise MaybeSent(f"HTTP {status} without a message id: delivery not confirmed", sink=self.name)
         return str(message_id)
 
 
-__all__ = ["DiscordSink", "webhook_problem"]
+__all__ = ["DiscordSink", "MaybeSent", "webhook_problem"]

@@ -1,11 +1,14 @@
 """Crash consistency of the chat outputs: the bundled real history replayed through `once` with a
-Matrix room (a real Synapse) and a Discord webhook (tests/fakediscord.py, its answers slowed), the
-process killed with SIGKILL at random moments (seeded), then finished cleanly.
+Matrix room (a real Synapse), a Discord webhook and a Discord bot account (both tests/fakediscord.py,
+its answers slowed), the process killed with SIGKILL at random moments (seeded), then finished cleanly.
 
 Checked against a run without kills: the Matrix room receives every announcement exactly once (the
-outbox message id is the txnId, so a send repeated after a kill is the same event); the Discord channel
-loses none, and each duplicate is explained by a kill between Discord storing the message and the bot
-recording its answer (webhooks have no idempotency key).
+outbox message id is the txnId, so a send repeated after a kill is the same event); so does the Discord
+bot account's channel (each post carries a nonce derived from the outbox message id, with
+`enforce_nonce`: a post repeated after a kill returns the message Discord already created). The
+webhook's channel is at least once: it loses none, and each duplicate is explained by a kill between
+Discord storing the message and the bot journaling its answer (webhooks have no idempotency key; the
+window is the few milliseconds of one answer per message, here widened to 50 ms).
 
 RELEASE_BOT_CHAT_KILLS sets the number of kills (default 9), RELEASE_BOT_CRASH_SEED the seed.
 """
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakediscord import FakeDiscordServer, fake_discord
+from tests.fakediscord import BOT_TOKEN, BOT_USER_ID, WEBHOOK_ID, FakeDiscordServer, fake_discord
 from tests.helpers import SNAPSHOTS, history_bytes
 from tests.httpserver import LocalHTTPServer
 from tests.synapse import Synapse, synapse
@@ -44,7 +47,9 @@ def serve(http: LocalHTTPServer, snapshot: str) -> None:
         )
 
 
-def write_config(folder: Path, http: LocalHTTPServer, synapse: Synapse, user_id: str, room: str) -> Path:
+def write_config(
+    folder: Path, http: LocalHTTPServer, synapse: Synapse, user_id: str, room: str, discord_api: str
+) -> Path:
     folder.mkdir()
     path = folder / "config.toml"
     path.write_text(
@@ -74,6 +79,13 @@ def write_config(folder: Path, http: LocalHTTPServer, synapse: Synapse, user_id:
         kind = "discord"
         webhook_url_env = "DISCORD_WEBHOOK"
         backlog_summary_threshold = 1000
+        [[outputs]]
+        name = "dcbot"
+        kind = "discord"
+        bot_token_env = "DISCORD_BOT_TOKEN"
+        channel_id = "9988"
+        api_url = "{discord_api}"
+        backlog_summary_threshold = 1000
         """),
         encoding="utf-8",
     )
@@ -85,13 +97,18 @@ def key(message: dict[str, object]) -> str:
     return f"{embed['title']}\n{embed.get('description', '')}"
 
 
-def test_kill_9_matrix_exactly_once_discord_nothing_lost(
+def test_kill_9_matrix_and_discord_bot_exactly_once_discord_webhook_nothing_lost(
     http_server: LocalHTTPServer, synapse: Synapse, fake_discord: FakeDiscordServer, tmp_path: Path
 ) -> None:
     owner, bot = synapse.register("crashowner"), synapse.register("crashbot")
     control_room = synapse.create_room(owner, "crashcontrol")
     crash_room = synapse.create_room(owner, "crashroom")
-    env = {**os.environ, "MATRIX_TOKEN": bot.token, "DISCORD_WEBHOOK": fake_discord.webhook_url}
+    env = {
+        **os.environ,
+        "MATRIX_TOKEN": bot.token,
+        "DISCORD_WEBHOOK": fake_discord.webhook_url,
+        "DISCORD_BOT_TOKEN": BOT_TOKEN,
+    }
     fake_discord.discord.bucket_limit = 10**6
     fake_discord.discord.answer_delay = 0.05
 
@@ -104,10 +121,17 @@ def test_kill_9_matrix_exactly_once_discord_nothing_lost(
         assert result.returncode == 0, result.stderr
         return time.monotonic() - started
 
-    def titles() -> list[str]:  # title and description: distinct notices of one release share a title
-        return [key(m) for m in fake_discord.discord.messages]
+    def titles(author: str = WEBHOOK_ID) -> list[str]:  # title and description: notices share titles
+        return [key(m) for m in fake_discord.discord.messages if m["author"]["id"] == author]
 
-    control = write_config(tmp_path / "control", http_server, synapse, bot.user_id, "#crashcontrol:localhost")
+    control = write_config(
+        tmp_path / "control",
+        http_server,
+        synapse,
+        bot.user_id,
+        "#crashcontrol:localhost",
+        fake_discord.api_url,
+    )
     durations = []
     for snapshot in SNAPSHOTS:
         serve(http_server, snapshot)
@@ -123,10 +147,13 @@ def test_kill_9_matrix_exactly_once_discord_nothing_lost(
     expected = bodies(control_room)
     expected_discord = titles()
     assert len(expected) == len(expected_discord) >= 10
-    fake_discord.discord.messages.clear()
-    fake_discord.discord.timeline.clear()
+    assert titles(BOT_USER_ID) == expected_discord
+    fake_discord.discord.forget()  # the crash run's nonces are the control run's: same rows, same sinks
 
-    path = write_config(tmp_path / "crash", http_server, synapse, bot.user_id, "#crashroom:localhost")
+    path = write_config(
+        tmp_path / "crash", http_server, synapse, bot.user_id, "#crashroom:localhost", fake_discord.api_url
+    )
+    hits = fake_discord.discord.nonce_hits
     rng = random.Random(SEED)
     window = max(durations) * 1.2
     kills: list[float] = []
@@ -147,24 +174,29 @@ def test_kill_9_matrix_exactly_once_discord_nothing_lost(
     got = bodies(crash_room)
     assert [b for b, n in Counter(got).items() if n > 1] == []  # exactly once in Matrix
     assert got == expected  # nothing lost, in order
+    assert titles(BOT_USER_ID) == expected_discord  # exactly once on the bot account, in order
     received = Counter(titles())
     assert sorted(received) == sorted(expected_discord)  # nothing lost on Discord, nothing extra
     assert len(set(expected_discord)) == len(expected_discord)
-    by_id = {str(m["id"]): key(m) for m in fake_discord.discord.messages}
+    by_id = {str(m["id"]): key(m) for m in fake_discord.discord.messages if m["author"]["id"] == WEBHOOK_ID}
     for title, copies in received.items():
         if copies == 1:
             continue
         windows = [
             (stored, answered)
             for mid, stored, answered in fake_discord.discord.timeline
-            if by_id[mid] == title
+            if by_id.get(mid) == title
         ]
         unexplained = [
             w for w in windows[:-1] if not any(w[0] <= kill <= w[1] + MARK_MARGIN for kill in kills)
         ]
         assert unexplained == [], f"{title}: {copies} copies, not explained by a kill"
     duplicates = sum(received.values()) - len(received)
-    print(f"{len(kills)} kills; {len(got)} Matrix messages; Discord duplicates: {duplicates}")
+    hits = fake_discord.discord.nonce_hits - hits
+    print(
+        f"{len(kills)} kills; {len(got)} Matrix messages; Discord webhook duplicates: {duplicates}; "
+        f"bot-account posts answered from their nonce: {hits}"
+    )
 
 
 pytestmark = pytest.mark.integration

@@ -8,13 +8,18 @@ from typing import Any, cast
 
 import pytest
 
+from bot.chat.discord_journal import AttemptJournal
 from bot.chat.discord_protocol import (
     CONTENT_MAX,
     DESCRIPTION_MAX,
     EMBED_TOTAL_MAX,
     TITLE_MAX,
+    bot_body,
     cut,
+    nonce_for,
     rate_limit,
+    same_message,
+    snowflake_at,
     summary_body,
     webhook_body,
 )
@@ -51,6 +56,74 @@ def test_config_defaults_and_errors() -> None:
         parse(BASE + 'style = "fancy"\n')
     with pytest.raises(ConfigError, match="webhook_url_env"):
         parse(BASE.replace('webhook_url_env = "DISCORD_WEBHOOK"\n', ""))
+
+
+BOT = BASE.replace('webhook_url_env = "DISCORD_WEBHOOK"', 'bot_token_env = "DISCORD_BOT_TOKEN"')
+
+
+def test_bot_account_mode_config() -> None:
+    output = parse(BOT + "channel_id = 123456789012345678\n")
+    assert (output.mode, output.channel_id, output.webhook_url_env) == ("bot", "123456789012345678", None)
+    assert output.api_url == "https://discord.com/api/v10" and output.nonce_window == 60.0
+    assert output.journal == Path("/etc/rb/state/discord-discord.attempts.json")
+    assert output.secret_names() == [("bot_token_env", "DISCORD_BOT_TOKEN")]
+    assert parse(BASE).mode == "webhook"
+    cases = [
+        (BOT, r"outputs\[0\].channel_id: required with bot_token_env"),
+        (BOT + 'channel_id = "general"\n', r"channel_id: expected a Discord id"),
+        (BASE + 'channel_id = "1"\n', r"channel_id: only with bot_token_env"),
+        (BASE + 'bot_token_env = "T"\n', r"bot_token_env: give either webhook_url_env or bot_token_env"),
+        (BOT + 'channel_id = "1"\nthread_id = "2"\n', r"thread_id: webhook mode only"),
+        (BOT + 'channel_id = "1"\nusername = "x"\n', r"username: webhook mode only"),
+        (BOT + 'channel_id = "1"\napi_url = "http://discord.com/api"\n', r"api_url: the bot token must not"),
+        (BOT + 'channel_id = "1"\nnonce_window = "soon"\n', r"nonce_window"),
+        (BOT.replace('"DISCORD_BOT_TOKEN"', '"not a name"'), r"bot_token_env: expected the name"),
+    ]
+    for text, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            parse(text)
+
+
+def test_nonce_is_stable_short_and_distinct() -> None:
+    ids = [f"<release.flatcar.stable.4230.2.{i}.discord@release-bot.invalid>" for i in range(200)]
+    nonces = [nonce_for(i) for i in ids]
+    assert all(1 <= len(n) <= 25 and n.isalnum() for n in nonces)
+    assert len(set(nonces)) == 200 and nonces == [nonce_for(i) for i in ids]
+    body = bot_body({"content": "x", "username": "hook", "allowed_mentions": {"parse": []}}, nonce="n")
+    assert body == {"content": "x", "allowed_mentions": {"parse": []}, "nonce": "n", "enforce_nonce": True}
+
+
+def test_snowflakes_and_matching_messages() -> None:
+    # a documented example: 175928847299117063 was made at 1462015105796 ms (2016-04-30T11:18:25.796Z)
+    assert snowflake_at(1462015105.796) == 175928847299117063 >> 22 << 22
+    assert snowflake_at(0) == 0
+    body = webhook_body(title="T", description="D", link="https://x", style="embed")
+    posted = {"id": "1", "content": "", "embeds": [{"title": "T", "description": "D", "url": "https://x"}]}
+    assert same_message(body, posted)
+    assert not same_message(body, {**posted, "embeds": [{"title": "T", "description": "other"}]})
+    assert not same_message(summary_body("a"), {"content": "b"})
+
+
+def test_attempt_journal(tmp_path: Path) -> None:
+    journal = AttemptJournal(tmp_path / "state" / "j.json")
+    assert journal.get("a").started is None and journal.get("a").done is None
+    assert journal.begin("a", now=100.0) == 100.0
+    assert journal.begin("a", now=200.0) == 100.0  # the earliest unresolved start is kept
+    assert AttemptJournal(journal.path).get("a").started == 100.0  # on disk before the post
+    assert (journal.path.stat().st_mode & 0o777) == 0o600
+    journal.done(["a", "b"], "555", now=300.0)
+    reread = AttemptJournal(journal.path)
+    assert (reread.get("a").started, reread.get("a").done, reread.get("b").done) == (None, "555", "555")
+    journal.begin("c", now=300.0)
+    journal.clear("c", now=301.0)
+    assert AttemptJournal(journal.path).get("c").started is None
+    journal.begin("old", now=0.0)
+    journal.done([f"m{i}" for i in range(600)], "9", now=40 * 86400.0)
+    reread = AttemptJournal(journal.path)
+    assert reread.get("old").started is None and reread.get("a").done is None  # pruned
+    assert reread.get("m599").done == "9"
+    journal.path.write_text("not json")
+    assert AttemptJournal(journal.path).get("a") == AttemptJournal(tmp_path / "none").get("a")
 
 
 def test_webhook_url_must_be_https_except_on_this_machine() -> None:
