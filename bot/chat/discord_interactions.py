@@ -8,8 +8,10 @@ HTTP server (`interactions_handler(...)` returns an aiohttp handler).
 - PING (type 1) → PONG (type 1);
 - an application command (type 2) — `/release channel:stable`, `/changes`, `/deprecations`,
   `/roadmap`, `/cve`, `/security`, `/help` — is answered at once from the stored state through
-  `bot.commands` (the same answers as `!release stable` on IRC), ephemeral unless configured otherwise,
-  mentions never parsed.
+  `bot.chat.replies` (the same answers as `!release stable` on IRC, help and hints naming `/help`,
+  `/release` …; at most 10 lines and 2,000 characters), ephemeral unless configured otherwise,
+  mentions never parsed. A slash command is addressed to the bot: an unknown one (a stale
+  registration) gets IRC's hint.
 
 Docs: https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint,
 https://discord.com/developers/docs/interactions/receiving-and-responding,
@@ -23,8 +25,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bot.chat.discord_protocol import CONTENT_MAX, NO_MENTIONS, cut
-from bot.commands import StateView, answer
+from bot.chat.discord_protocol import CONTENT_MAX, NO_MENTIONS
+from bot.chat.replies import Asked, chat_answer
+from bot.commands import StateView
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -34,6 +37,8 @@ EPHEMERAL = 64
 PING, APPLICATION_COMMAND = 1, 2
 PONG, CHANNEL_MESSAGE = 1, 4
 STRING = 3
+#: how the commands are typed on Discord (help texts and hints name them so)
+PREFIX = "/"
 
 #: The command set `release-bot discord register-commands` registers: (name, description, option,
 #: option description). Each maps to the channel command of the same name.
@@ -82,12 +87,12 @@ def verify(public_key: str, signature: str, timestamp: str, body: bytes, *, now:
 
 
 def command_line(data: Mapping[str, Any]) -> str:
-    """`/release channel:stable` as the channel command `!release stable`."""
+    """`/release channel:stable` as the command line `/release stable`."""
     words = [str(data.get("name") or "")]
     for option in data.get("options") or []:
         if isinstance(option, Mapping) and option.get("value") not in (None, ""):
             words.append(str(option["value"]))
-    return "!" + " ".join(words)
+    return PREFIX + " ".join(words)
 
 
 def respond(
@@ -115,8 +120,10 @@ def respond(
     data = interaction.get("data")
     if interaction.get("type") != APPLICATION_COMMAND or not isinstance(data, Mapping):
         return 400, {"error": "unsupported interaction type"}
-    lines = answer(command_line(data), state()) or ["unknown command; try /help"]
-    content = cut("\n".join(lines), CONTENT_MAX)
+    asked = Asked(command_line(data), addressed=True)
+    content = (
+        chat_answer(asked, state(), prefix=PREFIX, max_chars=CONTENT_MAX) or "unknown command; try /help"
+    )
     reply: dict[str, object] = {"content": content, "allowed_mentions": NO_MENTIONS}
     if ephemeral:
         reply["flags"] = EPHEMERAL

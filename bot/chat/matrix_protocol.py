@@ -105,6 +105,8 @@ class Command:
     event_id: str
     sender: str
     body: str
+    #: the message mentions the bot (`m.mentions.user_ids`): it is addressed, like "release-bot: …"
+    mentioned: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,12 @@ def _messages(rooms: Mapping[str, object], own: str) -> Iterable[Command]:
             relates = content.get("m.relates_to")
             if isinstance(relates, Mapping) and relates.get("rel_type") == "m.replace":
                 continue  # an edit of an earlier message, not a new command
-            yield Command(str(room_id), str(event.get("event_id") or ""), sender, str(content["body"]))
+            mentions = content.get("m.mentions")
+            users = mentions.get("user_ids") if isinstance(mentions, Mapping) else None
+            mentioned = isinstance(users, list) and own in users
+            yield Command(
+                str(room_id), str(event.get("event_id") or ""), sender, str(content["body"]), mentioned
+            )
 
 
 def interpret_sync(
@@ -174,9 +181,14 @@ def interpret_sync(
     return SyncResult(str(response.get("next_batch") or ""), tuple(joins), commands, tuple(declined))
 
 
+def first_line(body: str) -> str:
+    """The first line of a message body that is not a quoted reply fallback ("> <@user> …")."""
+    lines = [line for line in body.splitlines() if not line.startswith("> ")]
+    return next((line.strip() for line in lines if line.strip()), "")
+
+
 def command_text(body: str, prefix: str) -> str | None:
     """The command line of a message body (its first line, when it starts with the prefix); quoted
-    reply fallbacks ("> <@user> …") are skipped."""
-    lines = [line for line in body.splitlines() if not line.startswith("> ")]
-    first = next((line.strip() for line in lines if line.strip()), "")
+    reply fallbacks are skipped."""
+    first = first_line(body)
     return first if first.startswith(prefix) else None

@@ -10,8 +10,10 @@ its own sink (`MatrixRoomSink`, named "OUTPUT/ROOM") with its own routing filter
   wait leaves the message queued (a transient failure); messages are never dropped.
 - the sync loop (`/sync` long-poll) keeps its position (`next_batch`) in the `sync_state` file, so a
   restart neither misses nor answers again; the very first start answers no history. It accepts
-  invitations into configured rooms or from `invite_from` users, answers commands through
-  `bot.commands`, never its own messages, never notices (other bots). Unencrypted rooms only.
+  invitations into configured rooms or from `invite_from` users, answers commands as IRC does
+  (`bot.chat.replies`: the same answers, unknown commands silent unless the bot is addressed, the same
+  question in a room answered once within seconds), never its own messages, never notices (other
+  bots). Unencrypted rooms only.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from bot.chat.matrix_client import MatrixClient, MatrixRequestError
@@ -28,12 +31,13 @@ from bot.chat.matrix_protocol import (
     FIRST_SYNC_FILTER,
     SYNC_FILTER,
     MatrixError,
-    command_text,
+    first_line,
     interpret_sync,
     notice,
     reply,
 )
-from bot.commands import StateView, answer
+from bot.chat.replies import RoomManners, chat_answer, command_of
+from bot.commands import StateView
 from bot.config.matrix import MatrixOutput, MatrixRoom
 from bot.errors import AuthenticationFailed, DeliveryError
 from bot.model import AnyEvent
@@ -45,8 +49,8 @@ from bot.text import sanitize
 
 log = logging.getLogger("release-bot.matrix")
 
-#: Lines of an answer in a room (the rest is cut).
-MAX_REPLY_LINES = 5
+#: An answer's size (Matrix allows 64 KiB events; a room wants less)
+MAX_REPLY_CHARS = 4000
 SYNC_TIMEOUT_MS = 30_000
 
 
@@ -84,6 +88,7 @@ class MatrixAccount:
         #: set after each handled sync (tests wait on it); made in start, inside the running loop
         self.synced: asyncio.Event | None = None
         self._users = 0
+        self.manners = RoomManners()
 
     def token(self) -> str | None:
         return os.environ.get(self.output.access_token_env) or None
@@ -182,24 +187,38 @@ class MatrixAccount:
                 "matrix %s: ignoring the invitation of %s to %s", output.name, invite.inviter, invite.room
             )
         for command in result.commands:
-            await self._answer(client, command.room, command.event_id, command.body)
+            await self._answer(
+                client, command.room, command.event_id, command.body, command.sender, command.mentioned
+            )
         if result.next_batch:
             write_sync_state(output.sync_state, output.user_id, result.next_batch)
         if self.synced is not None:
             self.synced.set()
 
-    async def _answer(self, client: MatrixClient, room_id: str, event_id: str, body: str) -> None:
-        line = command_text(body, self.output.prefix)
-        if line is None:
+    async def _answer(
+        self,
+        client: MatrixClient,
+        room_id: str,
+        event_id: str,
+        body: str,
+        sender: str = "",
+        mentioned: bool = False,
+    ) -> None:
+        """Answer a command as IRC does (`bot.chat.replies`): a known command always; an unknown one
+        only when the bot was addressed by name or mention (a room is shared with other bots)."""
+        output = self.output
+        names = (output.user_id, output.user_id[1:].split(":", 1)[0])
+        asked = command_of(first_line(body), prefix=output.prefix, names=names, mentioned=mentioned)
+        if asked is None:
             return
+        now = time.monotonic()
+        if not self.manners.allow(room=room_id, user=sender, line=asked.line, now=now):
+            return  # answered a moment ago in this room, or this user asks too often
         state = self.bot.state_view() if self.bot is not None else StateView.of(())
-        # a room is shared: an unknown `!command` (meant for another bot, say) gets no answer
-        lines = answer(line, state, prefix=self.output.prefix, unknown="silent")
-        if not lines:
+        text = chat_answer(asked, state, prefix=output.prefix, max_chars=MAX_REPLY_CHARS)
+        if text is None:
             return
-        if len(lines) > MAX_REPLY_LINES:
-            lines = [*lines[: MAX_REPLY_LINES - 1], f"… ({len(lines) - MAX_REPLY_LINES + 1} more lines cut)"]
-        text = "\n".join(lines)
+        self.manners.answered(room=room_id, line=asked.line, now=now)
         try:  # the txnId follows the command's event: a sync handled twice answers once
             await client.send(room_id, f"reply.{event_id}", reply(text, to_event=event_id))
         except (MatrixRequestError, ConnectionError) as exc:

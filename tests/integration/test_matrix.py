@@ -1,7 +1,8 @@
 """The Matrix output against a real Synapse homeserver (tests/synapse.py): announcements through the
 real delivery loop and SQLite outbox, exactly once across a bot restart and a Synapse restart (the
 outbox message id is the txnId), `!release stable` answered in a room, invitations, no history answered
-on first start, and the message rate limit hit and honoured."""
+on first start, IRC's manners (unknown commands silent unless addressed, a repeated question answered
+once), and the message rate limit hit and honoured."""
 
 from __future__ import annotations
 
@@ -198,16 +199,22 @@ def test_commands_answered_invitations_and_no_history_on_first_start(
             assert read_sync_state(config.outputs[0].sync_state, bot_user.user_id)  # type: ignore[union-attr]
             say(room_id, "!release stable")
             say(room_id, "just chatting")
+            say(room_id, "!release  stable")  # the same question a moment later: answered once
+            say(room_id, "!frobnicate")  # another bot's command: silent, as in an IRC channel
+            localpart = bot_user.user_id[1:].split(":")[0]
+            say(room_id, f"{localpart}: !frobnicate")  # addressed by name: the hint
 
             def answers() -> list[str]:
                 return bodies(synapse, owner, room_id, bot_user.user_id)
 
-            await wait_for(lambda: any("stable" in a for a in answers()))
+            await wait_for(
+                lambda: any("stable" in a for a in answers()) and any("try" in a for a in answers())
+            )
             await asyncio.sleep(1.5)  # nothing else comes
             replies = answers()
-            assert len(replies) == 1, replies
+            assert len(replies) == 2, replies
             expected = answer("!release stable", bot.state_view())
-            assert expected and replies == ["\n".join(expected)]
+            assert expected and replies == ["\n".join(expected), "unknown command 'frobnicate'; try !help"]
             assert "4" in replies[0] and "stable" in replies[0]
             joined = synapse.call(bot_user, "GET", "/_matrix/client/v3/joined_rooms")["joined_rooms"]
             assert isinstance(joined, list)

@@ -45,6 +45,7 @@ PURE = (
     "bot.chat.matrix_protocol",
     "bot.chat.discord_protocol",
     "bot.chat.mastodon_protocol",
+    "bot.chat.replies",
 )
 #: Pure modules that must exist (a rename must update PURE too).
 MUST_EXIST = (

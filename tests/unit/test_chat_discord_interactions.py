@@ -68,9 +68,9 @@ def test_forged_stale_and_unsigned_requests_refused() -> None:
 def test_command_lines_and_definitions() -> None:
     assert (
         command_line({"name": "changes", "options": [{"name": "channel", "value": "beta"}]})
-        == "!changes beta"
+        == "/changes beta"
     )
-    assert command_line({"name": "roadmap"}) == "!roadmap"
+    assert command_line({"name": "roadmap"}) == "/roadmap"
     names = [c["name"] for c in command_definitions()]
     assert names == ["release", "changes", "deprecations", "roadmap", "cve", "security", "help"]
     assert all(len(str(c["description"])) <= 100 for c in command_definitions())
