@@ -25,7 +25,10 @@ from pathlib import Path
 from bot.app import Bot
 from bot.commands import StateView, answer
 from bot.config import HttpServerConfig, MboxOutput, load_config
+from bot.demo_chat import chat_previews
 from bot.errors import ConfigError
+from bot.model import AnyEvent, Event
+from bot.render import Renderer
 from bot.web.server import WebServer
 
 #: The bundled snapshots (package data, so a wheel carries them too).
@@ -113,8 +116,16 @@ Next steps:
      Configuration section; `release-bot -c config.toml check-config` shows it with the defaults.
   2. Run it: `release-bot -c config.toml once` for one poll, `release-bot -c config.toml run` for the
      daemon (or the systemd unit, container and Butane config in deploy/).
-  3. Read more: README.md (commands, configuration, IRC, mailing lists, deploy, operations),
-     https://github.com/flatcar/release-bot"""
+  3. Read more: README.md (commands, configuration, IRC, Matrix, Discord, Mastodon, Apprise, mailing
+     lists, deploy, operations), https://github.com/flatcar/release-bot"""
+
+
+def _showcase(events: list[AnyEvent]) -> AnyEvent | None:
+    """The announcement the chat previews show: the stable release, else the first one."""
+    stable = [
+        e for e in events if isinstance(e, Event) and e.kind == "release" and e.release.stream == "stable"
+    ]
+    return (stable or events or [None])[0]
 
 
 async def _start_web(bot: Bot) -> WebServer:
@@ -216,6 +227,15 @@ async def _demo(workdir: Path, *, kept: bool) -> int:
                 print(f"<you> {command}")
                 for reply in answer(command, state) or []:
                     print(f"<release-bot> {reply}")
+                print()
+            event = _showcase([e for _, e in bot.store.events()])
+            if event is not None:
+                print(
+                    "4. The chat outputs (Matrix, Discord, Mastodon, Apprise) would post the stable release"
+                )
+                print("   like this — rendered through their real templates, sent nowhere:\n")
+                for line in chat_previews(event, Renderer(override_dir=config.templates)):
+                    print(line)
                 print()
             await _show_web(web)
         finally:

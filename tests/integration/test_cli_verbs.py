@@ -189,6 +189,7 @@ def test_demo_removes_its_files_and_says_what_next(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert set(Path(tempfile.gettempdir()).glob("release-bot-demo-*")) == before
     assert "(removed at the end)" in result.stdout
+    assert "4. The chat outputs (Matrix, Discord, Mastodon, Apprise)" in result.stdout
     steps = result.stdout.split("Next steps:\n", 1)[1]
     assert "check-config" in steps and " run`" in steps and "README.md" in steps
     assert list(tmp_path.iterdir()) == []
