@@ -196,3 +196,40 @@ def test_a_long_backlog_is_summarised_once_across_a_crash(
     sink.bot = Hooks()  # type: ignore[assignment]
     run(sink, *items)
     assert len(fake_discord.discord.messages) == 1
+
+
+def test_send_test_message_as_a_bot_account(
+    tmp_path: Path,
+    fake_discord: FakeDiscordServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", BOT_TOKEN)
+    path = config(tmp_path, fake_discord.api_url)
+    assert main(["-c", str(path), "send-test-message", "discord"]) == 0
+    assert main(["-c", str(path), "send-test-message", "discord"]) == 0  # each run its own message
+    out = capsys.readouterr().out
+    assert out.count("discord: delivered") == 2 and len(fake_discord.discord.messages) == 2
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", "wrong")
+    assert main(["-c", str(path), "send-test-message", "discord"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "401" in out and "wrong" not in out
+
+
+def test_a_webhook_post_confirmed_before_a_crash_is_not_repeated(
+    tmp_path: Path, fake_discord: FakeDiscordServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the journal recorded Discord's answer, before the outbox's mark: the row is
+    delivered again by the next process, and the journal keeps it from being a second message."""
+    monkeypatch.setenv("DISCORD_WEBHOOK", fake_discord.webhook_url)
+    from tests.integration.test_discord import config as webhook_config
+
+    output = load_config(webhook_config(tmp_path)).outputs[0]
+    assert isinstance(output, DiscordOutput)
+    message = DiscordSink(output).format(events(1)[0], Renderer())
+    item = OutboxItem(1, 1, "k", "discord", message.message_id, message.payload, 0, NOW)
+    run(DiscordSink(output), item)
+    run(DiscordSink(output), item)  # a new process, the same row still queued
+    assert len(fake_discord.discord.messages) == 1
