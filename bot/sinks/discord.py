@@ -159,12 +159,14 @@ class DiscordSink(Sink):
         attempt = self.journal.get(key)
         if attempt.started is not None:
             age = time.time() - attempt.started
-            found = await self._find_posted(body, attempt.started) if self._lookup_needed(age) else None
+            looked, found = False, None
+            if self._lookup_needed(age):
+                looked, found = await self._find_posted(body, attempt.started)
             if found is not None:
                 self.journal.done(rows, found, now=time.time())
                 log.info("discord %s: an interrupted post had gone out (message %s)", self.name, found)
                 return found
-            if self.output.mode == "webhook" or age > self.output.nonce_window:
+            if self.output.mode == "webhook" or (age > self.output.nonce_window and not looked):
                 log.warning(
                     "discord %s: posting again a message whose post %g s ago was interrupted: it may "
                     "appear twice",
@@ -180,7 +182,8 @@ class DiscordSink(Sink):
         except MaybeSent:
             raise  # the start stays in the journal: the next attempt decides with it
         except DeliveryError:
-            self.journal.clear(key, now=time.time())  # Discord answered: no message was created
+            if attempt.started is None:  # Discord answered: this attempt created no message (an
+                self.journal.clear(key, now=time.time())  # earlier interrupted one may have: kept)
             raise
         self.journal.done(rows if key in rows else [*rows, key], message_id, now=time.time())
         return message_id
@@ -188,9 +191,9 @@ class DiscordSink(Sink):
     def _lookup_needed(self, age: float) -> bool:
         return self.output.mode == "bot" and age > self.output.nonce_window
 
-    async def _find_posted(self, body: dict[str, object], started: float) -> str | None:
-        """The id of this account's message with `body`'s text posted since `started`, or None (also
-        when the channel cannot be read: missing Read Message History, …)."""
+    async def _find_posted(self, body: dict[str, object], started: float) -> tuple[bool, str | None]:
+        """(whether the channel could be read, the id of this account's message with `body`'s text
+        posted since `started` or None). Unreadable: missing Read Message History, an error, …"""
         try:
             if self._own_id is None:
                 status, me = await self._request("GET", f"{self.output.api_url}/users/@me")
@@ -209,13 +212,13 @@ class DiscordSink(Sink):
                     author = message.get("author")
                     mine = isinstance(author, dict) and str(author.get("id")) == self._own_id
                     if mine and same_message(body, message):
-                        return str(message.get("id"))
+                        return True, str(message.get("id"))
                 if len(page) < 100:
-                    return None
+                    return True, None
                 after = max(int(str(m.get("id") or 0)) for m in page if isinstance(m, dict))
-        except DeliveryError as exc:
+        except (DeliveryError, ValueError) as exc:
             log.warning("discord %s: cannot look for an interrupted post in the channel: %s", self.name, exc)
-        return None
+        return False, None
 
     async def post(self, body: dict[str, object]) -> str:
         """POST one message and return its id; waits out rate limits (within max_rate_wait)."""

@@ -112,7 +112,10 @@ def test_a_post_repeated_within_the_nonce_window_is_the_same_message(
 
 
 def test_after_the_nonce_window_the_channel_is_looked_up_first(
-    tmp_path: Path, fake_discord: FakeDiscordServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    fake_discord: FakeDiscordServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("DISCORD_BOT_TOKEN", BOT_TOKEN)
     fake_discord.discord.nonce_window = 0.0  # Discord forgot the nonce
@@ -122,7 +125,10 @@ def test_after_the_nonce_window_the_channel_is_looked_up_first(
     sink, _ = sink_and_items(tmp_path / "config.toml")
     sink.journal.begin(first.message_id, now=time.time() - 600)  # interrupted ten minutes ago
     sink.journal.begin(second.message_id, now=time.time() - 600)  # never reached Discord
-    run(sink, first, second)
+    with caplog.at_level(logging.INFO, logger="release-bot.discord"):
+        run(sink, first, second)
+    assert "an interrupted post had gone out" in caplog.text
+    assert "may appear twice" not in caplog.text  # looked: the second had not gone out
     messages = fake_discord.discord.messages
     assert [m["embeds"][0]["title"] for m in messages] == [
         "[Flatcar] stable 4230.2.0 released",
@@ -233,3 +239,15 @@ def test_a_webhook_post_confirmed_before_a_crash_is_not_repeated(
     run(DiscordSink(output), item)
     run(DiscordSink(output), item)  # a new process, the same row still queued
     assert len(fake_discord.discord.messages) == 1
+
+
+def test_a_refusal_keeps_the_start_of_an_earlier_interrupted_post(
+    tmp_path: Path, fake_discord: FakeDiscordServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", BOT_TOKEN)
+    fake_discord.discord.permissions.discard("send")
+    sink, (item,) = sink_and_items(config(tmp_path, fake_discord.api_url))
+    sink.journal.begin(item.message_id, now=time.time() - 5)  # that one may have created the message
+    with pytest.raises(AuthenticationFailed):
+        run(sink, item)
+    assert sink.journal.get(item.message_id).started is not None
