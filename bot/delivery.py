@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
 from bot.backoff import Uniform, backoff
+from bot.coordination import Lock, delivery_lock
 from bot.errors import AuthenticationFailed, DeliveryError
 from bot.sinks import Sink
 from bot.store import OutboxItem, StateStore
@@ -145,7 +146,7 @@ class Deliverer:
         self.sinks = list(sinks)
         self.clock = clock
         self.policy = policy or RetryPolicy()
-        self.lock = DeliveryLock(store.path)
+        self.lock: Lock = delivery_lock(store, DeliveryLock)  # a lock file; on PostgreSQL an advisory lock
         self._open = False
         self._sink_locks: dict[str, asyncio.Lock] = {}
 
