@@ -12,6 +12,7 @@ noticed by the server's TCP keepalives on that session, set from `[bot] takeover
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -23,7 +24,16 @@ if TYPE_CHECKING:
 
     from bot.store.interface import StateStore
 
-__all__ = ["DELIVERY_LOCK", "Holder", "LeaderLock", "Lock", "delivery_lock", "holders", "instance_name"]
+__all__ = [
+    "DELIVERY_LOCK",
+    "Holder",
+    "LeaderLock",
+    "Lock",
+    "delivery_lock",
+    "holder_lines",
+    "holders",
+    "instance_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -176,3 +186,47 @@ def holders(store: StateStore) -> list[Holder]:
         instance = str(application).removeprefix("release-bot ").removesuffix(" delivery")
         out.append(Holder(names.get(int(objid), f"lock {objid}"), instance, address, str(since)))
     return out
+
+
+def holder_lines(store: StateStore) -> list[str]:
+    """`status` lines: who delivers (PostgreSQL; none for SQLite, where the lock file says it)."""
+    if getattr(store, "backend", "sqlite") != "postgresql":
+        return []
+    found = holders(store)
+    if not found:
+        return ["instances: no instance holds the delivery lock (none running, or taking over)"]
+    return [
+        f"instances: {h.what}: {h.instance}"
+        + (f" from {h.address}" if h.address else "")
+        + f" since {h.since}"
+        for h in found
+    ]
+
+
+async def listen_for_outbox(store: StateStore, wake: asyncio.Event, *, retry: float = 5.0) -> None:
+    """Set `wake` whenever a commit on the PostgreSQL state of `store` queued messages (its
+    NOTIFY), so delivery does not wait for its next tick; reconnects after a lost connection. Returns
+    at once for SQLite (the daemon's own wake-up covers one process). Runs until cancelled."""
+    if getattr(store, "backend", "sqlite") != "postgresql":
+        return
+    import psycopg
+
+    from bot.store.pgstore import NOTIFY_CHANNEL
+
+    url: str = store.url  # type: ignore[attr-defined]
+    password: str | None = store.password  # type: ignore[attr-defined]
+    extra: dict[str, Any] = {"application_name": f"release-bot {instance_name()} listen"}
+    if password is not None:
+        extra["password"] = password
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=10, **extra
+            ) as conn:
+                await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                wake.set()  # anything queued while we were not listening
+                async for _ in conn.notifies():
+                    wake.set()
+        except psycopg.Error as exc:
+            log.debug("outbox notifications: %s; listening again in %.0f s", exc, retry)
+        await asyncio.sleep(retry)

@@ -100,7 +100,9 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
 
     bot = top.table("bot")
     state_value = bot.optional_string("state")
-    database = parse_postgres_state(bot, state_value) if state_value and is_postgresql_url(state_value) else None
+    database = (
+        parse_postgres_state(bot, state_value) if state_value and is_postgresql_url(state_value) else None
+    )
     state = state_path(None if database else state_value, config_dir=base)
     templates = bot.optional_path("templates", base)
     log_level = bot.choice("log_level", _LOG_LEVELS, "info")

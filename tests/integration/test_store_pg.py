@@ -71,3 +71,55 @@ def test_a_wrong_password_or_an_unreachable_server_is_a_clear_error(
     free = pg_url.replace(f":{pg_cluster.port}/", ":1/")
     with pytest.raises(StateUnavailable, match="cannot connect"):
         PgStore(free, password="x")
+
+
+def test_a_commit_that_queues_messages_wakes_the_listening_deliverers(pg_url: str) -> None:
+    """LISTEN/NOTIFY: a poll committed by one instance wakes the deliverer of another at once."""
+    import asyncio
+
+    from bot.coordination import listen_for_outbox
+    from bot.messages import sample_events
+    from bot.store import OutboxMessage, PollRecord
+    from tests.store_suite import NOW
+
+    password = os.environ[PASSWORD_ENV]
+
+    async def scenario() -> tuple[bool, bool]:
+        wake = asyncio.Event()
+        with (
+            PgStore(pg_url, password=password) as listener_side,
+            PgStore(pg_url, password=password) as poller,
+        ):
+            task = asyncio.create_task(listen_for_outbox(listener_side, wake))
+            await asyncio.wait_for(wake.wait(), 10)  # set once when listening starts
+            wake.clear()
+            poller.commit_poll(PollRecord("s", now=NOW, events=[]))  # nothing queued: no wake-up
+            await asyncio.sleep(0.5)
+            quiet = not wake.is_set()
+            event = sample_events()[0]
+            message = OutboxMessage("mbox", "<m@x>", {"text": "t"})
+            await asyncio.to_thread(poller.commit_poll, PollRecord("s", now=NOW, events=[(event, [message])]))
+            try:
+                await asyncio.wait_for(wake.wait(), 5)
+            finally:
+                task.cancel()
+            return quiet, wake.is_set()
+
+    quiet, woken = asyncio.run(scenario())
+    assert quiet and woken
+
+
+def test_the_sqlite_default_never_imports_psycopg(tmp_path) -> None:
+    """psycopg is an optional extra: a bot on a SQLite state runs without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bot.app, bot.daemon, bot.cli.verbs, bot.cli.status, bot.coordination\n"
+        "from bot.store.backend import open_state\n"
+        "from bot.config import parse_config\n"
+        "from pathlib import Path\n"
+        "assert 'psycopg' not in sys.modules, sorted(m for m in sys.modules if 'psycopg' in m)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
