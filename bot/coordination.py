@@ -73,6 +73,7 @@ class LeaderLock:
         self.name = instance_name()
         self._conn: psycopg.Connection[Any] | None = None
         self._warned = False
+        self._unreachable = False
 
     @property
     def held(self) -> bool:
@@ -111,8 +112,13 @@ class LeaderLock:
                 self.url, password=self._password, application_name=f"release-bot {self.name} delivery"
             )
         except StateUnavailable as exc:
-            log.warning("%s", exc)
+            if not self._unreachable:  # once per outage, not once per delivery tick
+                log.warning("%s (nothing is delivered from here until it is back)", exc)
+                self._unreachable = True
             return False
+        if self._unreachable:
+            log.info("%s: the database is reachable again", self.label)
+            self._unreachable = False
         try:
             # the server notices a vanished host through keepalives on this session
             idle = max(1, int(self.takeover / 3))
