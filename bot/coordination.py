@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -74,6 +75,9 @@ class LeaderLock:
         self._conn: psycopg.Connection[Any] | None = None
         self._warned = False
         self._unreachable = False
+        #: the last claim found the lock held by another instance (this one, if it had the outputs
+        #: open, lets go of them: bot.delivery.Deliverer)
+        self.other_holder = False
 
     @property
     def held(self) -> bool:
@@ -129,7 +133,8 @@ class LeaderLock:
         except Exception:
             conn.close()
             raise
-        if row is None or not row[0]:
+        self.other_holder = row is None or not row[0]
+        if self.other_holder:
             conn.close()
             if not self._warned:
                 log.warning(
@@ -236,3 +241,15 @@ async def listen_for_outbox(store: StateStore, wake: asyncio.Event, *, retry: fl
         except psycopg.Error as exc:
             log.debug("outbox notifications: %s; listening again in %.0f s", exc, retry)
         await asyncio.sleep(retry)
+
+
+def claim_poll(store: StateStore, source: str, *, now: datetime, interval: float) -> bool:
+    """Whether this instance polls `source` now: on PostgreSQL only when no instance started a poll of
+    it in the last 0.9 × its interval (a lease with a deadline: `PgStore.claim_poll`), so several
+    instances poll each source once per interval between them; always on SQLite."""
+    if getattr(store, "backend", "sqlite") != "postgresql":
+        return True
+    claimed: bool = store.claim_poll(source, now=now, interval=interval)  # type: ignore[attr-defined]
+    if not claimed:
+        log.debug("source %s: polled by another instance within its interval; skipped here", source)
+    return claimed

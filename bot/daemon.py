@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
-from bot.coordination import listen_for_outbox
+from bot.coordination import claim_poll, listen_for_outbox
 from bot.errors import BotError
 from bot.failures import describe_store_error
 from bot.pipeline import PollResult
@@ -138,6 +138,8 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
 
     async def poll_job(source: SourceConfig) -> None:
         try:
+            if not claim_poll(bot.store, source.name, now=bot.clock(), interval=source.interval):
+                return  # another instance (same PostgreSQL state) polled it within its interval
             result = await bot.poll(source)
             store_ok(f"source {source.name}")
         except (sqlite3.Error, OSError) as exc:

@@ -156,13 +156,17 @@ class Deliverer:
                 await sink.open()
             self._open = True
 
-    async def close(self) -> None:
+    async def close_sinks(self) -> None:
         if self._open:
+            self._open = False
             for sink in self.sinks:
                 try:
                     await sink.close()
                 except Exception:
                     log.exception("closing sink %s failed", sink.name)
+
+    async def close(self) -> None:
+        await self.close_sinks()
         self.lock.release()
 
     async def deliver(self) -> DeliveryResult:
@@ -170,6 +174,8 @@ class Deliverer:
         its remaining messages queued and does not hold up the others."""
         result = DeliveryResult()
         if not self.lock.claim():
+            if self._open and getattr(self.lock, "other_holder", False):
+                await self.close_sinks()  # another instance delivers now: one voice (bot.coordination)
             return result
         await self.open_sinks()
         await asyncio.gather(*(self._deliver_sink(sink, result) for sink in self.sinks))

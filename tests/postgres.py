@@ -110,9 +110,11 @@ class PgCluster:
 
     def start(self) -> None:
         log = self.root / "server.log"
+        # fsync off: the machine does not crash under the tests, the server may (pg_ctl -m immediate);
+        # synchronous_commit stays on: a commit acknowledged to the bot survives a server crash
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c full_page_writes=off -c max_connections=200"
         )
         subprocess.run(
             self._as_owner(self.pg_ctl, "-D", str(self.data), "-l", str(log), "-o", options, "-w", "start"),

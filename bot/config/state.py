@@ -43,7 +43,7 @@ def parse_postgres_state(bot: Table, value: str) -> PostgresState:
     try:
         parts = urlsplit(value)
         query = parse_qs(parts.query)
-        has_password = parts.password is not None
+        has_password = parts.password is not None  # postgresql:///db (no host): libpq's unix socket
     except ValueError as exc:
         raise bot.error("state", f"not a valid postgresql:// URL: {exc}") from exc
     if has_password or "password" in query:
@@ -52,8 +52,6 @@ def parse_postgres_state(bot: Table, value: str) -> PostgresState:
             "the URL holds a password: put it in an environment variable named by state_password_env "
             "(or in libpq's ~/.pgpass or a service file), never in the config file",
         )
-    if not parts.hostname and "host" not in query and "service" not in query:
-        raise bot.error("state", f"no host in {value!r} (postgresql://user@host:port/database)")
     return PostgresState(
         url=value,
         password_env=bot.env_name("state_password_env"),

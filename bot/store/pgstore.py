@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from bot.errors import StoreError
 from bot.store.announcements import AnnouncementStore
 from bot.store.base import Connection, StoreCore
+from bot.store.codec import ts
 from bot.store.digests import DigestStore
 from bot.store.outbox import OutboxStore
 from bot.store.pgconn import PgConnection, redact
@@ -155,6 +157,22 @@ class PgBase(StoreCore):
 
     def _notify_outbox(self, db: Connection) -> None:
         db.execute("SELECT pg_notify(?, '')", (NOTIFY_CHANNEL,))
+
+    def claim_poll(self, source: str, *, now: datetime, interval: float) -> bool:
+        """The poll lease of `source`: True when this instance may poll it now — no instance started a
+        poll of it within the last 0.9 × `interval` — and then the lease is taken (its start recorded
+        as the source's last attempt, in one statement: two instances asking together get one True).
+        A holder that dies mid-poll leaves a lease that expires by itself."""
+        cutoff = ts(now - timedelta(seconds=0.9 * interval))
+        with self.transaction() as db:
+            row = db.execute(
+                """INSERT INTO source_status (source, last_attempt_at) VALUES (?, ?)
+                   ON CONFLICT (source) DO UPDATE SET last_attempt_at = excluded.last_attempt_at
+                   WHERE source_status.last_attempt_at IS NULL OR source_status.last_attempt_at <= ?
+                   RETURNING source""",
+                (source, ts(now), cutoff),
+            ).fetchone()
+        return row is not None
 
     def connection_info(self) -> dict[str, Any]:
         """Server facts for `status`: version, database, this session's pid."""

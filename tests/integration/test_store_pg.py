@@ -15,6 +15,7 @@ from bot.store.pgconn import StateUnavailable
 from bot.store.pgstore import PgStore
 from tests.postgres import PASSWORD_ENV, PgCluster
 from tests.store_suite import (  # noqa: F401 - the store suite, collected here for PostgreSQL
+    NOW,
     test_a_delivery_pass_marks_in_few_transactions,
     test_a_queued_digest_is_in_its_group,
     test_a_sink_that_is_not_idempotent_is_marked_message_by_message,
@@ -123,3 +124,83 @@ def test_the_sqlite_default_never_imports_psycopg(tmp_path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_deliverer_that_lost_its_lock_to_another_instance_lets_go_of_its_outputs(pg_url: str) -> None:
+    """The delivery lock lives as long as its session: when that session ends (a server restart, a
+    network cut) another instance may take the lock; the old holder then closes its sinks (an IRC
+    connection, a Matrix sync) so that one instance speaks. A database that is merely unreachable
+    closes nothing (nobody can take over meanwhile)."""
+    import asyncio
+
+    from bot.coordination import LeaderLock
+    from bot.delivery import Deliverer
+
+    password = os.environ[PASSWORD_ENV]
+
+    class Sink:
+        name = group = "irc"
+        idempotent = True
+
+        def __init__(self) -> None:
+            self.opened = 0
+            self.closed = 0
+
+        def ready(self) -> bool:
+            return True
+
+        async def open(self) -> None:
+            self.opened += 1
+
+        async def close(self) -> None:
+            self.closed += 1
+
+    with PgStore(pg_url, password=password) as store:
+        sink = Sink()
+        deliverer = Deliverer(store, [sink], clock=lambda: NOW)  # type: ignore[list-item]
+        lock = deliverer.lock
+        assert isinstance(lock, LeaderLock)
+        asyncio.run(deliverer.deliver())
+        assert lock.held and sink.opened == 1
+        # the holder's session ends (as when the server restarts); another instance takes the lock
+        assert lock._conn is not None
+        pid = lock._conn.info.backend_pid
+        store._db.execute("SELECT pg_terminate_backend(?)", (pid,))
+        other = LeaderLock(pg_url, password=password)
+        try:
+            for _ in range(50):
+                if other.claim():
+                    break
+                asyncio.run(asyncio.sleep(0.1))
+            assert other.held
+            asyncio.run(deliverer.deliver())
+            assert (lock.held, sink.closed) == (False, 1)  # one voice: the outputs let go
+            other.release()
+            asyncio.run(deliverer.deliver())  # free again: this instance takes over and reopens
+            assert (lock.held, sink.opened) == (True, 2)
+        finally:
+            other.release()
+            asyncio.run(deliverer.close())
+
+
+def test_a_source_is_polled_by_one_instance_per_interval(pg_url: str) -> None:
+    """The poll lease: of several instances asking at the same time one gets it; nobody else until
+    0.9 × the interval has passed since that poll started (also when its holder died mid-poll)."""
+    from datetime import timedelta
+
+    from bot.coordination import claim_poll
+    from bot.store import PollRecord
+
+    password = os.environ[PASSWORD_ENV]
+    with PgStore(pg_url, password=password) as a, PgStore(pg_url, password=password) as b:
+        assert [claim_poll(s, "flatcar", now=NOW, interval=60) for s in (a, b, a)] == [True, False, False]
+        later = NOW + timedelta(seconds=30)
+        assert not claim_poll(b, "flatcar", now=later, interval=60)
+        assert claim_poll(b, "other", now=later, interval=60)  # each source has its own lease
+        a.commit_poll(PollRecord("flatcar", now=NOW, events=[]))  # the holder's poll commits
+        status = a.source_status("flatcar")
+        assert status is not None and status.last_success_at == NOW and status.error_streak == 0
+        due = NOW + timedelta(seconds=54)  # 0.9 × 60 s after the poll started
+        assert claim_poll(b, "flatcar", now=due, interval=60) and not claim_poll(
+            a, "flatcar", now=due, interval=60
+        )
