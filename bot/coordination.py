@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from bot.store.interface import StateStore
+    from bot.store.records import OutboxItem
 
 __all__ = [
     "DELIVERY_LOCK",
@@ -253,3 +254,16 @@ def claim_poll(store: StateStore, source: str, *, now: datetime, interval: float
     if not claimed:
         log.debug("source %s: polled by another instance within its interval; skipped here", source)
     return claimed
+
+
+def claim_pending(store: StateStore, sink: str, *, now: datetime, limit: int = 100) -> list[OutboxItem]:
+    """The due messages of `sink` this process delivers now: on PostgreSQL claimed for this instance
+    (`PgStore.claim_pending`, leased for `[bot] takeover_timeout`), on SQLite `pending` (one deliverer
+    per state file, its lock file)."""
+    if getattr(store, "backend", "sqlite") != "postgresql":
+        return store.pending(sink, now=now, limit=limit)
+    lease: float = getattr(store, "takeover", 30.0)
+    items: list[OutboxItem] = store.claim_pending(  # type: ignore[attr-defined]
+        sink, holder=instance_name(), now=now, lease=lease, limit=limit
+    )
+    return items

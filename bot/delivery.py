@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
 from bot.backoff import Uniform, backoff
-from bot.coordination import Lock, delivery_lock
+from bot.coordination import Lock, claim_pending, delivery_lock
 from bot.errors import AuthenticationFailed, DeliveryError
 from bot.sinks import Sink
 from bot.store import OutboxItem, StateStore
@@ -252,7 +252,7 @@ class Deliverer:
 
     async def _sink_items(self, sink: Sink, result: DeliveryResult, marks: _Marks) -> None:
         while sink.ready():
-            items = self.store.pending(sink.name, now=self.clock(), limit=100)
+            items = claim_pending(self.store, sink.name, now=self.clock(), limit=100)  # PostgreSQL: claimed
             if not items:
                 return
             for item in items:

@@ -47,6 +47,15 @@ def queue_message(db: Connection, event_id: int, message: OutboxMessage, stamp: 
     return outbox_id
 
 
+def due_prefix(rows: list[Any], now: datetime) -> list[Any]:
+    """`rows` (queued, in order) up to the first one whose retry is not due at `now`."""
+    due = ts(now) or ""
+    for index, row in enumerate(rows):
+        if row["next_attempt_at"] is not None and row["next_attempt_at"] > due:
+            return rows[:index]
+    return rows
+
+
 class OutboxStore(StoreCore):
     PENDING_SQL = """SELECT o.*, e.key AS event_key, b.payload AS payload FROM outbox o
                      JOIN events e ON e.id = o.event_id JOIN outbox_bodies b ON b.outbox_id = o.id
@@ -72,11 +81,9 @@ class OutboxStore(StoreCore):
         """Queued messages for a sink, oldest first, up to the first one whose retry is not due yet:
         a message waiting for its retry holds back the ones queued after it, so order is kept."""
         rows = self._db.execute(self.PENDING_SQL, (sink, limit)).fetchall()
-        due = ts(now) or ""
-        for index, row in enumerate(rows):
-            if row["next_attempt_at"] is not None and row["next_attempt_at"] > due:
-                rows = rows[:index]
-                break
+        return self._items(due_prefix(rows, now))
+
+    def _items(self, rows: list[Any]) -> list[OutboxItem]:
         return [
             OutboxItem(
                 id=row["id"],

@@ -20,10 +20,11 @@ from bot.store.announcements import AnnouncementStore
 from bot.store.base import Connection, StoreCore
 from bot.store.codec import ts
 from bot.store.digests import DigestStore
-from bot.store.outbox import OutboxStore
+from bot.store.outbox import OutboxStore, due_prefix
 from bot.store.pgconn import PgConnection, redact
 from bot.store.plans import PlanStore
 from bot.store.polls import PollStore
+from bot.store.records import OutboxItem
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ __all__ = ["LOCK_CLASS", "NOTIFY_CHANNEL", "PgStore", "is_postgresql"]
 #: the first key of every advisory lock release-bot takes ("RBot"); the second says what it locks
 LOCK_CLASS = 0x52426F74
 MIGRATE_LOCK = 1
+#: the first key of the transaction-scoped lock a claim of a sink's messages takes (second: the sink)
+SINK_LOCK_CLASS = LOCK_CLASS + 1
 #: the channel a commit that queued messages NOTIFYs
 NOTIFY_CHANNEL = "release_bot_outbox"
 
@@ -184,6 +187,49 @@ class PgBase(StoreCore):
 
 class PgStore(PgBase, PollStore, PlanStore, OutboxStore, DigestStore, AnnouncementStore):
     """The state of one or more bot processes in one PostgreSQL database; implements `StateStore`."""
+
+    def claim_pending(
+        self, sink: str, *, holder: str, now: datetime, lease: float, limit: int = 100
+    ) -> list[OutboxItem]:
+        """The messages of `sink` that `holder` delivers now, claimed until `now + lease`: queued,
+        oldest first, up to the first one waiting for its retry (as `pending`). Taken with
+        `SELECT … FOR UPDATE SKIP LOCKED` in one transaction, under a lock of the sink for that
+        transaction; nothing is claimed while another holder's claims on the sink run (so a sink's
+        messages keep their order whoever delivers them). A dead holder's claims expire with their
+        lease; its rows go back to whoever claims next. Marks (`mark_delivered…`) are written on this
+        same connection."""
+        stamp = ts(now)
+        with self.transaction() as db:
+            if not db.execute(
+                "SELECT pg_try_advisory_xact_lock(?, hashtext(?))", (SINK_LOCK_CLASS, sink)
+            ).fetchone()[0]:
+                return []  # another instance is claiming this sink right now
+            busy = db.execute(
+                """SELECT 1 FROM outbox WHERE sink = ? AND state = 'queued' AND claimed_by <> ?
+                   AND claimed_until > ? LIMIT 1""",
+                (sink, holder, stamp),
+            ).fetchone()
+            if busy is not None:
+                return []
+            rows = db.execute(
+                """SELECT id, next_attempt_at FROM outbox WHERE sink = ? AND state = 'queued'
+                   ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED""",
+                (sink, limit),
+            ).fetchall()
+            ids = [row["id"] for row in due_prefix(rows, now)]
+            if not ids:
+                return []
+            db.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ANY(?)",
+                (holder, ts(now + timedelta(seconds=lease)), ids),
+            )
+            claimed = db.execute(
+                """SELECT o.*, e.key AS event_key, b.payload AS payload FROM outbox o
+                   JOIN events e ON e.id = o.event_id JOIN outbox_bodies b ON b.outbox_id = o.id
+                   WHERE o.id = ANY(?) ORDER BY o.id""",
+                (ids,),
+            ).fetchall()
+        return self._items(claimed)
 
 
 if TYPE_CHECKING:  # mypy checks that the PostgreSQL backend implements the whole interface

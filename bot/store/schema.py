@@ -283,6 +283,16 @@ V6 = """
 """
 
 
+# 7 (shared PostgreSQL state, issue 16): outbox claims. A deliverer claims the queued messages of a
+# sink before sending them (`PgStore.claim_pending`: SELECT … FOR UPDATE SKIP LOCKED, then who and until
+# when); another instance leaves a sink alone while its claims run, and a dead instance's claims expire.
+# SQLite (one deliverer per file, its lock file) keeps the columns empty.
+V7 = """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, source status, releases, events, outbox", _statements(V1), postgresql=_pg(V1)),
     Migration(2, "mail digests", _statements(V2), postgresql=_pg(V2, _rowid("digests"))),
@@ -307,6 +317,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "message bodies in a table of their own (pruned after delivery)",
         _statements(V6),
         postgresql=_pg(V6),
+    ),
+    Migration(
+        7, "outbox claims (several deliverers on one PostgreSQL state)", _statements(V7), postgresql=_pg(V7)
     ),
 )
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.errors import StoreError
+from bot.messages import sample_events
 from bot.store import SCHEMA_VERSION, StateStore
 from bot.store.pgconn import StateUnavailable
 from bot.store.pgstore import PgStore
@@ -79,7 +80,6 @@ def test_a_commit_that_queues_messages_wakes_the_listening_deliverers(pg_url: st
     import asyncio
 
     from bot.coordination import listen_for_outbox
-    from bot.messages import sample_events
     from bot.store import OutboxMessage, PollRecord
     from tests.store_suite import NOW
 
@@ -204,3 +204,43 @@ def test_a_source_is_polled_by_one_instance_per_interval(pg_url: str) -> None:
         assert claim_poll(b, "flatcar", now=due, interval=60) and not claim_poll(
             a, "flatcar", now=due, interval=60
         )
+
+
+def test_outbox_claims_one_deliverer_per_sink_in_order_and_a_dead_ones_claims_expire(pg_url: str) -> None:
+    """`claim_pending`: SELECT … FOR UPDATE SKIP LOCKED with a lease. While one instance's claims on
+    a sink run, another claims nothing of it (order is kept); the holder's marks go through its own
+    connection; when the holder dies its claims expire and the rest goes to the next claimer."""
+    from datetime import timedelta
+
+    from bot.model import Event, Release
+    from bot.store import OutboxMessage, PollRecord
+    from tests.store_suite import queue_sample
+
+    release = Release(source="x", project="X", stream="a", channel="a", version="1.0.0")
+
+    password = os.environ[PASSWORD_ENV]
+    with PgStore(pg_url, password=password) as a, PgStore(pg_url, password=password) as b:
+        ids = queue_sample(a)
+        assert len(ids) >= 3
+        mine = a.claim_pending("list", holder="a", now=NOW, lease=30, limit=2)
+        assert [i.id for i in mine] == ids[:2]
+        assert b.claim_pending("list", holder="b", now=NOW, lease=30) == []  # a delivers this sink
+        again = a.claim_pending("list", holder="a", now=NOW, lease=30)  # the holder goes on
+        assert [i.id for i in again] == ids
+        a.mark_delivered(ids[0], now=NOW)
+        # another sink is free for b
+        b.commit_poll(
+            PollRecord(
+                "x", now=NOW, events=[(Event("release", release), [OutboxMessage("irc", "<i@x>", {})])]
+            )
+        )
+        assert [i.sink for i in b.claim_pending("irc", holder="b", now=NOW, lease=30)] == ["irc"]
+        # a dies: its claims run out after the lease, then b takes the rest, in order
+        assert b.claim_pending("list", holder="b", now=NOW + timedelta(seconds=29), lease=30) == []
+        rest = b.claim_pending("list", holder="b", now=NOW + timedelta(seconds=31), lease=30)
+        assert [i.id for i in rest] == ids[1:]
+        assert a.claim_pending("list", holder="a", now=NOW + timedelta(seconds=32), lease=30) == []
+        # a message waiting for its retry holds back the ones after it, as `pending` does
+        b.mark_attempt_failed(ids[1], error="421", permanent=False, retry_at=NOW + timedelta(hours=1))
+        assert b.claim_pending("list", holder="b", now=NOW + timedelta(seconds=40), lease=30) == []
+        assert b.pending("list", now=NOW + timedelta(seconds=40)) == []
