@@ -177,6 +177,12 @@ def test_status_migrate_and_the_delivery_lock_on_postgresql(
     assert main(["-c", str(config), "migrate"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert main(["-c", str(config), "once"]) == 1  # the mail output's server is down
+    capsys.readouterr()
+    # the read-only verbs read the PostgreSQL state
+    assert main(["-c", str(config), "query", "!release stable"]) == 0
+    assert "stable 4152.2.0" in capsys.readouterr().out  # the stable release of the first snapshot
+    assert main(["-c", str(config), "preview", "flatcar"]) == 0
+    assert "4152.2.0" in capsys.readouterr().out  # nothing new: the newest stored release is shown
     first, second = (LeaderLock(pg_url, password=PASSWORD) for _ in range(2))
     try:
         assert first.claim() and not second.claim()
