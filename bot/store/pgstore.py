@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
+import psycopg
+
 from bot.errors import StoreError
 from bot.store.announcements import AnnouncementStore
 from bot.store.base import Connection, StoreCore
@@ -75,6 +77,10 @@ class PgBase(StoreCore):
                 self.migrate()
             elif migrate is not None:
                 self.check_schema()
+        except psycopg.Error as exc:  # e.g. a role that may not create tables: said, not a traceback
+            self._db.close()
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(f"{self.path}: cannot set up the state database: {first}") from exc
         except BaseException:
             self._db.close()
             raise

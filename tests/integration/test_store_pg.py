@@ -244,3 +244,11 @@ def test_outbox_claims_one_deliverer_per_sink_in_order_and_a_dead_ones_claims_ex
         b.mark_attempt_failed(ids[1], error="421", permanent=False, retry_at=NOW + timedelta(hours=1))
         assert b.claim_pending("list", holder="b", now=NOW + timedelta(seconds=40), lease=30) == []
         assert b.pending("list", now=NOW + timedelta(seconds=40)) == []
+
+
+def test_a_role_that_may_not_create_the_schema_gets_a_clear_error(pg_url: str, pg_cluster: PgCluster) -> None:
+    name = pg_url.rsplit("/", 1)[1]
+    pg_cluster.sql(f"ALTER DATABASE {name} OWNER TO postgres")
+    pg_cluster.sql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", database=name)
+    with pytest.raises(StoreError, match="cannot set up the state database: permission denied"):
+        PgStore(pg_url, password=os.environ[PASSWORD_ENV])
