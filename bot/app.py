@@ -27,7 +27,8 @@ from bot.recording import load_known, record
 from bot.sinks import Sink, build_sinks
 from bot.sources import fetch_source, kind_of
 from bot.sources.http import HttpFetcher
-from bot.store import OutboxItem, OutboxMessage, StateStore, Store, ThreadStart
+from bot.store import OutboxItem, OutboxMessage, StateStore, ThreadStart
+from bot.store.backend import open_state
 from bot.web import metrics
 
 log = logging.getLogger("release-bot")
@@ -64,7 +65,7 @@ class Bot:
         clock: Clock = utcnow,
     ) -> None:
         self.config = config
-        self.store: StateStore = store or Store(config.state, synchronous=config.sqlite_synchronous)
+        self.store: StateStore = store or open_state(config)
         self.fetcher = fetcher or http_fetcher(config)
         self.sinks = list(sinks) if sinks is not None else build_sinks(config.outputs)
         self.renderer = renderer or Renderer(override_dir=config.templates)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
+from bot.coordination import claim_poll, listen_for_outbox
 from bot.errors import BotError
 from bot.failures import describe_store_error
 from bot.pipeline import PollResult
@@ -128,7 +129,7 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
 
     def store_failed(where: str, exc: BaseException) -> bool:
         """Log an expected state-file failure once per streak, without a traceback."""
-        return streaks.setdefault(where, StateStreak(where)).failed(str(bot.config.state), exc)
+        return streaks.setdefault(where, StateStreak(where)).failed(bot.config.state_label, exc)
 
     def store_ok(where: str) -> None:
         streak = streaks.get(where)
@@ -137,6 +138,8 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
 
     async def poll_job(source: SourceConfig) -> None:
         try:
+            if not claim_poll(bot.store, source.name, now=bot.clock(), interval=source.interval):
+                return  # another instance (same PostgreSQL state) polled it within its interval
             result = await bot.poll(source)
             store_ok(f"source {source.name}")
         except (sqlite3.Error, OSError) as exc:
@@ -183,7 +186,8 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
 
     async def open_sinks() -> None:
         # an IRC network may take its whole connect_timeout: the polls and the other sinks do not wait
-        await bot.deliverer.open_sinks()
+        if bot.deliverer.lock.claim():  # a standby opens no connection: one voice per output
+            await bot.deliverer.open_sinks()
 
     for source in bot.config.sources:
         scheduler.add_job(
@@ -215,6 +219,7 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
         web = WebServer(bot, bot.config.http_server)
         await web.start()
     helpers: list[asyncio.Task[None]] = [asyncio.create_task(tracked(open_sinks)(), name="open-sinks")]
+    helpers.append(asyncio.create_task(listen_for_outbox(bot.store, wake), name="listen"))  # PostgreSQL
     interval = watchdog_interval()
     if notifier.enabled and interval is not None:
         helpers.append(asyncio.create_task(watchdog_loop(notifier, interval, status), name="watchdog"))
@@ -224,7 +229,7 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
         __version__,
         len(bot.config.sources),
         len(bot.sinks),
-        bot.config.state,
+        bot.config.state_label,
     )
     notifier.ready(f"running: {len(bot.config.sources)} source(s), {len(bot.sinks)} output(s)")
     try:

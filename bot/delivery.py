@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
 from bot.backoff import Uniform, backoff
+from bot.coordination import Lock, claim_pending, delivery_lock
 from bot.errors import AuthenticationFailed, DeliveryError
 from bot.sinks import Sink
 from bot.store import OutboxItem, StateStore
@@ -145,7 +146,7 @@ class Deliverer:
         self.sinks = list(sinks)
         self.clock = clock
         self.policy = policy or RetryPolicy()
-        self.lock = DeliveryLock(store.path)
+        self.lock: Lock = delivery_lock(store, DeliveryLock)  # a lock file; on PostgreSQL an advisory lock
         self._open = False
         self._sink_locks: dict[str, asyncio.Lock] = {}
 
@@ -155,13 +156,17 @@ class Deliverer:
                 await sink.open()
             self._open = True
 
-    async def close(self) -> None:
+    async def close_sinks(self) -> None:
         if self._open:
+            self._open = False
             for sink in self.sinks:
                 try:
                     await sink.close()
                 except Exception:
                     log.exception("closing sink %s failed", sink.name)
+
+    async def close(self) -> None:
+        await self.close_sinks()
         self.lock.release()
 
     async def deliver(self) -> DeliveryResult:
@@ -169,6 +174,8 @@ class Deliverer:
         its remaining messages queued and does not hold up the others."""
         result = DeliveryResult()
         if not self.lock.claim():
+            if self._open and getattr(self.lock, "other_holder", False):
+                await self.close_sinks()  # another instance delivers now: one voice (bot.coordination)
             return result
         await self.open_sinks()
         await asyncio.gather(*(self._deliver_sink(sink, result) for sink in self.sinks))
@@ -245,7 +252,7 @@ class Deliverer:
 
     async def _sink_items(self, sink: Sink, result: DeliveryResult, marks: _Marks) -> None:
         while sink.ready():
-            items = self.store.pending(sink.name, now=self.clock(), limit=100)
+            items = claim_pending(self.store, sink.name, now=self.clock(), limit=100)  # PostgreSQL: claimed
             if not items:
                 return
             for item in items:

@@ -51,6 +51,8 @@ def describe_store_error(exc: BaseException) -> str | None:
         if "unable to open" in text:
             return f"cannot open the state file: {text}"
         return None
+    if isinstance(exc, ConnectionError) and type(exc).__name__ == "StateUnavailable":
+        return str(exc)  # the PostgreSQL state cannot be reached now (bot.store.pgconn)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return "the disk is full" + (f" ({exc.filename})" if exc.filename else "")
     return None

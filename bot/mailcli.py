@@ -146,6 +146,7 @@ def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:
     from bot import digest as digests
     from bot.render import Renderer
     from bot.store import Store
+    from bot.store.backend import open_state
 
     config = load(args)
     sinks = [s for s in mail_sinks(config, args.output) if s.mail.digest is not None]
@@ -154,7 +155,11 @@ def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:
     renderer = Renderer(override_dir=config.templates)
     now = datetime.now(UTC)
     if args.preview:
-        store = Store(config.state if config.state.exists() else ":memory:")
+        store = (  # PostgreSQL: the shared state, read as it is (not migrated)
+            open_state(config, migrate=False)
+            if config.database is not None
+            else Store(config.state if config.state.exists() else ":memory:")
+        )
         try:
             for sink in sinks:
                 digest = sink.mail.digest

@@ -18,6 +18,7 @@ from bot.recording import load_known
 from bot.sinks import build_sinks
 from bot.sources import fetch_source, kind_of
 from bot.store import OutboxMessage, Store
+from bot.store.backend import open_state
 
 
 async def preview(config: Config, source_name: str, *, last: int = 1) -> list[str]:
@@ -32,8 +33,10 @@ async def preview(config: Config, source_name: str, *, last: int = 1) -> list[st
     if fetched.rate_limited:
         lines.append(f"# {fetched.rate_limited}")
     known = Known()
-    if config.state.exists():
-        with Store(config.state) as store:
+    if config.database is not None or config.state.exists():
+        with (
+            open_state(config, migrate=False) if config.database is not None else Store(config.state) as store
+        ):
             known = load_known(store, source.name, roadmap=roadmap)
     renderer = Renderer(override_dir=config.templates)
     sinks = build_sinks(config.outputs)

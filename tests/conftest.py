@@ -6,9 +6,19 @@ import pytest
 
 from tests.httpserver import http_server
 from tests.ircnet import inspircd_net, irc_net, ngircd_server
+from tests.postgres import pg_cluster, pg_url
 from tests.smtpserver import smtp_certs, smtp_server
 
-__all__ = ["http_server", "inspircd_net", "irc_net", "ngircd_server", "smtp_certs", "smtp_server"]
+__all__ = [
+    "http_server",
+    "inspircd_net",
+    "irc_net",
+    "ngircd_server",
+    "pg_cluster",
+    "pg_url",
+    "smtp_certs",
+    "smtp_server",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

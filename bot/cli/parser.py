@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.chat.cli import add_chat_verbs
 
     add_chat_verbs(sub, _load_config)  # send-test-message, discord register-commands
+    from bot.cli.migrate import add_migrate_verbs
+
+    add_migrate_verbs(sub, _verb)  # migrate, migrate-state
     for name, example in MAIL_EXAMPLES.items():
         if name in sub.choices:
             sub.choices[name].epilog = f"example:\n  {example}"

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from bot.errors import StoreError
-from bot.store import SCHEMA_VERSION, SqliteStore
+from bot.store import SCHEMA_VERSION, SqliteStore, StateStore
 
-__all__ = ["ReadOnlyStore", "open_readonly"]
+if TYPE_CHECKING:
+    from bot.config import Config
+
+__all__ = ["ReadOnlyStore", "open_readonly", "open_readonly_state", "state_exists"]
 
 
 class ReadOnlyStore(SqliteStore):
@@ -75,3 +79,19 @@ def open_readonly(path: Path) -> ReadOnlyStore:
         store.close()
         raise StoreError(f"{path}: cannot read the state file: {exc}") from exc
     return store
+
+
+def state_exists(config: Config) -> bool:
+    """Whether the state of `config` may hold something: a SQLite file that exists, or a PostgreSQL
+    database (asked when opened)."""
+    return config.database is not None or config.state.exists()
+
+
+def open_readonly_state(config: Config) -> StateStore:
+    """The state of `config` for the verbs that only read: the SQLite file read-only, or the PostgreSQL
+    database without migrating (a schema other than this release-bot's is refused)."""
+    if config.database is not None:
+        from bot.store.backend import open_postgres
+
+        return open_postgres(config, migrate=False, application_name="release-bot status")
+    return open_readonly(config.state)

@@ -125,7 +125,7 @@ def as_json(config: Config, store: StateStore, result: Verdict) -> dict[str, Any
             }
         )
     return {
-        "state": str(config.state),
+        "state": config.state_label,
         "schema": store.schema_version,
         "state_size": store.state_size(),
         "health": result.as_dict(),
@@ -141,15 +141,15 @@ def _print_verdict(result: Verdict) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bot.cli.state import open_readonly
+    from bot.cli.state import open_readonly_state, state_exists
     from bot.cli.verbs import load
 
     check, as_data = getattr(args, "check", False), getattr(args, "json", False)
     try:
         config = load(args)
-        if not config.state.exists():
+        if not state_exists(config):
             raise BotError(f"no state yet at {config.state}: the bot has not run")
-        store = open_readonly(config.state)
+        store = open_readonly_state(config)
     except BotError as exc:
         if not (check or as_data):
             raise
@@ -169,7 +169,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 0
         from bot.store import describe_size
 
-        print(f"state: {config.state} (schema {store.schema_version}); {describe_size(store.state_size())}")
+        size = describe_size(store.state_size())
+        print(f"state: {config.state_label} (schema {store.schema_version}); {size}")
+        from bot.coordination import holder_lines
+
+        for line in holder_lines(store):  # PostgreSQL: which instance holds what
+            print(line)
         for line in [*source_lines(config, store), *output_lines(config, store)]:
             print(line)
         print(f"health: {result.state}" + "".join(f"\n  {r}" for r in result.reasons))

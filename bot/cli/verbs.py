@@ -53,6 +53,8 @@ def load(args: argparse.Namespace) -> Config:
 def _writable_state(config: Config) -> None:
     """`run` and `once` write the state: refuse at once, with the reason, when they cannot."""
     state = config.state
+    if config.database is not None:  # PostgreSQL: the server says what this role may do
+        return
     if state.exists():
         if not os.access(state, os.R_OK | os.W_OK):
             raise StoreError(f"{state}: the state file is read-only for this user; `run` and `once` write it")
@@ -73,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import Bot
 
     config = load(args)
-    log.info("config %s, state %s", config.path.resolve(), config.state)
+    log.info("config %s, state %s", config.path.resolve(), config.state_label)
     _writable_state(config)
 
     async def main() -> None:
@@ -205,17 +207,17 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from bot.cli.state import open_readonly
+    from bot.cli.state import open_readonly_state, state_exists
     from bot.commands import answer, load_state_view
 
     config = load(args)
     line = " ".join(args.line).strip()
     if not line.startswith("!"):
         line = "!" + line
-    if not config.state.exists():
+    if not state_exists(config):
         print(f"no state yet at {config.state}: run `release-bot once` first", file=sys.stderr)
         return 1
-    with open_readonly(config.state) as store:
+    with open_readonly_state(config) as store:
         replies = answer(line, load_state_view(store))
     for reply in replies or ["(no reply)"]:
         print(reply)
@@ -223,7 +225,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from bot.store import Store
+    from bot.cli.state import state_exists
+    from bot.store.backend import open_state
 
     config = load(args)
     names = {o.name for o in config.outputs}
@@ -233,10 +236,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not config.state.exists():
+    if not state_exists(config):
         print(f"no state yet at {config.state}: nothing to retry")
         return 0
-    with Store(config.state) as store:
+    with open_state(config) as store:
         count = store.requeue_failed(args.output)
     print(f"{count} failed message(s) queued again; the running bot (or `release-bot once`) delivers them")
     return 0

@@ -13,6 +13,7 @@ from typing import Literal
 from bot.config.http_server import HttpServerConfig, parse_http_server
 from bot.config.outputs import OutputConfig, parse_output
 from bot.config.sources import SourceConfig, parse_source
+from bot.config.state import PostgresState, is_postgresql_url, parse_postgres_state
 from bot.config.table import Table
 from bot.errors import ConfigError
 from bot.paths import state_path
@@ -54,6 +55,13 @@ class Config:
     outbox_retention: float = 90 * 86400.0  # delivered messages keep their bodies this long (seconds)
     #: `[http_server]`: health, metrics, JSON API, feed and status page; None (the table is absent): off
     http_server: HttpServerConfig | None = None
+    #: `[bot] state = "postgresql://…"`: the shared PostgreSQL state (None: the SQLite file `state`)
+    database: PostgresState | None = None
+
+    @property
+    def state_label(self) -> str:
+        """Where the state lives, for logs and `status` (a PostgreSQL URL has no password)."""
+        return self.database.url if self.database is not None else str(self.state)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
@@ -91,7 +99,11 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
     top = Table(data, file=str(path))
 
     bot = top.table("bot")
-    state = state_path(bot.optional_string("state"), config_dir=base)
+    state_value = bot.optional_string("state")
+    database = (
+        parse_postgres_state(bot, state_value) if state_value and is_postgresql_url(state_value) else None
+    )
+    state = state_path(None if database else state_value, config_dir=base)
     templates = bot.optional_path("templates", base)
     log_level = bot.choice("log_level", _LOG_LEVELS, "info")
     deliver_interval = bot.duration("deliver_interval", 10.0, minimum=1.0)
@@ -145,6 +157,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         sqlite_synchronous=sqlite_synchronous,
         outbox_retention=outbox_retention,
         http_server=http_server,
+        database=database,
     )
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.model import AnyEvent
-from bot.store.base import SqliteBase
+from bot.store.base import StoreCore
 from bot.store.codec import event_from_dict
 from bot.store.notes import with_notes
 
@@ -24,7 +24,7 @@ class Announcement:
     event: AnyEvent
 
 
-class AnnouncementStore(SqliteBase):
+class AnnouncementStore(StoreCore):
     def announcements(self, *, limit: int = 50, before_id: int | None = None) -> list[Announcement]:
         """Recorded events (not digests), newest first, up to `limit`; `before_id` pages further back."""
         sql = "SELECT id, key, created_at, payload FROM events WHERE kind != 'digest'"

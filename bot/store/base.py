@@ -1,12 +1,13 @@
-"""The SQLite connection shared by the store's parts: open, migrate, transactions."""
+"""What the store's parts share: `StoreCore` (a connection, transactions — either backend) and the
+SQLite connection (`SqliteBase`: open, migrate, transactions)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Self
+from typing import Any, Protocol, Self
 
 from bot.errors import StoreError
 from bot.store.files import create_private, describe_error, disk_full
@@ -23,8 +24,37 @@ def describe_size(size: dict[str, int]) -> str:
     return f"{mib:.1f} MiB ({free:.1f} MiB free), {size['events']} events, {size['outbox']} messages"
 
 
-class SqliteBase:
+class Connection(Protocol):
+    """The part of a DB-API connection the store's parts use: qmark parameters; rows read by index
+    and by column name (`sqlite3.Row`, or `bot.store.pgconn.PgRow`)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+
+class StoreCore:
+    """The base of the store's parts (`PollStore`, `OutboxStore`, …): a connection and transactions.
+    Their SQL is written once, in the common part of the two dialects (qmark parameters, `ON CONFLICT`,
+    `RETURNING`); each backend provides the connection."""
+
+    path: str
+    _db: Connection
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _after_prune(self, vacuum_pages: int) -> None:
+        """After `prune_delivered` dropped bodies: give free space back (backend specific)."""
+
+    def _notify_outbox(self, db: Connection) -> None:
+        """Inside a transaction that queued messages: wake deliverers at commit (PostgreSQL)."""
+
+
+class SqliteBase(StoreCore):
     """One SQLite database file. Not shared across threads; each process opens its own."""
+
+    _db: sqlite3.Connection
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.path = str(path)
@@ -85,6 +115,11 @@ class SqliteBase:
             "events": int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]),
             "outbox": int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]),
         }
+
+    def _after_prune(self, vacuum_pages: int) -> None:
+        if vacuum_pages > 0:
+            # executescript steps the pragma to its end; execute() would free one page per call
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(vacuum_pages)})")
 
     @property
     def schema_version(self) -> int:

@@ -5,16 +5,16 @@ delivered like any message and never doubled; 'baseline' and 'empty' rows send n
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
+from typing import Any
 
-from bot.store.base import SqliteBase
+from bot.store.base import StoreCore
 from bot.store.codec import dt, ts
 from bot.store.outbox import queue_message
 from bot.store.records import DigestRecord, OutboxMessage
 
 
-def _digest_record(row: sqlite3.Row) -> DigestRecord:
+def _digest_record(row: Any) -> DigestRecord:
     return DigestRecord(
         output=row["output"],
         period_start=dt(row["period_start"]),
@@ -27,7 +27,7 @@ def _digest_record(row: sqlite3.Row) -> DigestRecord:
     )
 
 
-class DigestStore(SqliteBase):
+class DigestStore(StoreCore):
     def event_id_at(self, when: datetime) -> int:
         """The highest id of the events recorded at or before `when` (0 if none)."""
         row = self._db.execute(
@@ -65,9 +65,9 @@ class DigestStore(SqliteBase):
         end = ts(period_end)
         with self.transaction() as db:
             cursor = db.execute(
-                """INSERT OR IGNORE INTO digests (output, period_end, period_start, last_event_id, events,
+                """INSERT INTO digests (output, period_end, period_start, last_event_id, events,
                                                   status, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
                 (output, end, ts(period_start), last_event_id, count, status, stamp),
             )
             if cursor.rowcount == 0:
@@ -82,11 +82,12 @@ class DigestStore(SqliteBase):
                 }
                 cursor = db.execute(
                     """INSERT INTO events (key, kind, source, stream, version, created_at, payload)
-                       VALUES (?, 'digest', ?, 'digest', ?, ?, ?)""",
+                       VALUES (?, 'digest', ?, 'digest', ?, ?, ?) RETURNING id""",
                     (f"digest:{output}/{end}", output, end, stamp, json.dumps(payload)),
                 )
-                event_id = int(cursor.lastrowid or 0)
+                event_id = int(cursor.fetchone()[0])
                 queue_message(db, event_id, message, stamp)
+                self._notify_outbox(db)
                 db.execute(
                     "UPDATE digests SET event_id = ? WHERE output = ? AND period_end = ?",
                     (event_id, output, end),

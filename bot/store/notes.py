@@ -4,18 +4,20 @@ release, they are left out of the payload (`"notes_ref": true`) and put back whe
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.store.base import Connection
 
 NOTES_SQL = "SELECT notes FROM releases WHERE source = ? AND stream = ? AND version = ?"
 
 
-def _stored(db: sqlite3.Connection, release: dict[str, Any]) -> str | None:
+def _stored(db: Connection, release: dict[str, Any]) -> str | None:
     row = db.execute(NOTES_SQL, (release["source"], release["stream"], release["version"])).fetchone()
     return None if row is None else str(row[0])
 
 
-def shared_notes(db: sqlite3.Connection, payload: dict[str, Any]) -> dict[str, Any]:
+def shared_notes(db: Connection, payload: dict[str, Any]) -> dict[str, Any]:
     """The payload to store: release notes that `releases` holds already replaced by a reference."""
     if payload.get("kind") not in ("release", "promotion"):
         return payload
@@ -27,7 +29,7 @@ def shared_notes(db: sqlite3.Connection, payload: dict[str, Any]) -> dict[str, A
     return payload
 
 
-def with_notes(db: sqlite3.Connection, payload: dict[str, Any]) -> dict[str, Any]:
+def with_notes(db: Connection, payload: dict[str, Any]) -> dict[str, Any]:
     """The inverse of `shared_notes`, on a payload read back."""
     for key in ("release", "previous"):
         release = payload.get(key)

@@ -8,27 +8,26 @@ load a sink's whole history.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bot.model import AnyEvent
-from bot.store.base import SqliteBase
+from bot.store.base import Connection, StoreCore
 from bot.store.codec import event_from_dict, ts
 from bot.store.notes import with_notes
 from bot.store.records import OutboxItem, OutboxMessage, ThreadStart
 
 
-def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage, stamp: str | None) -> int:
+def queue_message(db: Connection, event_id: int, message: OutboxMessage, stamp: str | None) -> int:
     """Insert one outbox row (and its thread index row); inside the caller's transaction."""
     body = json.dumps(message.payload)
     cursor = db.execute(
         """INSERT INTO outbox (event_id, sink, sink_group, message_id, created_at)
-           VALUES (?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?) RETURNING id""",
         (event_id, message.sink, message.group or message.sink, message.message_id, stamp),
     )
-    outbox_id = int(cursor.lastrowid or 0)
+    outbox_id = int(cursor.fetchone()[0])
     db.execute("INSERT INTO outbox_bodies (outbox_id, payload) VALUES (?, ?)", (outbox_id, body))
     thread = message.thread
     if thread is not None:
@@ -48,7 +47,16 @@ def queue_message(db: sqlite3.Connection, event_id: int, message: OutboxMessage,
     return outbox_id
 
 
-class OutboxStore(SqliteBase):
+def due_prefix(rows: list[Any], now: datetime) -> list[Any]:
+    """`rows` (queued, in order) up to the first one whose retry is not due at `now`."""
+    due = ts(now) or ""
+    for index, row in enumerate(rows):
+        if row["next_attempt_at"] is not None and row["next_attempt_at"] > due:
+            return rows[:index]
+    return rows
+
+
+class OutboxStore(StoreCore):
     PENDING_SQL = """SELECT o.*, e.key AS event_key, b.payload AS payload FROM outbox o
                      JOIN events e ON e.id = o.event_id JOIN outbox_bodies b ON b.outbox_id = o.id
                      WHERE o.sink = ? AND o.state = 'queued' ORDER BY o.id LIMIT ?"""
@@ -73,11 +81,9 @@ class OutboxStore(SqliteBase):
         """Queued messages for a sink, oldest first, up to the first one whose retry is not due yet:
         a message waiting for its retry holds back the ones queued after it, so order is kept."""
         rows = self._db.execute(self.PENDING_SQL, (sink, limit)).fetchall()
-        due = ts(now) or ""
-        for index, row in enumerate(rows):
-            if row["next_attempt_at"] is not None and row["next_attempt_at"] > due:
-                rows = rows[:index]
-                break
+        return self._items(due_prefix(rows, now))
+
+    def _items(self, rows: list[Any]) -> list[OutboxItem]:
         return [
             OutboxItem(
                 id=row["id"],
@@ -118,9 +124,8 @@ class OutboxStore(SqliteBase):
         were dropped; gives up to `vacuum_pages` free pages back to the file system afterwards."""
         with self.transaction() as db:
             pruned = db.execute(self.PRUNE_SQL, (ts(before),)).rowcount
-        if pruned and vacuum_pages > 0:
-            # executescript steps the pragma to its end; execute() would free one page per call
-            self._db.executescript(f"PRAGMA incremental_vacuum({int(vacuum_pages)})")
+        if pruned:
+            self._after_prune(vacuum_pages)
         return int(pruned)
 
     def mark_attempt_failed(
@@ -145,7 +150,7 @@ class OutboxStore(SqliteBase):
             sql += " AND sink_group = ?"
             args.append(group)
         with self.transaction() as db:
-            return db.execute(sql, args).rowcount
+            return int(db.execute(sql, args).rowcount)
 
     def outbox_counts(self) -> dict[str, dict[str, int]]:
         """{sink: {state: count}}."""

@@ -4,12 +4,11 @@ transaction) and reading."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from bot.model import Notice, Reach, RoadmapItem
-from bot.store.base import SqliteBase
+from bot.store.base import Connection, StoreCore
 from bot.store.codec import (
     notice_from_dict,
     notice_to_dict,
@@ -21,16 +20,16 @@ from bot.store.codec import (
 
 
 def record_notices(
-    db: sqlite3.Connection, stamp: str | None, notices: Iterable[Notice], reaches: Iterable[Reach]
+    db: Connection, stamp: str | None, notices: Iterable[Notice], reaches: Iterable[Reach]
 ) -> bool:
     changed = False
     for notice in notices:
         changed = True
         data = notice_to_dict(notice)
         db.execute(
-            """INSERT OR IGNORE INTO notices (source, id, project, text, summary, heading, links, channel,
+            """INSERT INTO notices (source, id, project, text, summary, heading, links, channel,
                    stream, version, published, link, first_seen_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
             (
                 notice.source,
                 notice.id,
@@ -50,9 +49,9 @@ def record_notices(
     for reach in reaches:
         changed = True
         db.execute(
-            """INSERT OR IGNORE INTO notice_reaches (source, notice_id, channel, stream, version,
+            """INSERT INTO notice_reaches (source, notice_id, channel, stream, version,
                    published, link, first_seen_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
             (
                 reach.source,
                 reach.notice_id,
@@ -68,7 +67,7 @@ def record_notices(
 
 
 def record_roadmap(
-    db: sqlite3.Connection,
+    db: Connection,
     source: str,
     stamp: str | None,
     items: Iterable[RoadmapItem],
@@ -109,7 +108,7 @@ def record_roadmap(
     return changed
 
 
-class PlanStore(SqliteBase):
+class PlanStore(StoreCore):
     def notices(self, source: str | None = None) -> list[Notice]:
         """Known deprecation notices, oldest first."""
         sql = "SELECT * FROM notices"
@@ -117,10 +116,11 @@ class PlanStore(SqliteBase):
         if source is not None:
             sql += " WHERE source = ?"
             args.append(source)
-        rows = self._db.execute(sql + " ORDER BY first_seen_at, published, rowid", args)
+        rows = self._db.execute(sql + " ORDER BY first_seen_at, published NULLS FIRST, rowid", args)
         out = []
         for row in rows:
             data = dict(row)
+            data.pop("rowid", None)  # a column of its own on PostgreSQL
             data["links"] = json.loads(data["links"])
             out.append(notice_from_dict(data))
         return out
@@ -133,7 +133,7 @@ class PlanStore(SqliteBase):
             sql += " WHERE source = ?"
             args.append(source)
         rows = self._db.execute(sql + " ORDER BY rowid", args)
-        return [reach_from_dict(dict(row)) for row in rows]
+        return [reach_from_dict({k: v for k, v in dict(row).items() if k != "rowid"}) for row in rows]
 
     def roadmap_items(self, source: str | None = None, *, present_only: bool = False) -> list[RoadmapItem]:
         """Roadmap items as last seen; `present_only` leaves out items no longer listed by their source."""

@@ -4,13 +4,13 @@ state change and the outbox rows it causes, in one transaction."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
+from typing import Any
 
 from bot.errors import StoreError
 from bot.model import Release
 from bot.security_index import SecurityIndex, release_security
-from bot.store.base import SqliteBase
+from bot.store.base import StoreCore
 from bot.store.codec import dt, event_to_dict, release_from_dict, release_to_dict, ts
 from bot.store.notes import shared_notes
 from bot.store.outbox import queue_message
@@ -18,7 +18,7 @@ from bot.store.plans import record_notices, record_roadmap
 from bot.store.records import DocumentState, PollRecord, SourceStatus
 
 
-def _release(row: sqlite3.Row) -> Release:
+def _release(row: Any) -> Release:
     data = dict(row)
     data["packages"] = json.loads(data["packages"])
     data["architectures"] = json.loads(data["architectures"])
@@ -27,7 +27,7 @@ def _release(row: sqlite3.Row) -> Release:
     return release_from_dict(data)
 
 
-class PollStore(SqliteBase):
+class PollStore(StoreCore):
     def documents(self, source: str) -> dict[str, DocumentState]:
         rows = self._db.execute(
             "SELECT source, name, url, etag, last_modified, body_sha256 FROM documents WHERE source = ?",
@@ -97,10 +97,10 @@ class PollStore(SqliteBase):
                 changed = True
                 data = release_to_dict(release)
                 db.execute(
-                    """INSERT OR IGNORE INTO releases (source, stream, version, channel, project, title,
+                    """INSERT INTO releases (source, stream, version, channel, project, title,
                            published, link, packages, notes, notes_format, architectures, first_seen_at,
                            security)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
                     (
                         release.source,
                         release.stream,
@@ -122,8 +122,8 @@ class PollStore(SqliteBase):
             changed = record_roadmap(db, source, stamp, poll.roadmap_items, poll.roadmap_absent) or changed
             for event, messages in poll.events:
                 cursor = db.execute(
-                    """INSERT OR IGNORE INTO events (key, kind, source, stream, version, created_at, payload)
-                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    """INSERT INTO events (key, kind, source, stream, version, created_at, payload)
+                       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id""",
                     (
                         event.key,
                         event.kind,
@@ -134,12 +134,15 @@ class PollStore(SqliteBase):
                         json.dumps(shared_notes(db, event_to_dict(event))),
                     ),
                 )
-                if cursor.rowcount == 0:
+                row = cursor.fetchone()
+                if row is None:  # a known key
                     continue
-                event_id = int(cursor.lastrowid or 0)
+                event_id = int(row[0])
                 inserted.append(event_id)
                 for message in messages:
                     queue_message(db, event_id, message, stamp)
+            if inserted:
+                self._notify_outbox(db)
             error = poll.error
             db.execute(
                 """INSERT INTO source_status (source, last_attempt_at, last_success_at, last_change_at,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.store.base import SqliteBase
+from bot.store.base import StoreCore
 from bot.store.codec import ts
 from bot.store.interface import StateStore
 
@@ -33,9 +33,9 @@ class QueueFacts:
     stopped: str | None
 
 
-def _base(store: StateStore) -> SqliteBase:
-    if not isinstance(store, SqliteBase):  # pragma: no cover - the only backend
-        raise TypeError(f"{type(store).__name__} is not a SQLite store")
+def _base(store: StateStore) -> StoreCore:
+    if not isinstance(store, StoreCore):  # pragma: no cover - both backends are
+        raise TypeError(f"{type(store).__name__} is not a release-bot store")
     return store
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.store.announcements import AnnouncementStore
+from bot.store.base import SqliteBase
 from bot.store.digests import DigestStore
 from bot.store.outbox import OutboxStore
 from bot.store.plans import PlanStore
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from bot.store.interface import StateStore
 
 
-class SqliteStore(PollStore, PlanStore, OutboxStore, DigestStore, AnnouncementStore):
+class SqliteStore(SqliteBase, PollStore, PlanStore, OutboxStore, DigestStore, AnnouncementStore):
     """The state of one bot in one SQLite file; implements `StateStore`.
 
     Not shared across threads; each process opens its own. WAL mode lets `status` read while the

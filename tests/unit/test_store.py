@@ -1,6 +1,7 @@
-"""The store: one transaction per poll, the outbox, the thread index, the explicit codec — written
-against the `StateStore` interface with a `store` fixture parametrised by backend, so a second
-backend runs the same tests — and the SQLite backend's versioned schema and migrations."""
+"""The store on SQLite: the store suite (tests/store_suite.py: one transaction per poll, the outbox, the
+thread index, delivery marks, pruning — written against `StateStore`, run here with a `store` fixture
+parametrised over SQLite backends and in tests/integration/test_store_pg.py over PostgreSQL), the
+explicit codec, and the SQLite backend's versioned schema and migrations."""
 
 from __future__ import annotations
 
@@ -8,27 +9,38 @@ import dataclasses
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.errors import StoreError
 from bot.messages import sample_events
-from bot.model import Event, Release
 from bot.store import (
     SCHEMA_VERSION,
     DocumentUpdate,
-    OutboxMessage,
     PollRecord,
     SqliteStore,
     StateStore,
     Store,
-    ThreadKey,
-    ThreadStart,
 )
 from bot.store.codec import RECORDS
 from tests.helpers import DATA
+from tests.store_suite import (  # noqa: F401 - the store suite, collected here for SQLite
+    test_a_delivery_pass_marks_in_few_transactions,
+    test_a_queued_digest_is_in_its_group,
+    test_a_sink_that_is_not_idempotent_is_marked_message_by_message,
+    test_commit_poll_is_one_transaction,
+    test_event_keys_are_unique_and_outbox_rows_follow_them,
+    test_mark_delivered_many_marks_each_message_once,
+    test_marks_are_written_before_a_failure_is_recorded,
+    test_outbox_groups_replace_sink_name_prefixes,
+    test_outbox_retry_and_permanent_failure,
+    test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs,
+    test_release_notes_are_stored_once_and_read_back_whole,
+    test_source_status_counts_failure_streaks,
+    test_thread_starts_are_looked_up_by_sink_source_major,
+)
 
 NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
 
@@ -43,78 +55,6 @@ BACKENDS: dict[str, Callable[[Path], StateStore]] = {
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
     with BACKENDS[request.param](tmp_path) as opened:
         yield opened
-
-
-def test_commit_poll_is_one_transaction(store: StateStore) -> None:
-    """A failure while writing the outbox rolls back the releases and validators of that poll."""
-    event = sample_events()[0]
-    bad = OutboxMessage(sink="x", message_id="<a@b>", payload={"not json": object()})
-    with pytest.raises(TypeError):
-        store.commit_poll(
-            PollRecord(
-                "sample",
-                now=NOW,
-                documents=[DocumentUpdate("d", "http://x/d", '"e"', None, "h", True)],
-                new_releases=[event.release],
-                events=[(event, [bad])],
-            )
-        )
-    assert store.known_releases("sample") == {}
-    assert store.documents("sample") == {}
-    assert store.events() == []
-
-
-def test_event_keys_are_unique_and_outbox_rows_follow_them(store: StateStore) -> None:
-    event = sample_events()[0]
-    message = OutboxMessage(sink="mbox", message_id="<m@x>", payload={"text": "t"})
-    first = store.commit_poll(
-        PollRecord("sample", now=NOW, documents=[], new_releases=[event.release], events=[(event, [message])])
-    )
-    again = store.commit_poll(
-        PollRecord("sample", now=NOW, documents=[], new_releases=[event.release], events=[(event, [message])])
-    )
-    assert len(first) == 1 and again == []
-    assert store.outbox_counts() == {"mbox": {"queued": 1}}
-    ((stored_id, stored),) = store.events()
-    assert stored_id == first[0]
-    assert stored == event  # the payload round-trips exactly
-
-
-def test_outbox_retry_and_permanent_failure(store: StateStore) -> None:
-    events = sample_events()
-    store.commit_poll(
-        PollRecord(
-            "sample",
-            now=NOW,
-            documents=[],
-            new_releases=[],
-            events=[(e, [OutboxMessage("mail", f"<{i}@x>", {"n": i})]) for i, e in enumerate(events)],
-        )
-    )
-    first, second, third = store.pending("mail", now=NOW)
-    store.mark_attempt_failed(
-        first.id, error="421 try later", permanent=False, retry_at=NOW + timedelta(minutes=1)
-    )
-    assert store.pending("mail", now=NOW) == []  # order kept: the rest waits for the retry
-    due = store.pending("mail", now=NOW + timedelta(minutes=2))
-    assert [i.id for i in due] == [first.id, second.id, third.id]
-    assert due[0].attempts == 1
-    store.mark_attempt_failed(first.id, error="550 no such list", permanent=True, retry_at=None)
-    store.mark_delivered(second.id, now=NOW)
-    assert [i.id for i in store.pending("mail", now=NOW)] == [third.id]
-    assert store.outbox_counts()["mail"] == {"failed": 1, "delivered": 1, "queued": 1}
-    errors = store.outbox_errors("mail")
-    assert errors[0][2:] == ("failed", "550 no such list")
-
-
-def test_source_status_counts_failure_streaks(store: StateStore) -> None:
-    assert store.record_failure("s", now=NOW, error="boom") == 1
-    assert store.record_failure("s", now=NOW, error="boom") == 2
-    store.commit_poll(PollRecord("s", now=NOW, documents=[], new_releases=[], events=[]))
-    status = store.source_status("s")
-    assert status is not None
-    assert status.error_streak == 0 and status.last_error is None
-    assert status.last_error_at == NOW and status.last_success_at == NOW
 
 
 def test_model_records_round_trip_and_old_payloads_take_defaults() -> None:
@@ -172,95 +112,6 @@ def test_a_poll_record_is_frozen_and_keeps_what_it_was_given() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         poll.error = "x"  # type: ignore[misc]
     assert PollRecord.failure("s", now=NOW, error="boom") == PollRecord("s", now=NOW, error="boom")
-
-
-def _rel(channel: str, version: str, source: str = "flatcar") -> Release:
-    return Release(source=source, project="Flatcar", stream=channel, channel=channel, version=version)
-
-
-def _mail(sink: str, event: Event, *, opens: bool = False) -> OutboxMessage:
-    release = event.release
-    thread = ThreadKey(release.source, release.stream, release.major) if opens else None
-    return OutboxMessage(sink, f"<{event.key}.{sink}@x>", {"text": event.key}, thread=thread)
-
-
-def test_outbox_groups_replace_sink_name_prefixes(store: StateStore) -> None:
-    """An IRC output has one sink per channel; `retry net` requeues every channel of `net` and nothing
-    of the output `net-2` (or of one whose channel sink merely starts with "net/")."""
-    events = sample_events()
-    messages = [
-        OutboxMessage("net/#a", "<1@x>", {}, group="net"),
-        OutboxMessage("net/#b", "<2@x>", {}, group="net"),
-        OutboxMessage("net-2/#a", "<3@x>", {}, group="net-2"),
-        OutboxMessage("net/", "<4@x>", {}, group="other"),  # a name that looks like net's, another group
-        OutboxMessage("list", "<5@x>", {}),  # no group: its own
-    ]
-    store.commit_poll(PollRecord("s", now=NOW, events=[(events[0], messages)]))
-    for message in messages:
-        for item in store.pending(message.sink, now=NOW):
-            store.mark_attempt_failed(item.id, error="404", permanent=True, retry_at=None)
-    assert store.outbox_groups() == {
-        "net": {"net/#a": {"failed": 1}, "net/#b": {"failed": 1}},
-        "net-2": {"net-2/#a": {"failed": 1}},
-        "other": {"net/": {"failed": 1}},
-        "list": {"list": {"failed": 1}},
-    }
-    assert store.requeue_failed("net") == 2
-    assert [i.message_id for i in store.pending("net/#a", now=NOW)] == ["<1@x>"]
-    assert store.pending("net-2/#a", now=NOW) == [] and store.pending("net/", now=NOW) == []
-    assert store.requeue_failed() == 3
-
-
-def test_thread_starts_are_looked_up_by_sink_source_major(store: StateStore) -> None:
-    alpha0 = Event("release", _rel("alpha", "4230.0.0"), previous=_rel("alpha", "4186.0.0"))
-    alpha1 = Event("release", _rel("alpha", "4230.0.1"), previous=_rel("alpha", "4230.0.0"))
-    beta = Event("promotion", _rel("beta", "4230.1.0"), promoted_from="alpha")
-    other_major = Event("release", _rel("alpha", "4186.0.0"))
-    other_source = Event("release", _rel("alpha", "4230.0.0", source="mirror"))
-    store.commit_poll(
-        PollRecord(
-            "flatcar",
-            now=NOW,
-            events=[
-                (other_major, [_mail("list", other_major, opens=True)]),
-                (alpha0, [_mail("list", alpha0, opens=True), _mail("other-list", alpha0, opens=True)]),
-                (alpha1, [_mail("list", alpha1)]),
-                (beta, [_mail("list", beta, opens=True), _mail("irc", beta)]),
-            ],
-        )
-    )
-    store.commit_poll(
-        PollRecord("mirror", now=NOW, events=[(other_source, [_mail("list", other_source, opens=True)])])
-    )
-    starts = store.thread_starts("list", source="flatcar", major="4230")
-    assert starts == [
-        ThreadStart(alpha0.key, "alpha", "<release:flatcar/alpha/4230.0.0.list@x>"),
-        ThreadStart(beta.key, "beta", "<promotion:flatcar/beta/4230.1.0.list@x>"),
-    ]
-    assert store.thread_starts("list", source="flatcar", major="4230", stream="beta") == starts[1:]
-    assert store.thread_starts("irc", source="flatcar", major="4230") == []
-    assert [s.event_key for s in store.thread_starts("list", source="mirror", major="4230")] == [
-        other_source.key
-    ]
-    # an event already recorded is skipped with its messages: no second thread entry
-    store.commit_poll(PollRecord("flatcar", now=NOW, events=[(alpha0, [_mail("list", alpha0, opens=True)])]))
-    assert store.thread_starts("list", source="flatcar", major="4230") == starts
-
-
-def test_a_queued_digest_is_in_its_group(store: StateStore) -> None:
-    message = OutboxMessage("list", "<digest@x>", {"text": "d"}, group="list")
-    assert store.record_digest(
-        "list",
-        now=NOW,
-        period_start=None,
-        period_end=NOW,
-        last_event_id=0,
-        count=0,
-        status="queued",
-        message=message,
-    )
-    assert store.outbox_groups() == {"list": {"list": {"queued": 1}}}
-    assert [i.event_key for i in store.pending("list", now=NOW)] == [f"digest:list/{NOW.isoformat()}"]
 
 
 # -- the SQLite backend: schema versions and migrations ----------------------------------------

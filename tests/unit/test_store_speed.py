@@ -6,43 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import sqlite3
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.delivery import Deliverer
 from bot.errors import StoreError
 from bot.messages import sample_events
-from bot.model import AnyEvent
-from bot.store import OutboxItem, OutboxMessage, PollRecord, Store, describe_size
+from bot.store import OutboxMessage, PollRecord, Store, describe_size
+from tests.store_suite import queue_sample as _queue
 
 NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
-
-
-def _queue(store: Store, sink: str = "list") -> list[int]:
-    events = sample_events()
-    batch: list[tuple[AnyEvent, list[OutboxMessage]]] = [
-        (e, [OutboxMessage(sink=sink, message_id=f"<{i}@x>", payload={"text": "body " * 50})])
-        for i, e in enumerate(events)
-    ]
-    store.commit_poll(PollRecord("sample", now=NOW, events=batch))
-    return [item.id for item in store.pending(sink, now=NOW)]
-
-
-def test_mark_delivered_many_marks_each_message_once(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
-        ids = _queue(store)
-        assert len(ids) >= 3
-        store.mark_delivered_many(ids[:2], now=NOW)
-        store.mark_delivered_many([], now=NOW)  # nothing to do, no error
-        assert store.outbox_counts() == {"list": {"delivered": 2, "queued": len(ids) - 2}}
-        assert [i.id for i in store.pending("list", now=NOW)] == ids[2:]
-        rows = store._db.execute("SELECT attempts, delivered_at FROM outbox WHERE id IN (?, ?)", ids[:2])
-        assert [tuple(r) for r in rows] == [(1, NOW.isoformat())] * 2
 
 
 def test_synchronous_mode_is_normal_by_default_and_full_on_request(tmp_path: Path) -> None:
@@ -52,28 +27,6 @@ def test_synchronous_mode_is_normal_by_default_and_full_on_request(tmp_path: Pat
         assert normal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with pytest.raises(StoreError, match="sqlite_synchronous must be one of NORMAL, FULL, not 'off'"):
         Store(tmp_path / "c.sqlite3", synchronous="off")
-
-
-def test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
-        ids = _queue(store)
-        store.mark_delivered_many(ids[:1], now=NOW - timedelta(days=100))
-        store.mark_delivered_many(ids[1:2], now=NOW - timedelta(days=10))
-        columns = "id, message_id, event_id, sink, state, created_at, delivered_at"
-        before = store._db.execute(f"SELECT {columns} FROM outbox").fetchall()
-        assert store.prune_delivered(before=NOW - timedelta(days=90)) == 1
-        assert store.prune_delivered(before=NOW - timedelta(days=90)) == 0  # already pruned
-        after = store._db.execute(f"SELECT {columns} FROM outbox").fetchall()
-        assert [tuple(r) for r in after] == [tuple(r) for r in before]
-        bodies = dict(store._db.execute("SELECT outbox_id, payload FROM outbox_bodies").fetchall())
-        assert ids[0] not in bodies
-        assert json.loads(bodies[ids[1]]) == {"text": "body " * 50}  # delivered, not old enough
-        assert all(json.loads(bodies[i]) for i in ids[2:])  # queued: never pruned
-        assert [i.id for i in store.pending("list", now=NOW)] == ids[2:]
-        # the events stay: re-detecting the same release queues nothing again
-        event = sample_events()[0]
-        again = store.commit_poll(PollRecord("sample", now=NOW, events=[(event, [])]))
-        assert again == []
 
 
 def test_the_pruning_query_uses_its_partial_index(tmp_path: Path) -> None:
@@ -116,85 +69,6 @@ def test_state_size_counts_bytes_and_rows(tmp_path: Path) -> None:
         assert memory.state_size()["wal"] == 0
 
 
-class _Sink:
-    """A sink that records what it was given and how many mark transactions had happened then."""
-
-    name = "list"
-    group = "list"
-
-    def __init__(self, store: Store, fail_at: int | None = None, *, idempotent: bool = True) -> None:
-        self.idempotent = idempotent  # like mbox: a resend after a crash leaves one copy
-        self.store = store
-        self.sent: list[int] = []
-        self.fail_at = fail_at
-
-    def ready(self) -> bool:
-        return True
-
-    async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def deliver(self, item: OutboxItem) -> None:
-        from bot.errors import DeliveryError
-
-        if self.fail_at is not None and len(self.sent) == self.fail_at:
-            self.fail_at = None
-            raise DeliveryError("550 no", sink=self.name, permanent=True)
-        self.sent.append(item.id)
-
-
-def test_a_delivery_pass_marks_in_few_transactions(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
-        ids = _queue(store)
-        calls: list[list[int]] = []
-        original = store.mark_delivered_many
-
-        def spy(item_ids: Sequence[int], *, now: datetime) -> None:
-            calls.append(list(item_ids))
-            original(item_ids, now=now)
-
-        store.mark_delivered_many = spy  # type: ignore[method-assign]
-        sink = _Sink(store)
-        deliverer = Deliverer(store, [sink], clock=lambda: NOW)  # type: ignore[list-item]
-        result = asyncio.run(deliverer.deliver())
-        assert result.delivered == len(ids) and sink.sent == ids
-        assert calls == [ids]  # one transaction for the whole (fast) pass
-        assert store.outbox_counts() == {"list": {"delivered": len(ids)}}
-
-
-def test_a_sink_that_is_not_idempotent_is_marked_message_by_message(tmp_path: Path) -> None:
-    """A mail sent twice reaches the list twice: each is marked delivered before the next is sent."""
-    with Store(tmp_path / "s.sqlite3") as store:
-        ids = _queue(store)
-        calls: list[list[int]] = []
-        original = store.mark_delivered_many
-
-        def spy(item_ids: Sequence[int], *, now: datetime) -> None:
-            calls.append(list(item_ids))
-            original(item_ids, now=now)
-
-        store.mark_delivered_many = spy  # type: ignore[method-assign]
-        sink = _Sink(store, idempotent=False)
-        result = asyncio.run(Deliverer(store, [sink], clock=lambda: NOW).deliver())  # type: ignore[list-item]
-        assert result.delivered == len(ids)
-        assert calls == [[i] for i in ids]
-
-
-def test_marks_are_written_before_a_failure_is_recorded(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
-        ids = _queue(store)
-        sink = _Sink(store, fail_at=1)
-        deliverer = Deliverer(store, [sink], clock=lambda: NOW)  # type: ignore[list-item]
-        result = asyncio.run(deliverer.deliver())
-        assert result.failed == 1 and result.delivered == len(ids) - 1
-        states = dict(store._db.execute("SELECT id, state FROM outbox").fetchall())
-        assert states[ids[0]] == "delivered" and states[ids[1]] == "failed"
-        assert all(states[i] == "delivered" for i in ids[2:])
-
-
 def test_a_state_file_of_schema_4_gets_its_bodies_moved(tmp_path: Path) -> None:
     """tests/data/state-v3.sqlite3 migrated up to schema 4, then to 5: every body moves, none lost."""
     import shutil
@@ -217,31 +91,6 @@ def test_a_state_file_of_schema_4_gets_its_bodies_moved(tmp_path: Path) -> None:
         columns = [r[1] for r in store._db.execute("PRAGMA table_info(outbox)")]
     assert bodies == old and len(old) > 0
     assert "payload" not in columns
-
-
-def test_release_notes_are_stored_once_and_read_back_whole(tmp_path: Path) -> None:
-    from bot.model import Event
-
-    with Store(tmp_path / "s.sqlite3") as store:
-        event = next(e for e in sample_events() if isinstance(e, Event) and e.release.notes)
-        store.commit_poll(PollRecord("sample", now=NOW, new_releases=[event.release], events=[(event, [])]))
-        (raw,) = store._db.execute("SELECT payload FROM events").fetchone()
-        stored = json.loads(raw)
-        assert "notes" not in stored["release"] and stored["release"]["notes_ref"] is True
-        assert event.release.notes not in raw
-        assert store.events() == [(1, event)]
-        # an event whose release is not in `releases` keeps its notes in the payload
-        other = next(
-            e
-            for e in sample_events()
-            if isinstance(e, Event)
-            and e.release.notes
-            and (e.release.stream, e.release.version) != (event.release.stream, event.release.version)
-        )
-        (second,) = store.commit_poll(PollRecord("sample", now=NOW, events=[(other, [])]))
-        (raw2,) = store._db.execute("SELECT payload FROM events WHERE id = ?", (second,)).fetchone()
-        assert json.loads(raw2)["release"]["notes"] == other.release.notes
-        assert store.events(since_id=1) == [(second, other)]
 
 
 def test_the_bot_table_takes_the_durability_and_retention_keys(tmp_path: Path) -> None:
