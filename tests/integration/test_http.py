@@ -534,21 +534,15 @@ class MapBackend:
     addresses asked for. Anything else is a test failure: no packet leaves the machine."""
 
     def __init__(self, port_map: dict[tuple[str, int], int]) -> None:
-        import httpcore
-
-        self.inner = httpcore.AnyIOBackend()
         self.port_map = port_map
         self.asked: list[tuple[str, int]] = []
 
-    async def connect_tcp(self, host: str, port: int, **kwargs: Any) -> Any:
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         self.asked.append((host, port))
         if (host, port) in self.port_map:
-            return await self.inner.connect_tcp("127.0.0.1", self.port_map[host, port], **kwargs)
+            return await asyncio.open_connection("127.0.0.1", self.port_map[host, port])
         assert host == "127.0.0.1", f"test tried to connect to {host}"
-        return await self.inner.connect_tcp(host, port, **kwargs)
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+        return await asyncio.open_connection(host, port)
 
 
 def fake_resolver(table: dict[str, list[str]]) -> Any:
@@ -565,7 +559,7 @@ def guarded_fetch(url: str, backend: MapBackend, table: dict[str, list[str]], **
         async with HttpFetcher(
             user_agent=UA,
             resolver=fake_resolver(table),
-            network_backend=backend,  # type: ignore[arg-type]  # a stand-in backend with httpcore's shape
+            connector=backend.connect,
             **options,
         ) as f:
             try:
@@ -627,7 +621,7 @@ def test_a_public_url_that_resolves_to_an_internal_address_at_connect_time_is_re
     backend = MapBackend({})
 
     async def go() -> FetchError:
-        async with HttpFetcher(user_agent=UA, resolver=rebinding, network_backend=backend) as f:  # type: ignore[arg-type]
+        async with HttpFetcher(user_agent=UA, resolver=rebinding, connector=backend.connect) as f:
             with pytest.raises(FetchError) as info:
                 await f.fetch("http://releases.example/feed", source=SOURCE)
             return info.value
