@@ -4,20 +4,18 @@ Apprise output, each step printed) and `discord register-commands` (the slash co
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
 import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.config.matrix import MatrixOutput
 from bot.errors import ConfigError, DeliveryError
 
 if TYPE_CHECKING:
     from bot.config import Config
 
+# imported where used (asyncio, the config classes): `release-bot --help` builds this verb's parser
 ConfigLoader = Callable[[argparse.Namespace], "Config"]
 CHAT_KINDS = ("matrix", "discord", "mastodon", "apprise")
 DISCORD_API = "https://discord.com/api/v10"
@@ -55,6 +53,11 @@ def cmd_send_test_message(args: argparse.Namespace, load: ConfigLoader) -> int:
             f"no chat output named {args.output!r} (chat outputs: {names})", path=str(config.path)
         )
     output = found[0]
+    import asyncio
+    import dataclasses
+
+    from bot.config.matrix import MatrixOutput
+
     if isinstance(output, MatrixOutput):
         output = dataclasses.replace(output, answer_commands=False)  # post only: no sync loop
     return asyncio.run(_send_test(output, config))
