@@ -121,8 +121,15 @@ def run_process(argv: list[str], sink: CountingSink, *, cwd: Path) -> Proc:
         mails,
         dups,
         os.waitstatus_to_exitcode(status),
-        err.decode("utf-8", "replace")[-2000:],
+        _problem_lines(err.decode("utf-8", "replace")),
     )
+
+
+def _problem_lines(err: str) -> str:
+    """The lines of stderr that say what failed (a failed source's line may be far from the end), then
+    its last lines."""
+    bad = [line for line in err.splitlines() if any(w in line for w in ("FAILED", "rror", "Traceback"))]
+    return "\n".join([*bad[:20], "…", *err[-1000:].splitlines()[-5:]]) if bad else err[-2000:]
 
 
 # -- the two tools ----------------------------------------------------------------------------------
