@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
+from types import ModuleType
 from typing import Any
 from xml.parsers import expat
 
-__all__ = ["parse_atom"]
+__all__ = ["load_feedparser", "parse_atom"]
 
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA = "http://search.yahoo.com/mrss/"
@@ -40,6 +42,24 @@ _TYPE_NAMES = {
 _DECLARED = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def load_feedparser() -> ModuleType:
+    """feedparser and the parts of it this module uses, imported once, by one thread at a time: feeds
+    are parsed in worker threads, and two threads importing the same package graph for the first time
+    can each wait for a module the other holds (Python then hands one of them a half-initialised
+    module)."""
+    with _IMPORT_LOCK:
+        import feedparser
+        import feedparser.datetimes
+        import feedparser.mixin
+        import feedparser.urls
+
+    module: ModuleType = feedparser
+    return module
+
+
 class _Unsupported(Exception):
     """Something feedparser should read."""
 
@@ -51,13 +71,10 @@ def _content_type(value: str) -> str:
 
 class _Reader:
     def __init__(self) -> None:
-        from feedparser.datetimes import _parse_date
-        from feedparser.mixin import _cp1252
-        from feedparser.urls import _urljoin
-
-        self.parse_date = _parse_date
-        self.cp1252 = _cp1252
-        self.urljoin = _urljoin
+        feedparser = load_feedparser()
+        self.parse_date = feedparser.datetimes._parse_date
+        self.cp1252 = feedparser.mixin._cp1252
+        self.urljoin = feedparser.urls._urljoin
         self.entries: list[dict[str, Any]] = []
         self.path: list[str] = []  # "ns local" of the open elements
         self.entry: dict[str, Any] | None = None

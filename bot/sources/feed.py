@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 
 from bot.errors import ConfigError, ParseError
 from bot.model import Document, Release
-from bot.sources.atomfast import parse_atom
+from bot.sources.atomfast import load_feedparser, parse_atom
 from bot.sources.limits import MAX_LINK, MAX_RECORDS, MAX_TITLE, cap_identity, cap_notes, cap_text, shown
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
@@ -175,8 +175,7 @@ def parse_feed(
 
     parsed = parse_atom(body) if FAST_ATOM else None
     if parsed is None:
-        import feedparser  # imported when a feed is read: a poll with nothing new does not pay for it
-
+        feedparser = load_feedparser()  # when a feed is read: a poll with nothing new does not load it
         try:
             parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
         except RecursionError:

@@ -35,7 +35,9 @@ def _feed_time(value: Any) -> datetime | None:
 def parse_roadmap_feed(body: bytes, *, source: str, project: str, url: str) -> list[RoadmapItem]:
     """Every entry of an Atom/RSS feed as an open item; its id is the entry's id (else link, else a hash
     of title and date); its categories are its labels."""
-    import feedparser  # imported when a feed is read
+    from bot.sources.atomfast import load_feedparser
+
+    feedparser = load_feedparser()  # imported when a feed is read
 
     parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
     entries = list(parsed.get("entries") or ())
