@@ -266,9 +266,13 @@ class Pool:
         """Send one request and read the response head. Raises ConnectFailed, AddressRefused or
         ProtocolFailure. The caller reads the body (`chunks`, `drain`) or `close`s the response."""
         key = (allowed, scheme, host.lower(), port)
-        request = h11.Request(method=method, target=target, headers=headers)
-        for _attempt in range(2):
-            conn = self._take_idle(key) or await self._open(key)
+        try:
+            request = h11.Request(method=method, target=target, headers=headers)
+        except h11.LocalProtocolError as exc:  # a header value or target we were given is not sendable
+            raise ProtocolFailure(f"LocalProtocolError: {exc}") from None
+        for attempt in range(2):
+            # a retry goes to a new connection: the pool may hold more that the server closed
+            conn = (self._take_idle(key) if attempt == 0 else None) or await self._open(key)
             conn.received = False
             try:
                 data = conn.h11.send(request)
@@ -282,6 +286,9 @@ class Pool:
                     if isinstance(event, h11.Response):
                         return Response(conn, self, event)
                     # an informational (1xx) answer: the final one follows
+            except h11.LocalProtocolError as exc:
+                conn.close()
+                raise ProtocolFailure(f"LocalProtocolError: {exc}") from None
             except (ProtocolFailure, OSError) as exc:
                 conn.close()
                 # a pooled connection the server had closed meanwhile: once more on a new one
