@@ -83,6 +83,7 @@ class _Reader:
         self.text: list[str] = []
         self.seen: set[str] = set()
         self.html_link = False  # an HTML alternate link came before the id
+        self.dates: dict[str, Any] = {}  # date text → feedparser's reading (a struct_time, or None)
 
     def _clean(self, value: str) -> str:
         out = value.strip()
@@ -175,7 +176,10 @@ class _Reader:
         elif field in ("published", "updated"):
             value = self._clean(value)
             entry[field] = value
-            entry[f"{field}_parsed"] = self.parse_date(value)
+            parsed = self.dates.get(value)  # an entry's two dates are often the same text
+            if parsed is None and value not in self.dates:
+                parsed = self.dates[value] = self.parse_date(value)
+            entry[f"{field}_parsed"] = parsed
         elif field == "title":
             entry["title"] = self._clean(value)
         else:
