@@ -718,9 +718,9 @@ class KeepAliveServer:
                         return
                     buffer += data
                 buffer = buffer.split(b"\r\n\r\n", 1)[1]
-                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: "e"\r\n\r\nok')
                 served += 1
-                self.answered += 1
+                self.answered += 1  # counted before the answer leaves: the client may check at once
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: "e"\r\n\r\nok')
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
