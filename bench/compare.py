@@ -12,7 +12,8 @@ Steps, each in a fresh state per run and tool: first run (a silent baseline: rss
 --no-send`, release-bot `once` with announce_on_first_run = 0), all unchanged (every feed answers 304),
 10 % changed (one new entry in every tenth feed), every entry new (50 new entries in every feed: the
 mail burst). Then release-bot's poll cycle inside one running `Bot` (what `run` does every interval,
-without a process start), with a ticker task measuring the longest event-loop stall.
+without a process start; in a process of its own, apart from the servers), with a ticker task
+measuring the longest event-loop stall.
 Figures are wall time; they are printed, never asserted (machines are noisy).
 """
 
@@ -26,6 +27,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,8 +121,15 @@ def run_process(argv: list[str], sink: CountingSink, *, cwd: Path) -> Proc:
         mails,
         dups,
         os.waitstatus_to_exitcode(status),
-        err.decode("utf-8", "replace")[-2000:],
+        _problem_lines(err.decode("utf-8", "replace")),
     )
+
+
+def _problem_lines(err: str) -> str:
+    """The lines of stderr that say what failed (a failed source's line may be far from the end), then
+    its last lines."""
+    bad = [line for line in err.splitlines() if any(w in line for w in ("FAILED", "rror", "Traceback"))]
+    return "\n".join([*bad[:20], "…", *err[-1000:].splitlines()[-5:]]) if bad else err[-2000:]
 
 
 # -- the two tools ----------------------------------------------------------------------------------
@@ -238,9 +247,7 @@ async def _cycle(bot: Any) -> float:
     return time.perf_counter() - start
 
 
-async def _in_process(
-    config: Path, server: FeedServer, ns: str, n: int, sink: CountingSink, runs: int
-) -> InProcess:
+async def _in_process(config: Path, n: int, runs: int, ask: Callable[[str], str]) -> InProcess:
     from bot.app import Bot
     from bot.config import load_config
 
@@ -260,14 +267,14 @@ async def _in_process(
     bot = Bot(load_config(config))
     try:
         await _cycle(bot)  # warm: the first cycle of a process (imports, connections)
-        sink.take()
+        ask("take")
         tick = asyncio.create_task(ticker())
         for _ in range(runs):
             out.unchanged.append(await _cycle(bot))
-            server.bump(ns, _tenth(n), 1)
+            ask("bump")
             out.changed.append(await _cycle(bot))
             await asyncio.sleep(0.05)
-            out.changed_mails.append(sink.take()[0])
+            out.changed_mails.append(int(ask("take")))
         stop.set()
         await tick
     finally:
@@ -275,6 +282,37 @@ async def _in_process(
     out.stall = stall
     out.rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return out
+
+
+def in_process_child(config: Path, n: int, runs: int) -> None:
+    """The Bot in a process of its own (as `run` is), apart from the feed server and the SMTP sink
+    (which would otherwise share its interpreter lock): asks the harness on stdout to bump feeds or
+    count mails, reads the answer on stdin, prints its figures as JSON last."""
+
+    def ask(what: str) -> str:
+        print(what, flush=True)
+        return sys.stdin.readline().strip()
+
+    logging.basicConfig(level=logging.ERROR)
+    out = asyncio.run(_in_process(config, n, runs, ask))
+    print("result " + json.dumps(out.__dict__), flush=True)
+
+
+def in_process(config: Path, server: FeedServer, ns: str, n: int, sink: CountingSink, runs: int) -> InProcess:
+    argv = [sys.executable, __file__, "--in-process-child", str(config), "--feeds", str(n)]
+    argv += ["--runs", str(runs)]
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdin is not None and child.stdout is not None
+        for line in child.stdout:
+            if line.startswith("result "):
+                return InProcess(**json.loads(line.removeprefix("result ")))
+            if line.strip() == "bump":
+                server.bump(ns, _tenth(n), 1)
+                child.stdin.write("ok\n")
+            elif line.strip() == "take":
+                child.stdin.write(f"{sink.take()[0]}\n")
+            child.stdin.flush()
+    raise RuntimeError(f"the in-process child ended without figures (exit {child.returncode})")
 
 
 # -- the table ----------------------------------------------------------------------------------------
@@ -305,7 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(s.name for s in STEPS), help="steps to run (comma list)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--in-process-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.in_process_child:
+        in_process_child(args.in_process_child, args.feeds, args.runs)
+        return 0
     if args.feeds < 1 or args.runs < 1:
         parser.error("--feeds and --runs must be at least 1")
     use_r2e = not args.no_rss2email
@@ -357,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
                 last_bot = (bot.config, bot_ns)
             if last_bot is not None and "first" in args.steps:
-                inproc = asyncio.run(_in_process(last_bot[0], server, last_bot[1], n, sink, args.runs))
+                inproc = in_process(last_bot[0], server, last_bot[1], n, sink, args.runs)
                 for got in inproc.changed_mails:
                     if got != inproc.expected_changed:
                         problems.append(
@@ -441,7 +483,7 @@ def print_table(
             )
         print(
             f"\nin-process: longest event-loop stall {inproc.stall * 1000:.0f} ms; "
-            f"harness process peak RSS {inproc.rss_kib / 1024:.0f} MiB (a Bot with {n} sources + the servers)"
+            f"peak RSS {inproc.rss_kib / 1024:.0f} MiB (its own process: a Bot with {n} sources)"
         )
 
 

@@ -10,19 +10,20 @@ of a failure, 1 otherwise, 2 on a config error. A stopped output (refused creden
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from bot.config import Config
 from bot.errors import ConfigError
-from bot.store import StateStore
-from bot.store.queues import queue_facts, reset_backoff
+
+if TYPE_CHECKING:  # imported where used: `release-bot --help` builds this verb's parser
+    from bot.config import Config
+    from bot.store import StateStore
 
 __all__ = ["add_deliver_verb", "cmd_deliver", "queue_status_lines"]
 
-ConfigLoader = Callable[[argparse.Namespace], Config]
+ConfigLoader = Callable[[argparse.Namespace], "Config"]
 
 
 def _age(seconds: float) -> str:
@@ -35,6 +36,8 @@ def _age(seconds: float) -> str:
 def queue_status_lines(config: Config, store: StateStore, *, now: datetime | None = None) -> list[str]:
     """Per output with something queued or a stop: attempts, the oldest queued message's age, the
     next retry time, and why it is stopped."""
+    from bot.store.queues import queue_facts
+
     now = now or datetime.now(UTC)
     lines: list[str] = []
     for output in config.outputs:
@@ -59,8 +62,11 @@ def queue_status_lines(config: Config, store: StateStore, *, now: datetime | Non
 
 
 def cmd_deliver(args: argparse.Namespace, load: ConfigLoader) -> int:
+    import asyncio
+
     from bot.app import Bot
     from bot.sinks import build_sinks
+    from bot.store.queues import queue_facts, reset_backoff
 
     config = load(args)
     names = [o.name for o in config.outputs]

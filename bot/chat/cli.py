@@ -4,21 +4,18 @@ Apprise output, each step printed) and `discord register-commands` (the slash co
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
 import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.config.discord import DISCORD_API
-from bot.config.matrix import MatrixOutput
 from bot.errors import ConfigError, DeliveryError
 
 if TYPE_CHECKING:
     from bot.config import Config
 
+# imported where used (asyncio, the config classes): `release-bot --help` builds this verb's parser
 ConfigLoader = Callable[[argparse.Namespace], "Config"]
 CHAT_KINDS = ("matrix", "discord", "mastodon", "apprise")
 
@@ -42,7 +39,7 @@ def add_chat_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser], loa
     p.add_argument("--application-id", required=True, help="the application's id (Developer Portal)")
     p.add_argument("--guild-id", help="register for this server only (immediate); default: global commands")
     p.add_argument("--token-env", default="DISCORD_BOT_TOKEN", help="variable holding the bot token")
-    p.add_argument("--api", default=DISCORD_API, help=argparse.SUPPRESS)  # a local stand-in in tests
+    p.add_argument("--api", default=None, help=argparse.SUPPRESS)  # a local stand-in in tests
     p.set_defaults(func=cmd_register_commands)
 
 
@@ -55,6 +52,11 @@ def cmd_send_test_message(args: argparse.Namespace, load: ConfigLoader) -> int:
             f"no chat output named {args.output!r} (chat outputs: {names})", path=str(config.path)
         )
     output = found[0]
+    import asyncio
+    import dataclasses
+
+    from bot.config.matrix import MatrixOutput
+
     if isinstance(output, MatrixOutput):
         output = dataclasses.replace(output, answer_commands=False)  # post only: no sync loop
     return asyncio.run(_send_test(output, config))
@@ -105,6 +107,7 @@ def cmd_register_commands(args: argparse.Namespace) -> int:
     import httpx
 
     from bot.chat.discord_interactions import command_definitions
+    from bot.config.discord import DISCORD_API
 
     token = os.environ.get(args.token_env)
     if not token:
@@ -116,7 +119,7 @@ def cmd_register_commands(args: argparse.Namespace) -> int:
     )
     try:
         response = httpx.put(
-            args.api.rstrip("/") + path,
+            (args.api or DISCORD_API).rstrip("/") + path,
             json=command_definitions(),
             headers={"Authorization": f"Bot {token}"},
             timeout=30,

@@ -3,7 +3,8 @@
 Parsing is pure and synchronous: it is CPU-bound, so the caller runs it off the event loop
 (`parse_feed_async` does that with `asyncio.to_thread`). feedparser only ever sees the bytes, wrapped
 in a stream: handed a `str` or `bytes` it would treat a value that looks like a URL or a file name as
-one, and fetch or open it.
+one, and fetch or open it. A plain Atom 1.0 feed is read by `bot.sources.atomfast` instead: the same
+fields, the same values, several times faster.
 
 A release's date is the entry's `<published>`, falling back to `<updated>` only when there is no
 `<published>`: Flatcar's `<updated>` is the time the feed was generated, and the whole feed was once
@@ -24,16 +25,18 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-
 from bot.errors import ConfigError, ParseError
 from bot.model import Document, Release
+from bot.sources.atomfast import load_feedparser, parse_atom
 from bot.sources.limits import MAX_LINK, MAX_RECORDS, MAX_TITLE, cap_identity, cap_notes, cap_text, shown
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 _LOOKS_HTML = re.compile(
     rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.I
 )
+#: Plain Atom 1.0 feeds are read by `bot.sources.atomfast` (feedparser's reading, faster); tests turn
+#: it off to compare both readings.
+FAST_ATOM = True
 #: A closing entry/item tag, with or without a namespace prefix. Counted to spot a truncated last entry.
 _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:entry|item)\s*>", re.I)
 
@@ -170,10 +173,13 @@ def parse_feed(
                 f"invalid regular expression {version_pattern!r}: {exc}", key="version_pattern"
             ) from exc
 
-    try:
-        parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
-    except RecursionError:
-        raise ParseError("not an Atom/RSS feed: nested too deeply", source=source, url=url) from None
+    parsed = parse_atom(body) if FAST_ATOM else None
+    if parsed is None:
+        feedparser = load_feedparser()  # when a feed is read: a poll with nothing new does not load it
+        try:
+            parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+        except RecursionError:
+            raise ParseError("not an Atom/RSS feed: nested too deeply", source=source, url=url) from None
     entries: list[Any] = list(parsed.get("entries") or ())
     feed_info = parsed.get("feed") or {}
     bozo = bool(parsed.get("bozo"))

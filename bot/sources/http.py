@@ -14,35 +14,36 @@ taken as unchanged it would baseline an empty document, and the next 200 would a
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypeAlias
-
-import httpcore
-import httpx
+from urllib.parse import SplitResult, unquote, urljoin
 
 from bot.errors import FetchError, RateLimitError
 from bot.sources.decode import BodyTooLarge, BoundedDecoder, DecodeFailure, content_coding
 from bot.sources.fetchresult import FetchResult, Validators, connect_detail, describe, retry_after
-from bot.sources.netguard import (
-    AddressRefused,
-    GuardedBackend,
-    Resolver,
-    classes_of,
-    guarded_transport,
-    resolve,
-    system_resolver,
+from bot.sources.netguard import AddressRefused, Resolver, classes_of, resolve, system_resolver
+from bot.sources.urls import (
+    ALLOWED_SCHEMES,
+    ascii_host,
+    host_of,
+    origin,
+    parse_url,
+    port_of,
+    request_target,
+    shown,
 )
+from bot.sources.wire import ConnectFailed, Connector, Pool, ProtocolFailure, Response, open_tcp
 from bot.text import sanitize
 
 __all__ = ["FetchResult", "HttpFetcher", "Validators", "retry_after"]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
-ALLOWED_SCHEMES = frozenset({"http", "https"})
 
 # Turns a message into a FetchError naming the source and the URL being fetched.
 _Fail: TypeAlias = Callable[[str], FetchError]
@@ -73,16 +74,14 @@ class HttpFetcher:
         max_bytes: int = 16 * 1024 * 1024,
         max_redirects: int = 5,
         concurrency: int = 4,
-        transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         allow_address_classes: frozenset[str] = frozenset(),
-        network_backend: httpcore.AsyncNetworkBackend | None = None,
+        connector: Connector | None = None,
     ) -> None:
-        """`transport` replaces the network entirely (tests; it is trusted, so no address guard runs).
-        `resolver` resolves host names (default: the system's getaddrinfo); `allow_address_classes`
+        """`resolver` resolves host names (default: the system's getaddrinfo); `allow_address_classes`
         ('loopback', 'link-local', 'private', 'unspecified') are allowed for every fetch, as if each
-        configured URL pointed there; `network_backend` opens the TCP connections to checked
-        addresses (tests map addresses to loopback servers with it)."""
+        configured URL pointed there; `connector` opens the TCP connections to checked addresses
+        (tests map addresses to loopback servers with it)."""
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         if max_bytes < 0:
@@ -96,13 +95,10 @@ class HttpFetcher:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.concurrency = concurrency
-        self._transport = transport
         self.resolver: Resolver = resolver or system_resolver
         self.allow_address_classes = frozenset(allow_address_classes)
-        self._network_backend = network_backend
-        # one client (and connection pool) per set of allowed address classes
-        self._clients: dict[frozenset[str], httpx.AsyncClient] = {}
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._pool = Pool(resolver=self.resolver, connector=connector or open_tcp)
+        self._base_headers = [("User-Agent", user_agent), ("Accept", "*/*"), ("Accept-Encoding", "gzip")]
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
 
@@ -118,38 +114,13 @@ class HttpFetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the shared client. Safe to call more than once; a later fetch opens a new client."""
-        clients, self._clients, self._client_loop = self._clients, {}, None
-        for client in clients.values():
-            await client.aclose()
+        """Close the pooled connections. Safe to call more than once; a later fetch opens new ones."""
+        self._pool.close()
 
-    def _get_client(self, allowed: frozenset[str]) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client_loop is not loop:
-            # A client from another (finished) loop cannot be reused: its pooled connections are dead.
-            self._clients, self._client_loop = {}, loop
-        client = self._clients.get(allowed)
-        if client is None:
-            transport = self._transport
-            if transport is None:
-                backend = GuardedBackend(allowed=allowed, resolver=self.resolver, inner=self._network_backend)
-                transport = guarded_transport(backend)
-            client = httpx.AsyncClient(
-                follow_redirects=False,
-                transport=transport,
-                timeout=httpx.Timeout(self.timeout),
-                headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip"},
-            )
-            self._clients[allowed] = client
-        return client
-
-    async def _allowed_classes(self, url: httpx.URL, fail: _Fail) -> frozenset[str]:
+    async def _allowed_classes(self, url: SplitResult, fail: _Fail) -> frozenset[str]:
         """The non-public address classes this fetch may reach: those the configured URL points to."""
-        if self._transport is not None:
-            return frozenset()
-        port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            addresses = await resolve(url.host, port, self.resolver)
+            addresses = await resolve(host_of(url), port_of(url), self.resolver)
         except OSError as exc:
             detail = f"[Errno {exc.errno}] {exc.strerror}" if exc.strerror else describe(exc)
             raise fail(f"connection failed: DNS lookup failed: {detail}") from None
@@ -271,92 +242,94 @@ class HttpFetcher:
             request_headers.update(extra_headers)
 
         try:
-            current = httpx.URL(progress.url)
-        except httpx.InvalidURL as exc:
+            current = parse_url(progress.url)
+        except ValueError as exc:
             raise fail(f"invalid URL: {describe(exc)}") from None
         if current.scheme not in ALLOWED_SCHEMES:
             raise fail(f"unsupported URL scheme {current.scheme!r} (only http and https)")
 
-        client = self._get_client(await self._allowed_classes(current, fail))
+        allowed = await self._allowed_classes(current, fail)
         validator_sent = any(
             k.lower() in ("if-none-match", "if-modified-since") for k, v in request_headers.items() if v
         )
         redirects = 0
         while True:
-            progress.url = str(current)
+            progress.url = shown(current)
+            response: Response | None = None
             try:
-                async with client.stream(
-                    method, current, headers=request_headers, content=content, timeout=httpx.Timeout(deadline)
-                ) as response:
-                    status = response.status_code
-                    if status in REDIRECT_STATUSES:
-                        target = self._redirect_target(response, current, redirects, fail)
-                        if (target.scheme, target.host, target.port) != (
-                            current.scheme,
-                            current.host,
-                            current.port,
-                        ):
-                            # credentials are for the origin they were configured for, never another host
-                            request_headers = {
-                                k: v
-                                for k, v in request_headers.items()
-                                if k.lower() not in _CREDENTIAL_HEADERS
-                            }
-                        current = target
-                        redirects += 1
-                        if status == 303 or (status in (301, 302) and method != "GET"):
-                            method, content = "GET", None
-                        continue
-                    response_headers = {k.lower(): v for k, v in response.headers.items()}
-                    content_type = response.headers.get("content-type")
-                    etag = response.headers.get("etag")
-                    last_modified = response.headers.get("last-modified")
-                    if status == 304 and not validator_sent:
-                        raise fail(
-                            "HTTP 304 Not Modified to a request that sent no validator (no If-None-Match "
-                            "or If-Modified-Since): a server error; nothing recorded"
-                        )
-                    if status == 304:
-                        old = previous or Validators()
-                        return FetchResult(
+                response = await self._pool.request(
+                    allowed=allowed,
+                    scheme=current.scheme,
+                    host=host_of(current),
+                    port=port_of(current),
+                    method=method,
+                    target=request_target(current),
+                    headers=self._headers(current, request_headers, content),
+                    content=content,
+                )
+                status = response.status
+                if status in REDIRECT_STATUSES:
+                    target = self._redirect_target(response, current, redirects, fail)
+                    await response.drain()
+                    if origin(target) != origin(current):
+                        # credentials are for the origin they were configured for, never another host
+                        request_headers = {
+                            k: v for k, v in request_headers.items() if k.lower() not in _CREDENTIAL_HEADERS
+                        }
+                    current = target
+                    redirects += 1
+                    if status == 303 or (status in (301, 302) and method != "GET"):
+                        method, content = "GET", None
+                    continue
+                response_headers = response.headers
+                content_type = response_headers.get("content-type")
+                etag = response_headers.get("etag")
+                last_modified = response_headers.get("last-modified")
+                if status == 304 and not validator_sent:
+                    raise fail(
+                        "HTTP 304 Not Modified to a request that sent no validator (no If-None-Match "
+                        "or If-Modified-Since): a server error; nothing recorded"
+                    )
+                if status == 304:
+                    await response.drain()  # to its end: the connection goes back to the pool
+                    old = previous or Validators()
+                    return FetchResult(
+                        url=progress.url,
+                        status=status,
+                        body=None,
+                        not_modified=True,
+                        validators=Validators(
+                            etag=etag or old.etag,
+                            last_modified=last_modified or old.last_modified,
+                            body_sha256=old.body_sha256,
+                        ),
+                        content_type=content_type,
+                        elapsed=time.monotonic() - started,
+                        headers=response_headers,
+                    )
+                if not 200 <= status < 300:
+                    reason = response.reason
+                    wait = retry_after(response_headers) if status in (403, 429) else None
+                    await response.drain()
+                    if wait is not None:
+                        raise RateLimitError(
+                            f"HTTP {status} {reason}".rstrip() + f": rate limited, retry in {wait:.0f}s",
+                            source=source,
                             url=progress.url,
-                            status=status,
-                            body=None,
-                            not_modified=True,
-                            validators=Validators(
-                                etag=etag or old.etag,
-                                last_modified=last_modified or old.last_modified,
-                                body_sha256=old.body_sha256,
-                            ),
-                            content_type=content_type,
-                            elapsed=time.monotonic() - started,
-                            headers=response_headers,
+                            retry_after=wait,
                         )
-                    if not 200 <= status < 300:
-                        reason = response.reason_phrase
-                        wait = retry_after(response_headers) if status in (403, 429) else None
-                        if wait is not None:
-                            raise RateLimitError(
-                                f"HTTP {status} {reason}".rstrip() + f": rate limited, retry in {wait:.0f}s",
-                                source=source,
-                                url=progress.url,
-                                retry_after=wait,
-                            )
-                        raise fail(f"HTTP {status} {reason}".rstrip())
-                    body, digest = await self._read_body(response, cap, fail)
+                    raise fail(f"HTTP {status} {reason}".rstrip())
+                body, digest = await self._read_body(response, cap, fail)
             except AddressRefused as exc:
                 where = f"redirect to {progress.url} refused: " if redirects else ""
                 raise fail(f"{where}{exc}") from None
-            except httpx.TimeoutException:
-                raise fail(f"timed out after {_seconds(deadline)}") from None
-            except httpx.ConnectError as exc:
+            except ConnectFailed as exc:
                 raise fail(f"connection failed: {connect_detail(exc)}") from None
-            except httpx.DecodingError as exc:
-                raise fail(f"could not decode the response body: {describe(exc)}") from None
-            except httpx.InvalidURL as exc:
-                raise fail(f"invalid URL: {describe(exc)}") from None
-            except httpx.HTTPError as exc:
-                raise fail(f"request failed: {type(exc).__name__}: {describe(exc)}") from None
+            except ProtocolFailure as exc:
+                raise fail(f"request failed: {describe(exc)}") from None
+            finally:
+                if response is not None:
+                    response.close()
 
             validators = Validators(etag=etag, last_modified=last_modified, body_sha256=digest)
             unchanged = previous is not None and previous.body_sha256 == digest
@@ -371,28 +344,47 @@ class HttpFetcher:
                 headers=response_headers,
             )
 
+    def _headers(
+        self, url: SplitResult, extra: Mapping[str, str], content: bytes | None
+    ) -> list[tuple[str, str]]:
+        """Host, the client's defaults, credentials of the URL, then the request's own (which win)."""
+        port = url.port
+        host = url.hostname or ""
+        host = f"[{host}]" if ":" in host else ascii_host(host)
+        headers = {"host": ("Host", host if port is None else f"{host}:{port}")}
+        for name, value in self._base_headers:
+            headers[name.lower()] = (name, value)
+        if url.username is not None:
+            pair = f"{unquote(url.username)}:{unquote(url.password or '')}".encode()
+            headers["authorization"] = ("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))
+        if content is not None:
+            headers["content-length"] = ("Content-Length", str(len(content)))
+        for name, value in extra.items():
+            headers[name.lower()] = (name, value)
+        return list(headers.values())
+
     def _redirect_target(
         self,
-        response: httpx.Response,
-        current: httpx.URL,
+        response: Response,
+        current: SplitResult,
         redirects: int,
         fail: _Fail,
-    ) -> httpx.URL:
+    ) -> SplitResult:
         location = response.headers.get("location")
         if not location:
-            raise fail(f"HTTP {response.status_code} redirect without a Location header")
+            raise fail(f"HTTP {response.status} redirect without a Location header")
         try:
-            target = current.join(location)
-        except httpx.InvalidURL as exc:
+            target = parse_url(urljoin(current.geturl(), location.strip()))
+        except ValueError as exc:
             raise fail(f"redirect to invalid URL {location!r}: {describe(exc)}") from None
         if target.scheme not in ALLOWED_SCHEMES:
             raise fail(f"redirect to unsupported URL {location!r} (only http and https are followed)")
         if redirects >= self.max_redirects:
-            raise fail(f"too many redirects (more than {self.max_redirects}); next was {str(target)!r}")
+            raise fail(f"too many redirects (more than {self.max_redirects}); next was {shown(target)!r}")
         return target
 
     @staticmethod
-    async def _read_body(response: httpx.Response, cap: int, fail: _Fail) -> tuple[bytes, str]:
+    async def _read_body(response: Response, cap: int, fail: _Fail) -> tuple[bytes, str]:
         """The decoded body, its length capped as it streams (decoded bytes, not wire bytes)."""
         declared = response.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > cap:
@@ -401,7 +393,7 @@ class HttpFetcher:
             decoder = BoundedDecoder(content_coding(response.headers.get("content-encoding")), cap)
             chunks: list[bytes] = []
             digest = hashlib.sha256()
-            async for raw in response.aiter_raw():
+            async for raw in response.chunks():
                 for chunk in decoder.feed(raw):
                     digest.update(chunk)
                     chunks.append(chunk)

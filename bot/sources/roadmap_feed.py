@@ -9,8 +9,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
 from bot.errors import ParseError
 from bot.model import RoadmapItem
 from bot.sources.feed import entry_identity, entry_link
@@ -37,6 +35,10 @@ def _feed_time(value: Any) -> datetime | None:
 def parse_roadmap_feed(body: bytes, *, source: str, project: str, url: str) -> list[RoadmapItem]:
     """Every entry of an Atom/RSS feed as an open item; its id is the entry's id (else link, else a hash
     of title and date); its categories are its labels."""
+    from bot.sources.atomfast import load_feedparser
+
+    feedparser = load_feedparser()  # imported when a feed is read
+
     parsed = feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
     entries = list(parsed.get("entries") or ())
     if not entries and (not parsed.get("version") or parsed.get("bozo")):

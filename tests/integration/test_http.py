@@ -534,21 +534,15 @@ class MapBackend:
     addresses asked for. Anything else is a test failure: no packet leaves the machine."""
 
     def __init__(self, port_map: dict[tuple[str, int], int]) -> None:
-        import httpcore
-
-        self.inner = httpcore.AnyIOBackend()
         self.port_map = port_map
         self.asked: list[tuple[str, int]] = []
 
-    async def connect_tcp(self, host: str, port: int, **kwargs: Any) -> Any:
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         self.asked.append((host, port))
         if (host, port) in self.port_map:
-            return await self.inner.connect_tcp("127.0.0.1", self.port_map[host, port], **kwargs)
+            return await asyncio.open_connection("127.0.0.1", self.port_map[host, port])
         assert host == "127.0.0.1", f"test tried to connect to {host}"
-        return await self.inner.connect_tcp(host, port, **kwargs)
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+        return await asyncio.open_connection(host, port)
 
 
 def fake_resolver(table: dict[str, list[str]]) -> Any:
@@ -565,7 +559,7 @@ def guarded_fetch(url: str, backend: MapBackend, table: dict[str, list[str]], **
         async with HttpFetcher(
             user_agent=UA,
             resolver=fake_resolver(table),
-            network_backend=backend,  # type: ignore[arg-type]  # a stand-in backend with httpcore's shape
+            connector=backend.connect,
             **options,
         ) as f:
             try:
@@ -627,7 +621,7 @@ def test_a_public_url_that_resolves_to_an_internal_address_at_connect_time_is_re
     backend = MapBackend({})
 
     async def go() -> FetchError:
-        async with HttpFetcher(user_agent=UA, resolver=rebinding, network_backend=backend) as f:  # type: ignore[arg-type]
+        async with HttpFetcher(user_agent=UA, resolver=rebinding, connector=backend.connect) as f:
             with pytest.raises(FetchError) as info:
                 await f.fetch("http://releases.example/feed", source=SOURCE)
             return info.value
@@ -686,3 +680,89 @@ def test_address_classes() -> None:
     assert address_class("224.0.0.1") == "private"
     assert address_class("0.0.0.0") == "unspecified"
     assert address_class("::") == "unspecified"
+
+
+# keep-alive: connections are reused, and one the server closed meanwhile is replaced ---------------
+
+
+class KeepAliveServer:
+    """A minimal HTTP/1.1 server on loopback: answers every request with "ok" (Content-Length, no
+    `Connection: close`), counts the connections it accepted, and with `close_after` closes each
+    connection after that many answers, as a server whose idle timeout expired would."""
+
+    def __init__(self, close_after: int | None = None) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.close_after = close_after
+        self.accepted = 0
+        self.answered = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        with conn:
+            buffer, served = b"", 0
+            while self.close_after is None or served < self.close_after:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                buffer = buffer.split(b"\r\n\r\n", 1)[1]
+                served += 1
+                self.answered += 1  # counted before the answer leaves: the client may check at once
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: "e"\r\n\r\nok')
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_sequential_fetches_reuse_one_connection() -> None:
+    server = KeepAliveServer()
+    try:
+
+        async def go() -> list[bytes | None]:
+            async with HttpFetcher(user_agent=UA) as f:
+                return [(await f.fetch(server.url(f"/{i}"), source=SOURCE)).body for i in range(5)]
+
+        assert run(go()) == [b"ok"] * 5
+        assert server.accepted == 1
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("noticed", [True, False], ids=["closed-seen-before-reuse", "closed-seen-on-reuse"])
+def test_a_pooled_connection_closed_by_the_server_is_replaced(
+    noticed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not noticed:  # the close is found only when the request is sent: sent again on a new connection
+        from bot.sources import wire
+
+        monkeypatch.setattr(wire._Conn, "stale", lambda self, now: False)
+    server = KeepAliveServer(close_after=1)
+    try:
+
+        async def go() -> list[bytes | None]:
+            async with HttpFetcher(user_agent=UA) as f:
+                first = await f.fetch(server.url("/a"), source=SOURCE)
+                await asyncio.sleep(0.05)  # the server has closed it by now
+                second = await f.fetch(server.url("/b"), source=SOURCE)
+                third = await f.fetch(server.url("/c"), source=SOURCE)  # closed right after the answer
+                return [first.body, second.body, third.body]
+
+        assert run(go()) == [b"ok"] * 3
+        assert server.answered == 3 and server.accepted == 3
+    finally:
+        server.close()

@@ -60,7 +60,7 @@ MUST_EXIST = (
     "bot.irc.parse",
 )
 #: Libraries that do I/O; a pure module must not import them, directly or through another module.
-IO_LIBRARIES = frozenset({"httpx", "sqlite3", "socket", "ssl", "aiosmtplib", "irc"})
+IO_LIBRARIES = frozenset({"httpx", "h11", "aiohttp", "sqlite3", "socket", "ssl", "aiosmtplib", "irc"})
 
 
 def _module_name(path: Path) -> str:
@@ -185,7 +185,7 @@ def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones() -> None:
     graph, _ = _graph()
     assert "bot.daemon" in graph["bot.app"]  # imported inside Bot.run
     assert "bot.app" not in graph["bot.daemon"]  # only under TYPE_CHECKING
-    assert "httpx" in graph["bot.sources.http"]
+    assert "h11" in graph["bot.sources.wire"]
 
 
 def test_no_import_cycle() -> None:
