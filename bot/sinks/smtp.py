@@ -29,6 +29,7 @@ from aiosmtplib.typing import Default
 
 from bot.config import MailConfig, secret
 from bot.errors import AuthenticationFailed, DeliveryError
+from bot.sinks.mailwire import WireMessage
 from bot.text import sanitize
 from bot.web import metrics
 
@@ -95,6 +96,10 @@ class _Client(aiosmtplib.SMTP):
 
     data_timeout: float = 600.0
     data_timed_out = False  # the last DATA got no reply within data_timeout
+
+    async def greet(self) -> None:
+        """EHLO (or HELO) unless done on this connection, as `send_message` does before its checks."""
+        await self._ehlo_or_helo_if_needed()
 
     async def data(
         self,
@@ -211,7 +216,7 @@ class SmtpSession:
 
     async def send(
         self,
-        message: EmailMessage,
+        message: EmailMessage | WireMessage,
         *,
         recipients: Sequence[str] | None = None,
         progress: Progress | None = None,
@@ -224,9 +229,19 @@ class SmtpSession:
         envelope_to = list(recipients) if recipients else [parseaddr(self.mail.to)[1]]
         await self._pace()
         smtp = await self._session(say, password)
-        say(f"sending {message['Message-ID']} from {envelope_from} to {', '.join(envelope_to)}")
+        mid = message.message_id if isinstance(message, WireMessage) else message["Message-ID"]
+        say(f"sending {mid} from {envelope_from} to {', '.join(envelope_to)}")
         try:
-            _refused, answer = await smtp.send_message(message, sender=envelope_from, recipients=envelope_to)
+            if isinstance(message, WireMessage):  # ready bytes, 7-bit: what send_message would send
+                await smtp.greet()
+                options = ["BODY=8BITMIME"] if smtp.supports_extension("8BITMIME") else []
+                _refused, answer = await smtp.sendmail(
+                    envelope_from, envelope_to, message.data, mail_options=options
+                )
+            else:
+                _refused, answer = await smtp.send_message(
+                    message, sender=envelope_from, recipients=envelope_to
+                )
         except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
             late = smtp.data_timed_out
             answered = isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused)
