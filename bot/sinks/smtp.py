@@ -127,6 +127,9 @@ class SmtpSession:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_sent: float | None = None  # monotonic time of the last message of this pass
         self.connections = 0  # opened so far (for tests and the benchmark)
+        # the envelope, parsed once (not per message)
+        self._envelope_from = mail.envelope_sender
+        self._envelope_to = [parseaddr(mail.to)[1]]
 
     @property
     def connected(self) -> bool:
@@ -225,8 +228,8 @@ class SmtpSession:
         Raises DeliveryError naming the step that failed and the server's answer."""
         say: Progress = progress or (lambda _text: None)
         password = self._password()
-        envelope_from = self.mail.envelope_sender
-        envelope_to = list(recipients) if recipients else [parseaddr(self.mail.to)[1]]
+        envelope_from = self._envelope_from
+        envelope_to = list(recipients) if recipients else self._envelope_to
         await self._pace()
         smtp = await self._session(say, password)
         mid = message.message_id if isinstance(message, WireMessage) else message["Message-ID"]
