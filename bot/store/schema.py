@@ -252,6 +252,21 @@ V6 = """
     CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE state = 'delivered';
 """
 
+# 7 (smaller delivered rows, issue 17): what a delivered message keeps once its body is pruned is its
+# row (Message-ID, event, sink, status, times) and the index entries that serve it, no others. The
+# index of an output's queued and failed messages holds only those (a partial index); the prune index
+# holds only delivered messages that still have a body (`has_body`, cleared when the body is dropped),
+# so an hourly prune reads the messages of its retention window, not the whole history.
+V7 = """
+    ALTER TABLE outbox ADD COLUMN has_body INTEGER NOT NULL DEFAULT 1;
+    UPDATE outbox SET has_body = 0
+        WHERE NOT EXISTS (SELECT 1 FROM outbox_bodies b WHERE b.outbox_id = outbox.id);
+    DROP INDEX outbox_delivered;
+    CREATE INDEX outbox_unpruned ON outbox (delivered_at) WHERE state = 'delivered' AND has_body = 1;
+    DROP INDEX outbox_by_group;
+    CREATE INDEX outbox_open ON outbox (sink_group, state) WHERE state != 'delivered';
+"""
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, source status, releases, events, outbox", _statements(V1)),
@@ -260,6 +275,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "outbox sink groups; thread index", _statements(V4), convert=_v4_index_threads),
     Migration(5, "security index of each release", _statements(V5), convert=_v5_index_security),
     Migration(6, "message bodies in a table of their own (pruned after delivery)", _statements(V6)),
+    Migration(7, "delivered rows without index entries they do not need", _statements(V7)),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
