@@ -17,8 +17,8 @@ of a delivery pass. `WireWriter` writes the same bytes directly:
 The result is byte for byte what `flatten_message(build_message(...))` gives (tests/unit/
 test_mailwire.py compares them over the golden history and generated payloads). It is 7-bit: header
 values outside ASCII are RFC 2047 encoded words, bodies quoted-printable — so it suits any server,
-8BITMIME or not. An envelope address outside ASCII (SMTPUTF8) is not handled here: the sink sends
-such mail through the `email` package.
+8BITMIME or not. An envelope outside ASCII (an internationalised domain: SMTPUTF8, UTF-8 headers) is
+not handled here: the sink sends such mail through the `email` package.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ subjects, non-ASCII, many thread parents, secrets)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,7 +21,7 @@ from bot.messages import sample_events, sample_plan_events
 from bot.model import AnyEvent
 from bot.render import Renderer
 from bot.sinks.mail import MailSink, build_message
-from bot.sinks.mailwire import WireWriter
+from bot.sinks.mailwire import WireMessage, WireWriter
 from bot.store import OutboxItem, PollRecord, Store
 from tests.mailhelpers import StoreHooks, history_events, item_for, mail_config, mail_of, mail_sink
 
@@ -185,3 +186,23 @@ def test_generated_mails_are_the_same_bytes(
         return
     event("multipart" if html else "text only")
     assert {WireWriter(mail).write(payload, message_id=message_id, date=date).data} == expected
+
+
+def test_delivery_sends_the_written_bytes_and_an_envelope_outside_ascii_the_email_package(
+    tmp_path: Path,
+) -> None:
+    sent: list[object] = []
+
+    async def capture(message: object, **_: object) -> str:
+        sent.append(message)
+        return "250 ok"
+
+    plain = mail_sink(tmp_path)
+    idn = mail_sink(tmp_path, to="list@exämple.org")  # needs SMTPUTF8 and UTF-8 headers
+    for sink in (plain, idn):
+        sink.session.send = capture  # type: ignore[method-assign]
+        asyncio.run(sink.deliver(item_for(sink, sample_events()[0])))
+    wire, message = sent
+    assert isinstance(wire, WireMessage) and isinstance(message, EmailMessage)
+    assert flattened(plain.build(item_for(plain, sample_events()[0]))) == {wire.data}
+    assert "exämple" in flatten_message(message, utf8=True).decode("utf-8")
