@@ -19,6 +19,8 @@ def char_width(ch: str) -> int:
 
 
 def display_width(text: str) -> int:
+    if text.isascii():
+        return len(text)  # every ASCII character is one column (char_width), at C speed
     return sum(char_width(ch) for ch in text)
 
 

@@ -14,13 +14,12 @@ else (connection refused, timeouts, TLS problems, 4xx answers) is transient and 
 
 from __future__ import annotations
 
-import hashlib
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from typing import Any
 
 from bot.config import MailConfig, MailOutput, mail_address, secret
@@ -28,16 +27,17 @@ from bot.errors import DeliveryError
 from bot.messages import message_id
 from bot.model import AnyEvent, DeprecationEvent, Event
 from bot.presentation.batch import current as current_batch
-from bot.presentation.columns import display_width, wrap_columns
 from bot.presentation.mailcontext import mail_context, release_of, safe_link
 from bot.render import Renderer
 from bot.routing import passes
 from bot.sinks.base import BotHooks, Sink
+from bot.sinks.mailwire import TEXT_WIDTH, WireMessage, WireWriter, boundary, header_value, wrap_mail_text
 from bot.sinks.smtp import Progress, SmtpSession, classify_error
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, sanitize_body
 
 __all__ = [
+    "TEXT_WIDTH",
     "MailSink",
     "build_message",
     "classify_error",
@@ -45,19 +45,6 @@ __all__ = [
     "thread_parents",
     "wrap_mail_text",
 ]
-
-#: Width of the text part. Longer lines are wrapped; a single word longer than this (a URL) stays whole.
-TEXT_WIDTH = 72
-
-
-def wrap_mail_text(text: str, width: int = TEXT_WIDTH) -> str:
-    """Wrap the lines of a text part that are wider than `width` display columns (East Asian wide
-    characters count two; list items get a hanging indent); narrower lines — tables, the "-- "
-    signature separator — are kept exactly."""
-    out: list[str] = []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        out.append(line if display_width(line) <= width else wrap_columns(line, width))
-    return "\n".join(out).strip("\n") + "\n"
 
 
 def opens_major(event: Event) -> bool:
@@ -85,15 +72,6 @@ def thread_parents(event: Event, history: Sequence[tuple[Event, str]]) -> list[s
     return parents
 
 
-def _header(value: object) -> str:
-    """A header value from the payload or the config: one line, no control characters."""
-    return sanitize(str(value))
-
-
-def _boundary(mid: str) -> str:
-    return "==release-bot-" + hashlib.sha256(mid.encode("utf-8")).hexdigest()[:24] + "=="
-
-
 def build_message(
     mail: MailConfig,
     payload: Mapping[str, Any],
@@ -112,27 +90,27 @@ def build_message(
     """
     message = EmailMessage(policy=policy.default)
     # addresses as Address objects: a display name with a comma or quote is quoted, not split
-    message["From"] = mail_address(_header(mail.sender))
-    message["To"] = mail_address(_header(to or mail.to))
+    message["From"] = mail_address(header_value(mail.sender))
+    message["To"] = mail_address(header_value(to or mail.to))
     if mail.reply_to:
-        message["Reply-To"] = mail_address(_header(mail.reply_to))
+        message["Reply-To"] = mail_address(header_value(mail.reply_to))
     if mail.sender_header:
-        message["Sender"] = mail_address(_header(mail.sender_header))
-    message["Subject"] = _header(payload.get("subject", ""))
+        message["Sender"] = mail_address(header_value(mail.sender_header))
+    message["Subject"] = header_value(payload.get("subject", ""))
     message["Date"] = format_datetime(date)
-    message["Message-ID"] = _header(message_id)
+    message["Message-ID"] = header_value(message_id)
     if mail.auto_submitted != "no":
         message["Auto-Submitted"] = mail.auto_submitted  # RFC 3834: no auto-replies to an announcement
-    parents = [_header(p) for p in payload.get("references") or () if p]
+    parents = [header_value(p) for p in payload.get("references") or () if p]
     if parents:
         message["In-Reply-To"] = parents[-1]
         message["References"] = " ".join(parents)
     for name, value in mail.extra_headers:
-        message[name] = _header(value)
+        message[name] = header_value(value)
     for name, env in mail.extra_headers_env:
         hidden = (secrets or {}).get(env)
         if hidden is not None:
-            message[name] = _header(hidden)
+            message[name] = header_value(hidden)
     # bodies pass the body sanitiser here, at build time, so rows queued by an older release-bot do too
     text = wrap_mail_text(sanitize_body(str(payload.get("text", ""))))
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -140,7 +118,7 @@ def build_message(
     if html:
         clean_html = sanitize_body(str(html))
         message.add_alternative(clean_html, subtype="html", charset="utf-8", cte="quoted-printable")
-        message.set_boundary(_boundary(message_id))
+        message.set_boundary(boundary(message_id))
         for part in message.iter_parts():
             del part["MIME-Version"]  # the stdlib repeats it on added parts; it belongs on the top only
     return message
@@ -155,6 +133,9 @@ class MailSink(Sink):
         self._hooks: BotHooks | None = None
         self._recent: list[tuple[Event, str]] = []  # rendered in this process, maybe not yet stored
         self.session = SmtpSession(self.name, self.mail, self.tls_context)  # reused within a pass
+        self.wire = WireWriter(self.mail)
+        # an envelope outside ASCII needs SMTPUTF8 and UTF-8 headers: those mails go through `build`
+        self._wire_ok = (self.mail.envelope_sender + parseaddr(self.mail.to)[1]).isascii()
         self.max_auth_failures = self.mail.max_auth_failures  # then the Deliverer stops the output
 
     # -- enqueue -----------------------------------------------------------------------------------
@@ -258,13 +239,24 @@ class MailSink(Sink):
             to=to,
         )
 
+    def build_wire(self, item: OutboxItem) -> WireMessage:
+        """The bytes `build` gives, flattened as for SMTP, written directly (bot.sinks.mailwire)."""
+        missing = [env for _, env in self.mail.extra_headers_env if secret(env) is None]
+        if missing:
+            raise DeliveryError(
+                f"environment variable ${missing[0]} (extra_headers_env) is not set", sink=self.name
+            )
+        return self.wire.write(
+            item.payload, message_id=item.message_id, date=item.created_at, secrets=self.secrets()
+        )
+
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.mail.ca_file) if self.mail.ca_file else None)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
     async def deliver(self, item: OutboxItem) -> None:
-        await self.session.send(self.build(item))
+        await self.session.send(self.build_wire(item) if self._wire_ok else self.build(item))
 
     async def end_pass(self) -> None:
         """The end of a delivery pass: QUIT the SMTP session it used."""

@@ -29,6 +29,7 @@ from aiosmtplib.typing import Default
 
 from bot.config import MailConfig, secret
 from bot.errors import AuthenticationFailed, DeliveryError
+from bot.sinks.mailwire import WireMessage
 from bot.text import sanitize
 from bot.web import metrics
 
@@ -96,6 +97,10 @@ class _Client(aiosmtplib.SMTP):
     data_timeout: float = 600.0
     data_timed_out = False  # the last DATA got no reply within data_timeout
 
+    async def greet(self) -> None:
+        """EHLO (or HELO) unless done on this connection, as `send_message` does before its checks."""
+        await self._ehlo_or_helo_if_needed()
+
     async def data(
         self,
         message: str | bytes,
@@ -122,6 +127,9 @@ class SmtpSession:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_sent: float | None = None  # monotonic time of the last message of this pass
         self.connections = 0  # opened so far (for tests and the benchmark)
+        # the envelope, parsed once (not per message)
+        self._envelope_from = mail.envelope_sender
+        self._envelope_to = [parseaddr(mail.to)[1]]
 
     @property
     def connected(self) -> bool:
@@ -211,7 +219,7 @@ class SmtpSession:
 
     async def send(
         self,
-        message: EmailMessage,
+        message: EmailMessage | WireMessage,
         *,
         recipients: Sequence[str] | None = None,
         progress: Progress | None = None,
@@ -220,13 +228,23 @@ class SmtpSession:
         Raises DeliveryError naming the step that failed and the server's answer."""
         say: Progress = progress or (lambda _text: None)
         password = self._password()
-        envelope_from = self.mail.envelope_sender
-        envelope_to = list(recipients) if recipients else [parseaddr(self.mail.to)[1]]
+        envelope_from = self._envelope_from
+        envelope_to = list(recipients) if recipients else self._envelope_to
         await self._pace()
         smtp = await self._session(say, password)
-        say(f"sending {message['Message-ID']} from {envelope_from} to {', '.join(envelope_to)}")
+        mid = message.message_id if isinstance(message, WireMessage) else message["Message-ID"]
+        say(f"sending {mid} from {envelope_from} to {', '.join(envelope_to)}")
         try:
-            _refused, answer = await smtp.send_message(message, sender=envelope_from, recipients=envelope_to)
+            if isinstance(message, WireMessage):  # ready bytes, 7-bit: what send_message would send
+                await smtp.greet()
+                options = ["BODY=8BITMIME"] if smtp.supports_extension("8BITMIME") else []
+                _refused, answer = await smtp.sendmail(
+                    envelope_from, envelope_to, message.data, mail_options=options
+                )
+            else:
+                _refused, answer = await smtp.send_message(
+                    message, sender=envelope_from, recipients=envelope_to
+                )
         except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
             late = smtp.data_timed_out
             answered = isinstance(exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused)

@@ -60,9 +60,13 @@ class OutboxStore(StoreCore):
     PENDING_SQL = """SELECT o.*, e.key AS event_key, b.payload AS payload FROM outbox o
                      JOIN events e ON e.id = o.event_id JOIN outbox_bodies b ON b.outbox_id = o.id
                      WHERE o.sink = ? AND o.state = 'queued' ORDER BY o.id LIMIT ?"""
-    PRUNE_SQL = """DELETE FROM outbox_bodies WHERE outbox_id IN
-                   (SELECT id FROM outbox WHERE state = 'delivered' AND delivered_at < ?)"""
-    REQUEUE_SQL = "UPDATE outbox SET state = 'queued', next_attempt_at = NULL WHERE state = 'failed'"
+    # `outbox_unpruned` (partial: delivered, body kept) finds what to prune; a pruned row leaves it
+    PRUNE_WHERE = "state = 'delivered' AND has_body = 1 AND delivered_at < ?"
+    PRUNE_SQL = f"DELETE FROM outbox_bodies WHERE outbox_id IN (SELECT id FROM outbox WHERE {PRUNE_WHERE})"
+    PRUNED_SQL = f"UPDATE outbox SET has_body = 0 WHERE {PRUNE_WHERE}"
+    # `state != 'delivered'`: the term of the partial index `outbox_open`
+    REQUEUE_SQL = """UPDATE outbox SET state = 'queued', next_attempt_at = NULL
+                     WHERE state = 'failed' AND state != 'delivered'"""
 
     def events(self, *, since_id: int = 0, source: str | None = None) -> list[tuple[int, AnyEvent]]:
         """Recorded events after `since_id`, oldest first (queued digests are not events)."""
@@ -99,18 +103,14 @@ class OutboxStore(StoreCore):
         ]
 
     def mark_delivered(self, item_id: int, *, now: datetime) -> None:
-        with self.transaction() as db:
-            db.execute(
-                """UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,
-                       last_error = NULL WHERE id = ?""",
-                (ts(now), item_id),
-            )
+        self.mark_delivered_many([item_id], now=now)
 
     def mark_delivered_many(self, item_ids: Sequence[int], *, now: datetime) -> None:
-        """`mark_delivered` for many messages (a delivery pass) in one transaction."""
+        """`mark_delivered` for many messages (a delivery pass) in one transaction. The time is kept to
+        the second (a delivered row stays in the state for good: 7 bytes less each)."""
         if not item_ids:
             return
-        stamp = ts(now)
+        stamp = ts(now.replace(microsecond=0))
         with self.transaction() as db:
             db.executemany(
                 """UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1,
@@ -122,8 +122,10 @@ class OutboxStore(StoreCore):
         """Drop the bodies of messages delivered before `before`: the outbox rows keep their Message-ID,
         event, sink, status and times (what idempotency and threading need). Returns how many bodies
         were dropped; gives up to `vacuum_pages` free pages back to the file system afterwards."""
+        cutoff = ts(before)
         with self.transaction() as db:
-            pruned = db.execute(self.PRUNE_SQL, (ts(before),)).rowcount
+            pruned = db.execute(self.PRUNE_SQL, (cutoff,)).rowcount
+            db.execute(self.PRUNED_SQL, (cutoff,))
         if pruned:
             self._after_prune(vacuum_pages)
         return int(pruned)

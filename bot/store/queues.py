@@ -3,7 +3,9 @@ shows of a queue (attempts, oldest queued, next retry), the stop of an output wh
 refused (its queued messages kept as failed until `retry`), and `deliver --now` (backoff reset).
 
 Plain functions over the store's connection; no schema of their own (the outbox's columns say it all):
-an output is *stopped* while it has failed rows whose error starts with `STOPPED`.
+an output is *stopped* while it has failed rows whose error starts with `STOPPED`. The queries by
+output say `state != 'delivered'`, the term of the partial index `outbox_open` (queued and failed
+messages by output), so they read the open messages, never the delivered history.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def queue_facts(store: StateStore, group: str) -> QueueFacts:
     row = db.execute(
         """SELECT count(*) AS queued, coalesce(sum(attempts), 0) AS attempts, min(created_at) AS oldest,
                   max(next_attempt_at) AS next_retry
-           FROM outbox WHERE sink_group = ? AND state = 'queued'""",
+           FROM outbox WHERE sink_group = ? AND state = 'queued' AND state != 'delivered'""",
         (group,),
     ).fetchone()
     return QueueFacts(
@@ -64,7 +66,8 @@ def queue_facts(store: StateStore, group: str) -> QueueFacts:
 def stopped(store: StateStore, group: str) -> str | None:
     """Why output `group` is stopped, or None."""
     sql = """SELECT last_error FROM outbox
-             WHERE sink_group = ? AND state = 'failed' AND last_error LIKE ? LIMIT 1"""
+             WHERE sink_group = ? AND state = 'failed' AND state != 'delivered' AND last_error LIKE ?
+             LIMIT 1"""
     row = _base(store)._db.execute(sql, (group, STOPPED + "%")).fetchone()
     return None if row is None else str(row["last_error"])[len(STOPPED) :]
 
@@ -75,7 +78,7 @@ def stop_output(store: StateStore, group: str, reason: str) -> int:
     with _base(store).transaction() as db:
         cursor = db.execute(
             """UPDATE outbox SET state = 'failed', next_attempt_at = NULL, last_error = ?
-               WHERE sink_group = ? AND state = 'queued'""",
+               WHERE sink_group = ? AND state = 'queued' AND state != 'delivered'""",
             (STOPPED + reason, group),
         )
     return int(cursor.rowcount)
@@ -94,7 +97,8 @@ def auth_streak(store: StateStore, item_id: int, marker: str) -> int:
 
 def reset_backoff(store: StateStore, group: str | None, *, now: datetime) -> int:
     """Make the queued messages of `group` (every output: None) due at `now`; returns how many waited."""
-    sql = "UPDATE outbox SET next_attempt_at = NULL WHERE state = 'queued' AND next_attempt_at > ?"
+    sql = """UPDATE outbox SET next_attempt_at = NULL
+             WHERE state = 'queued' AND state != 'delivered' AND next_attempt_at > ?"""
     args: list[object] = [ts(now)]
     if group is not None:
         sql += " AND sink_group = ?"

@@ -282,7 +282,6 @@ V6 = """
     CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE state = 'delivered';
 """
 
-
 # 7 (shared PostgreSQL state, issue 16): outbox claims. A deliverer claims the queued messages of a
 # sink before sending them (`PgStore.claim_pending`: SELECT … FOR UPDATE SKIP LOCKED, then who and until
 # when); another instance leaves a sink alone while its claims run, and a dead instance's claims expire.
@@ -290,6 +289,22 @@ V6 = """
 V7 = """
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     ALTER TABLE outbox ADD COLUMN claimed_until TEXT;
+"""
+
+
+# 8 (smaller delivered rows, issue 17): what a delivered message keeps once its body is pruned is its
+# row (Message-ID, event, sink, status, times) and the index entries that serve it, no others. The
+# index of an output's queued and failed messages holds only those (a partial index); the prune index
+# holds only delivered messages that still have a body (`has_body`, cleared when the body is dropped),
+# so an hourly prune reads the messages of its retention window, not the whole history.
+V8 = """
+    ALTER TABLE outbox ADD COLUMN has_body INTEGER NOT NULL DEFAULT 1;
+    UPDATE outbox SET has_body = 0
+        WHERE NOT EXISTS (SELECT 1 FROM outbox_bodies b WHERE b.outbox_id = outbox.id);
+    DROP INDEX outbox_delivered;
+    CREATE INDEX outbox_unpruned ON outbox (delivered_at) WHERE state = 'delivered' AND has_body = 1;
+    DROP INDEX outbox_by_group;
+    CREATE INDEX outbox_open ON outbox (sink_group, state) WHERE state != 'delivered';
 """
 
 
@@ -320,6 +335,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         7, "outbox claims (several deliverers on one PostgreSQL state)", _statements(V7), postgresql=_pg(V7)
+    ),
+    Migration(
+        8, "delivered rows without index entries they do not need", _statements(V8), postgresql=_pg(V8)
     ),
 )
 

@@ -287,6 +287,7 @@ def test_digest_golden_from_the_real_history(tmp_path: Path, store: Store) -> No
     assert plan is not None and len(plan.events) == 9
     (item,) = queued_digests(store)
     raw = flatten_message(sink.build(item))
+    assert sink.build_wire(item).data == raw  # what delivery sends: the same bytes, written directly
     check_golden(
         DATA / "golden" / "mail" / "digest-2025-01-27_to_2025-03-24.eml.txt",
         raw.decode("ascii").replace("\r\n", "\n"),

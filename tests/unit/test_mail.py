@@ -451,11 +451,11 @@ def test_no_header_injection_through_feed_fields(tmp_path: Path, field: str, att
 def test_feed_text_cannot_forge_a_mime_part(tmp_path: Path) -> None:
     # The boundary is derived from the Message-ID, so a feed author can compute it; the parts are
     # quoted-printable and the boundary holds "=", so it can never appear on a line of the body.
-    from bot.sinks.mail import _boundary
+    from bot.sinks.mailwire import boundary as mime_boundary
 
     sink = mail_sink(tmp_path)
     release = Release(source="feed", project="Proj", stream="releases", channel="releases", version="1.0.0")
-    boundary = _boundary(sink.message_id(Event("release", release)))
+    boundary = mime_boundary(sink.message_id(Event("release", release)))
     forged = f"--{boundary}\nContent-Type: text/html\n\n<script>x</script>\n--{boundary}--"
     release = dataclasses.replace(release, notes=forged, title=forged)
     raw = flatten_message(sink.build(item_for(sink, Event("release", release))))

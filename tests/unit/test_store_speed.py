@@ -15,6 +15,7 @@ import pytest
 from bot.errors import StoreError
 from bot.messages import sample_events
 from bot.store import OutboxMessage, PollRecord, Store, describe_size
+from bot.store.codec import ts
 from tests.store_suite import queue_sample as _queue
 
 NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
@@ -31,10 +32,54 @@ def test_synchronous_mode_is_normal_by_default_and_full_on_request(tmp_path: Pat
 
 def test_the_pruning_query_uses_its_partial_index(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite3") as store:
-        plan = " | ".join(
-            row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + store.PRUNE_SQL, ("x",))
-        )
-        assert "INDEX outbox_delivered" in plan and "SCAN" not in plan
+        for sql in (store.PRUNE_SQL, store.PRUNED_SQL):
+            plan = " | ".join(row[3] for row in store._db.execute("EXPLAIN QUERY PLAN " + sql, ("x",)))
+            assert "INDEX outbox_unpruned" in plan and "SCAN" not in plan
+
+
+def test_a_pruned_message_keeps_its_row_and_leaves_the_indexes_it_no_longer_needs(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        ids = _queue(store)
+        store.mark_delivered_many(ids[:2], now=NOW)
+        db = store._db
+        open_rows = "SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state != 'delivered'"
+        unpruned = "SELECT count(*) FROM outbox INDEXED BY outbox_unpruned WHERE " + store.PRUNE_WHERE
+        later = ts(NOW + timedelta(days=1))
+        assert db.execute(open_rows).fetchone()[0] == len(ids) - 2  # delivered ones are not in it
+        assert db.execute(unpruned, (later,)).fetchone()[0] == 2
+        assert store.prune_delivered(before=NOW + timedelta(days=1)) == 2
+        assert db.execute(unpruned, (later,)).fetchone()[0] == 0  # pruned: out of the prune index
+        assert store.prune_delivered(before=NOW + timedelta(days=1)) == 0
+        rows = db.execute(
+            "SELECT id, message_id, state, has_body, delivered_at FROM outbox ORDER BY id"
+        ).fetchall()
+        assert [(r["state"], r["has_body"]) for r in rows[:3]] == [
+            ("delivered", 0),
+            ("delivered", 0),
+            ("queued", 1),
+        ]
+        assert rows[0]["message_id"] == "<0@x>" and rows[0]["delivered_at"] == ts(NOW.replace(microsecond=0))
+        assert [i.id for i in store.pending("list", now=NOW)] == ids[2:]  # the queue is as it was
+
+
+def test_the_step_to_schema_8_marks_the_bodies_already_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with Store(path) as store:
+        ids = _queue(store)
+        store.mark_delivered_many(ids[:2], now=NOW)
+        store._db.execute("DELETE FROM outbox_bodies WHERE outbox_id = ?", (ids[0],))  # pruned under 7
+        fresh = store._db.execute("SELECT sql FROM sqlite_schema ORDER BY name").fetchall()
+    raw = sqlite3.connect(path)
+    raw.executescript(
+        """DROP INDEX outbox_unpruned; DROP INDEX outbox_open; ALTER TABLE outbox DROP COLUMN has_body;
+           CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE state = 'delivered';
+           CREATE INDEX outbox_by_group ON outbox (sink_group, state); PRAGMA user_version = 7;"""
+    )
+    raw.close()
+    with Store(path) as store:
+        rows = store._db.execute("SELECT id, has_body FROM outbox ORDER BY id").fetchall()
+        assert [r["has_body"] for r in rows] == [0] + [1] * (len(ids) - 1)
+        assert store._db.execute("SELECT sql FROM sqlite_schema ORDER BY name").fetchall() == fresh
 
 
 def test_a_new_state_file_gives_pruned_pages_back(tmp_path: Path) -> None:
