@@ -157,6 +157,16 @@ class Bot:
             log.info(
                 "source %s: %s; next poll in %s", source.name, plan.rate_limited, _human(plan.retry_after)
             )
+        for summary in plan.summaries:
+            log.warning(
+                "source %s: %d new releases in document %s, more than flood_limit %d: announced as one "
+                "summary (%s), not one by one",
+                source.name,
+                summary.count,
+                summary.document,
+                source.flood_limit,
+                summary.key,
+            )
         for event in plan.events:
             log.info("source %s: %s", source.name, event.key)
 

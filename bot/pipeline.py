@@ -17,7 +17,7 @@ from bot.deprecations import DeprecationDetection, detect_deprecations
 from bot.detect import detect
 from bot.errors import RenderError
 from bot.fetched import DocumentUpdate, ReleaseFetch, RoadmapFetch, SourceFetch
-from bot.model import AnyEvent, Event, Notice, Reach, Release, RoadmapItem, Snapshot
+from bot.model import AnyEvent, Event, Notice, Reach, Release, RoadmapItem, Snapshot, SummaryEvent
 from bot.presentation.batch import rendering
 from bot.roadmap import detect_roadmap
 
@@ -64,6 +64,7 @@ class PollPlan:
     retry_after: float | None = None
     rate_limited: str | None = None
     roadmap: bool = False
+    summaries: tuple[SummaryEvent, ...] = ()  # floods announced as one summary (also in `events`)
 
     @property
     def unchanged(self) -> int:
@@ -118,6 +119,7 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
         known.releases,
         baselined_documents=set(known.documents),
         announce_on_baseline=announce,
+        flood_limit=source.flood_limit,
     )
     deprecations = DeprecationDetection((), (), ())
     if fetched.deprecation_notes and detection.new:
@@ -129,7 +131,7 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
             known.reached,
             known_releases=known.releases.values(),
         )
-    events = in_order([*detection.events, *deprecations.events])
+    events = in_order([*detection.events, *deprecations.events, *detection.summaries])
     return PollPlan(
         source.name,
         updates=tuple(fetched.updates),
@@ -140,6 +142,7 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
         baselined=detection.baselined,
         silent=len(detection.new) - len(detection.events),
         warnings=tuple(fetched.warnings),
+        summaries=detection.summaries,
     )
 
 

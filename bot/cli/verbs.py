@@ -162,7 +162,7 @@ def unset_secrets(shown: object, where: str = "") -> list[str]:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from bot.digest import check_templates
-    from bot.messages import sample_events, sample_plan_events
+    from bot.messages import sample_events, sample_plan_events, sample_summary
     from bot.render import Renderer
     from bot.sinks import build_sinks
     from bot.sources import kind_of
@@ -172,7 +172,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         raise ConfigError(f"folder not found: {config.templates}", path=str(config.path), key="bot.templates")
     renderer = Renderer(override_dir=config.templates)
     for sink in build_sinks(config.outputs):
-        for event in [*sample_events(), *sample_plan_events()]:
+        for event in [*sample_events(), *sample_plan_events(), sample_summary()]:
             sink.format(event, renderer)  # raises RenderError naming the template
     check_templates(build_sinks(config.outputs), renderer)  # mail digest templates
     print(f"# {config.path}: OK ({len(config.sources)} source(s), {len(config.outputs)} output(s))")

@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from bot.model import AnyEvent, DeprecationEvent, Event
+from bot.model import AnyEvent, DeprecationEvent, Event, SummaryEvent
 from bot.presentation.contexts import deprecation_context, event_context
 from bot.presentation.notes import clean_html, notes_html, notes_text
 from bot.security_index import id_link
@@ -76,9 +76,13 @@ def short_subject(context: dict[str, Any]) -> str:
 def mail_context(event: AnyEvent, batch: Sequence[AnyEvent] = ()) -> dict[str, Any]:
     """`event_context` plus, for a release or promotion: `notes_text`, `notes_references` ("[1] URL"
     lines), `notes_html` (sanitised, safe to insert), `security_html`, `notices` (the deprecation
-    contexts this release brings) and `short_subject`; for every kind `link_href`."""
+    contexts this release brings) and `short_subject`; for a summary each newest release's `href`;
+    for every kind `link_href`."""
     context = event_context(event)
     context["link_href"] = safe_link(context.get("link"))
+    if isinstance(event, SummaryEvent):
+        for item in context["newest"]:
+            item["href"] = safe_link(item["link"])
     if isinstance(event, Event):
         release = event.release
         text = notes_text(release.notes, release.notes_format)
