@@ -288,3 +288,18 @@ def test_flood_limit_defaults_bot_wide_and_per_source() -> None:
         _config({}, {"flood_limit": -1})
     with pytest.raises(ConfigError, match=r"bot\.flood_limit"):
         _config({"flood_limit": "many"}, {})
+
+
+def test_the_atom_feed_entry_of_a_summary_is_its_mail() -> None:
+    from types import SimpleNamespace
+
+    from bot.store.announcements import Announcement
+    from bot.web.feed import _entry
+
+    summary = sample_summary()
+    item = Announcement(id=1, key=summary.key, announced_at=T0, event=summary)
+    entry = _entry(SimpleNamespace(renderer=Renderer()), item, "example.org,2025")  # type: ignore[arg-type]
+    assert entry.title == "[Ignition] 137 new releases in feed sample, newest v2.20.0"
+    assert "… and 132 older ones." in entry.text
+    assert entry.link == "https://github.com/coreos/ignition/releases/tag/v2.20.0"
+    assert entry.kind == "summary" and entry.id.endswith("event:summary:sample/feed/releases/v2.20.0")
