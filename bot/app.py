@@ -17,11 +17,12 @@ from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
-from bot.errors import ParseError, RenderError
+from bot.errors import ParseError
 from bot.failures import describe_store_error, summarise_errors
-from bot.fetched import ReleaseFetch
+from bot.fetched import ReleaseFetch, SourceFetch
 from bot.model import AnyEvent
 from bot.pipeline import Known, PollPlan, PollResult, detect_poll, render_plan
+from bot.planner import Planner
 from bot.presentation import Renderer
 from bot.recording import load_known, record
 from bot.sinks import Sink, build_sinks
@@ -33,9 +34,6 @@ from bot.web import metrics
 log = logging.getLogger("release-bot")
 
 Clock = Callable[[], datetime]
-
-#: longest stretch of rendering before `Bot.poll` lets the event loop run other tasks (seconds)
-RENDER_SLICE = 0.02
 
 
 def utcnow() -> datetime:
@@ -76,12 +74,15 @@ class Bot:
         #: the daemon retries failed sources on its own; `once` does not (its log says no "retrying in")
         self.retrying = False
         self._next_prune = 0.0  # time.monotonic() of the next pruning of delivered bodies
+        #: the planning thread: detection and rendering of one poll at a time, off the event loop
+        self._planner = Planner()
         for sink in self.sinks:
             sink.attach(self)
 
     async def aclose(self) -> None:
         await self.deliverer.close()  # closes the sinks, releases the delivery lock
         await self.fetcher.aclose()
+        self._planner.close()  # a plan in flight records nothing
         self.store.close()
 
     # -- polling ---------------------------------------------------------------------------------
@@ -93,23 +94,18 @@ class Bot:
         """The outbox message of `event` for every sink that wants it."""
         return [sink.format(event, self.renderer) for sink in self.sinks if sink.wants(event)]
 
-    async def _render_sliced(self, events: Sequence[AnyEvent]) -> dict[int, list[OutboxMessage]]:
-        """Each event's messages, in order, yielding to the event loop every `RENDER_SLICE` seconds.
-        Stops at the first event that fails to render: `render_plan` renders it again and fails."""
-        rendered: dict[int, list[OutboxMessage]] = {}
-        started = time.monotonic()
-        for event in events:
-            try:
-                rendered[id(event)] = self.render(event)
-            except RenderError:
-                break
-            if time.monotonic() - started >= RENDER_SLICE:
-                await asyncio.sleep(0)
-                started = time.monotonic()
-        return rendered
+    def _plan(self, source: SourceConfig, fetched: SourceFetch, known: Known) -> PollPlan:
+        """Detection and rendering of one poll, in the planning thread (`self._planner`)."""
+        return render_plan(detect_poll(source, fetched, known), self.render)
 
     async def poll(self, source: SourceConfig) -> PollResult:
-        """Fetch one source, plan what is new, and record state + outbox in one transaction."""
+        """Fetch one source, plan what is new, and record state + outbox in one transaction.
+
+        The CPU work of a poll — detection (reading every new release's notes) and rendering each
+        event for each sink — runs in one planning thread, one poll at a time, so that a large poll
+        never holds the event loop (IRC PINGs, delivery, commands go on) and polls finishing together
+        do not pile their work up on it. The store is read and written on the loop's thread only
+        (`thread_starts` hops there); reading what is known and the one commit are short."""
         with metrics.time_poll(source.name) as done:
             now = self.clock()
             roadmap = kind_of(source).roadmap
@@ -120,11 +116,7 @@ class Bot:
                 known = Known(documents=self.store.document_baselines(source.name))
             else:
                 known = load_known(self.store, source.name, roadmap=roadmap)
-            # detection reads every new release's notes (a first poll: the whole history): off the loop
-            detected = await asyncio.to_thread(detect_poll, source, fetched, known)
-            # on the loop (sinks may read the store), in slices: a large poll does not hold the loop
-            rendered = await self._render_sliced(detected.events)
-            plan = render_plan(detected, lambda e: rendered[id(e)] if id(e) in rendered else self.render(e))
+            plan = await self._planner.run(lambda: self._plan(source, fetched, known))
             self._state_view = None
             record(self.store, plan, now=now)
             self._log(source, plan)
@@ -239,6 +231,12 @@ class Bot:
         self.wake.set()
 
     def thread_starts(self, sink: str, *, source: str, major: str) -> list[ThreadStart]:
+        if self._planner.in_thread:
+            # asked while rendering in the planning thread: the store is used on the loop's thread only
+            return self._planner.on_loop(lambda: self._thread_starts(sink, source, major))
+        return self.store.thread_starts(sink, source=source, major=major)
+
+    async def _thread_starts(self, sink: str, source: str, major: str) -> list[ThreadStart]:
         return self.store.thread_starts(sink, source=source, major=major)
 
     def backlog(self, sink: str) -> list[OutboxItem]:
