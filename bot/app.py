@@ -243,6 +243,9 @@ class Bot:
         return self.store.pending(sink, now=self.clock(), limit=100)
 
     async def once(self) -> tuple[list[PollResult], DeliveryResult]:
+        from bot.daemon import freeze_startup
+
+        freeze_startup()
         polls = await self.poll_all()
         from bot.digest import check_digests
 

@@ -76,7 +76,9 @@ class PollResult:
     source: str
     ok: bool
     error: str | None = None
-    events: list[AnyEvent] = field(default_factory=list)
+    #: the keys of the events recorded for announcement (not the events: a large poll's releases,
+    #: notes and rendered messages are freed once it is recorded, not kept until every poll is done)
+    announced: tuple[str, ...] = ()
     new_releases: int = 0
     baselined: tuple[str, ...] = ()
     unchanged: int = 0
@@ -91,7 +93,7 @@ class PollResult:
             plan.source,
             ok=plan.error is None,
             error=plan.error,
-            events=list(plan.events),
+            announced=tuple(event.key for event in plan.events),
             new_releases=len(plan.new_releases),
             baselined=plan.baselined,
             unchanged=plan.unchanged,

@@ -112,7 +112,7 @@ def cmd_once(args: argparse.Namespace) -> int:
             state = "ok" if poll.ok else f"FAILED: {error}"
             extra = f", baseline {', '.join(poll.baselined)}" if poll.baselined else ""
             print(
-                f"{poll.source}: {state}; {len(poll.events)} announced, {poll.new_releases} new{extra}",
+                f"{poll.source}: {state}; {len(poll.announced)} announced, {poll.new_releases} new{extra}",
                 file=sys.stderr,
             )
         print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
