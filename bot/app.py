@@ -96,7 +96,13 @@ class Bot:
 
     def _plan(self, source: SourceConfig, fetched: SourceFetch, known: Known) -> PollPlan:
         """Detection and rendering of one poll, in the planning thread (`self._planner`)."""
-        return render_plan(detect_poll(source, fetched, known), self.render)
+        detected = detect_poll(source, fetched, known)
+
+        def render(event: AnyEvent) -> list[OutboxMessage]:
+            self._planner.checkpoint()  # the loop's thread may be recording another poll: it goes first
+            return self.render(event)
+
+        return render_plan(detected, render)
 
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, plan what is new, and record state + outbox in one transaction.
@@ -111,14 +117,16 @@ class Bot:
             roadmap = kind_of(source).roadmap
             fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
             metrics.count_fetch(source.name, fetched)
-            if isinstance(fetched, ReleaseFetch) and not fetched.documents:
-                # nothing was read (all 304 or unchanged bodies): nothing to detect against known releases
-                known = Known(documents=self.store.document_baselines(source.name))
-            else:
-                known = load_known(self.store, source.name, roadmap=roadmap)
+            with self._planner.exclusive():
+                if isinstance(fetched, ReleaseFetch) and not fetched.documents:
+                    # nothing was read (all 304 or unchanged bodies): nothing to detect against known releases
+                    known = Known(documents=self.store.document_baselines(source.name))
+                else:
+                    known = load_known(self.store, source.name, roadmap=roadmap)
             plan = await self._planner.run(lambda: self._plan(source, fetched, known))
             self._state_view = None
-            record(self.store, plan, now=now)
+            with self._planner.exclusive():
+                record(self.store, plan, now=now)
             self._log(source, plan)
             result = PollResult.of(plan)
             if not plan.render_failed:

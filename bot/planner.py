@@ -5,6 +5,12 @@ loop, and at most one thread competes with the loop for the interpreter. A daemo
 `ThreadPoolExecutor`: the process stops at once on SIGTERM even when a large poll is being planned
 (what it planned is simply not recorded). Code running in the thread may ask for something to be
 done on the loop's thread (`on_loop`): the store is only ever used there.
+
+The loop's own short work of a poll (reading what is known, the one commit) runs `exclusive()`: the
+planning thread waits at its next `checkpoint()` (between two events it renders) meanwhile. Without
+it, every SQLite call of the loop thread releases the interpreter lock and waits up to a switch
+interval (5 ms) to get it back from the busy planning thread: a commit of a few hundred statements
+then takes a second of wall time, with the loop stalled.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from bot.errors import BotError
@@ -40,6 +46,7 @@ class Planner:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._gate = threading.Lock()  # held by the loop's thread while it works exclusively
 
     @property
     def in_thread(self) -> bool:
@@ -75,6 +82,18 @@ class Planner:
                 if self._closed or loop.is_closed():
                     done.cancel()
                     raise PlannerStopped("stopped while waiting for the event loop") from None
+
+    def checkpoint(self) -> None:
+        """From the planning thread: wait here while the loop's thread works `exclusive()`."""
+        with self._gate:
+            pass
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """On the loop's thread: short work during which the planning thread pauses at its next
+        checkpoint (the gate is only ever held an instant by the planning thread)."""
+        with self._gate:
+            yield
 
     def close(self) -> None:
         """Take no more jobs; the thread ends after the job in hand (its result is dropped)."""
