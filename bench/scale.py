@@ -213,10 +213,16 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
     bot = Bot(load_config(config))
     for module in ("aiosmtplib", "feedparser", "bot.sources.feed"):  # what the first cycle imports lazily
         importlib.import_module(module)  # (a one-time start-up cost, not a stall of a running daemon)
+    from bot.daemon import freeze_startup
+
+    freeze_startup()  # as `once` and `run` do before their first poll
     gc_pause = [0.0, 0.0]  # [start, longest]
+    tracked = [0]  # the most objects a full collection walked
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
+            if info.get("generation") == 2:  # (counted before the pause is timed)
+                tracked[0] = max(tracked[0], len(gc.get_objects()))
             gc_pause[0] = time.perf_counter()
         else:
             gc_pause[1] = max(gc_pause[1], time.perf_counter() - gc_pause[0])
@@ -254,6 +260,8 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
         "stall": stall,
         "stall_cpu": stall_cpu,
         "gc_pause": gc_pause[1],
+        "gc_tracked": tracked[0],
+        "gc_frozen": gc.get_freeze_count(),
         "maxrss_kib": rss,
         "size": size,
         "pruned": pruned,
@@ -298,7 +306,8 @@ def all_announced(feeds: int, tmp: Path, steady_cycles: int) -> None:
             f"peak RSS {got['maxrss_kib'][-1] / 1024:.0f} MiB, "
             f"longest event-loop stall {got['stall'] * 1000:.0f} ms wall, "
             f"{got['stall_cpu'] * 1000:.0f} ms of the loop thread's own CPU; "
-            f"longest garbage collection {got['gc_pause'] * 1000:.0f} ms"
+            f"longest garbage collection {got['gc_pause'] * 1000:.0f} ms "
+            f"(at most {got['gc_tracked']:,} objects walked, {got['gc_frozen']:,} frozen)"
         )
         _print_samples(got)
         print(
