@@ -35,6 +35,9 @@ log = logging.getLogger("release-bot")
 
 Clock = Callable[[], datetime]
 
+#: polls between their fetch and their commit at once (at least; twice `[http] concurrency` if more)
+POLLS_IN_FLIGHT = 8
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -76,6 +79,7 @@ class Bot:
         self._next_prune = 0.0  # time.monotonic() of the next pruning of delivered bodies
         #: the planning thread: detection and rendering of one poll at a time, off the event loop
         self._planner = Planner()
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         for sink in self.sinks:
             sink.attach(self)
 
@@ -104,6 +108,15 @@ class Bot:
 
         return render_plan(detected, render)
 
+    def _poll_slots(self) -> asyncio.Semaphore:
+        """The polls of this loop between their fetch and their commit, at most `POLLS_IN_FLIGHT` (or
+        twice the fetch concurrency): fetches that outrun the planning thread would otherwise keep
+        every fetched document in memory while they wait for it (1,000 feeds under `once`)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(max(POLLS_IN_FLIGHT, 2 * self.config.http.concurrency)))
+        return self._slots[1]
+
     async def poll(self, source: SourceConfig) -> PollResult:
         """Fetch one source, plan what is new, and record state + outbox in one transaction.
 
@@ -112,6 +125,11 @@ class Bot:
         never holds the event loop (IRC PINGs, delivery, commands go on) and polls finishing together
         do not pile their work up on it. The store is read and written on the loop's thread only
         (`thread_starts` hops there); reading what is known and the one commit are short."""
+        async with self._poll_slots():
+            return await self._poll(source)
+
+    async def _poll(self, source: SourceConfig) -> PollResult:
+
         with metrics.time_poll(source.name) as done:
             now = self.clock()
             roadmap = kind_of(source).roadmap

@@ -26,7 +26,8 @@ def passes(route: Filter, event: AnyEvent) -> bool:
             )
             for r in event.routes
         )
-    fixes = len(release_security(event.release)) if isinstance(event, Event) else None
+    # (the notes are read only for a filter that asks for security fixes)
+    fixes = len(release_security(event.release)) if route.security and isinstance(event, Event) else None
     return route.matches(
         source=event.source, channel=event.channel, stream=event.stream, kind=event.kind, fixes=fixes
     )
