@@ -99,7 +99,8 @@ class Bot:
         return [sink.format(event, self.renderer) for sink in self.sinks if sink.wants(event)]
 
     def _plan(self, source: SourceConfig, fetched: SourceFetch, known: Known) -> PollPlan:
-        """Detection and rendering of one poll, in the planning thread (`self._planner`)."""
+        """Detection and rendering of one poll, in the planning thread (`self._planner`), or on the
+        loop when nothing was read."""
         detected = detect_poll(source, fetched, known)
 
         def render(event: AnyEvent) -> list[OutboxMessage]:
@@ -129,19 +130,20 @@ class Bot:
             return await self._poll(source)
 
     async def _poll(self, source: SourceConfig) -> PollResult:
-
         with metrics.time_poll(source.name) as done:
             now = self.clock()
             roadmap = kind_of(source).roadmap
             fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
             metrics.count_fetch(source.name, fetched)
-            with self._planner.exclusive():
-                if isinstance(fetched, ReleaseFetch) and not fetched.documents:
-                    # nothing was read (all 304 or unchanged bodies): nothing to detect against known releases
-                    known = Known(documents=self.store.document_baselines(source.name))
-                else:
+            if isinstance(fetched, ReleaseFetch) and not fetched.documents:
+                # nothing was read (all 304 or unchanged bodies): nothing to detect against known
+                # releases, nothing to render — planned here, without a trip to the planning thread
+                known = Known(documents=self.store.document_baselines(source.name))
+                plan = self._plan(source, fetched, known)
+            else:
+                with self._planner.exclusive():
                     known = load_known(self.store, source.name, roadmap=roadmap)
-            plan = await self._planner.run(lambda: self._plan(source, fetched, known))
+                plan = await self._planner.run(lambda: self._plan(source, fetched, known))
             self._state_view = None
             with self._planner.exclusive():
                 record(self.store, plan, now=now)
