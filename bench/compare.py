@@ -140,6 +140,7 @@ def bot_config(folder: Path, server: FeedServer, ns: str, n: int, smtp_port: int
         "[bot]",
         f'state = "{folder / "state.sqlite3"}"',
         'log_level = "warning"',
+        "flood_limit = 0  # every entry its own mail, as rss2email sends it (no flood summary)",
         "",
     ]
     for i in range(n):

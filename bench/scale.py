@@ -27,7 +27,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,6 +146,50 @@ def _peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+class StallSampler:
+    """What the event loop's thread is doing while it stalls: a watchdog thread that, whenever the
+    loop's ticker is more than `threshold` late, samples the loop thread's stack every 10 ms. The
+    samples, grouped by the innermost frames of the bot (and of the library they call), show what
+    blocks the loop: a profile of the stalls only."""
+
+    def __init__(self, threshold: float = 0.1) -> None:
+        self.threshold = threshold
+        self.last_tick = time.perf_counter()
+        self.loop_thread = threading.get_ident()
+        self.samples: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            if time.perf_counter() - self.last_tick < self.threshold:
+                continue
+            frame = sys._current_frames().get(self.loop_thread)
+            if frame is not None:
+                self.samples[_where(frame)] += 1
+
+    def top(self, count: int = 8) -> list[tuple[str, int]]:
+        return self.samples.most_common(count)
+
+
+def _where(frame: Any) -> str:
+    """The innermost bot frames of a stack (up to three) and the innermost frame below them."""
+    stack = traceback.extract_stack(frame)
+    ours = [f for f in stack if "/bot/" in f.filename]
+    inner = stack[-1]
+    names = [f"{Path(f.filename).stem}.{f.name}:{f.lineno}" for f in ours[-3:]]
+    if not ours or inner is not ours[-1]:
+        names.append(f"{Path(inner.filename).stem}.{inner.name}")
+    return " > ".join(names)
+
+
 async def _child(config: Path, cycles: int) -> dict[str, Any]:
     from bot.app import Bot
     from bot.config import load_config
@@ -150,6 +197,7 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
     stall = 0.0  # longest gap between two ticks, wall time (includes time the OS gave to other processes)
     stall_cpu = 0.0  # the main thread's CPU time in that gap: the loop's own work
     stop = asyncio.Event()
+    sampler = StallSampler()
 
     async def ticker() -> None:
         nonlocal stall, stall_cpu
@@ -157,6 +205,7 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
         while not stop.is_set():
             await asyncio.sleep(0.01)
             now, now_cpu = time.perf_counter(), time.thread_time()
+            sampler.last_tick = now
             stall = max(stall, now - last - 0.01)
             stall_cpu = max(stall_cpu, now_cpu - last_cpu)
             last, last_cpu = now, now_cpu
@@ -164,15 +213,22 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
     bot = Bot(load_config(config))
     for module in ("aiosmtplib", "feedparser", "bot.sources.feed"):  # what the first cycle imports lazily
         importlib.import_module(module)  # (a one-time start-up cost, not a stall of a running daemon)
+    from bot.daemon import freeze_startup
+
+    freeze_startup()  # as `once` and `run` do before their first poll
     gc_pause = [0.0, 0.0]  # [start, longest]
+    tracked = [0]  # the most objects a full collection walked
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
+            if info.get("generation") == 2:  # (counted before the pause is timed)
+                tracked[0] = max(tracked[0], len(gc.get_objects()))
             gc_pause[0] = time.perf_counter()
         else:
             gc_pause[1] = max(gc_pause[1], time.perf_counter() - gc_pause[0])
 
     gc.callbacks.append(on_gc)
+    sampler.start()
     tick = asyncio.create_task(ticker())
     times = []
     rss = []
@@ -186,19 +242,26 @@ async def _child(config: Path, cycles: int) -> dict[str, Any]:
             rss.append(_peak_kib())
             if cycles > 1 and len(times) == 1:
                 stall = stall_cpu = 0.0  # steady cycles: the first one (client set-up, CA bundle) not counted
+                sampler.samples.clear()
+    finally:
+        stop.set()
+        await tick
+        sampler.stop()
+    try:  # the benchmark's own pruning of every body (not what a poll cycle does): not measured
         size = bot.store.state_size()
         pruned = bot.store.prune_delivered(before=datetime.now(UTC) + timedelta(days=1), vacuum_pages=1 << 30)
         after = bot.store.state_size()
     finally:
-        stop.set()
-        await tick
         await bot.aclose()
     return {
+        "stall_samples": sampler.top(),
         "times": times,
         "delivered": delivered,
         "stall": stall,
         "stall_cpu": stall_cpu,
         "gc_pause": gc_pause[1],
+        "gc_tracked": tracked[0],
+        "gc_frozen": gc.get_freeze_count(),
         "maxrss_kib": rss,
         "size": size,
         "pruned": pruned,
@@ -243,8 +306,10 @@ def all_announced(feeds: int, tmp: Path, steady_cycles: int) -> None:
             f"peak RSS {got['maxrss_kib'][-1] / 1024:.0f} MiB, "
             f"longest event-loop stall {got['stall'] * 1000:.0f} ms wall, "
             f"{got['stall_cpu'] * 1000:.0f} ms of the loop thread's own CPU; "
-            f"longest garbage collection {got['gc_pause'] * 1000:.0f} ms"
+            f"longest garbage collection {got['gc_pause'] * 1000:.0f} ms "
+            f"(at most {got['gc_tracked']:,} objects walked, {got['gc_frozen']:,} frozen)"
         )
+        _print_samples(got)
         print(
             f"state: {size / 1048576:.1f} MiB for {events} events = "
             f"{size / max(events, 1) / 1024:.2f} KiB per event; "
@@ -260,6 +325,17 @@ def all_announced(feeds: int, tmp: Path, steady_cycles: int) -> None:
             f"after the last {steady['maxrss_kib'][-1] / 1024:.0f} MiB, "
             f"longest stall {steady['stall'] * 1000:.0f} ms wall, {steady['stall_cpu'] * 1000:.0f} ms CPU"
         )
+
+
+def _print_samples(got: dict[str, Any]) -> None:
+    """Where the loop thread was while it stalled (10 ms samples past 100 ms without a tick)."""
+    samples = got.get("stall_samples") or []
+    if not samples:
+        print("  stalls over 100 ms: none sampled")
+        return
+    print("  stalls over 100 ms, 10 ms samples of the loop thread (most frequent first):")
+    for where, count in samples:
+        print(f"    {count:5d}  {where}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,11 +17,12 @@ from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
 from bot.delivery import Deliverer, DeliveryResult
-from bot.errors import ParseError, RenderError
+from bot.errors import ParseError
 from bot.failures import describe_store_error, summarise_errors
-from bot.fetched import ReleaseFetch
+from bot.fetched import ReleaseFetch, SourceFetch
 from bot.model import AnyEvent
 from bot.pipeline import Known, PollPlan, PollResult, detect_poll, render_plan
+from bot.planner import Planner
 from bot.presentation import Renderer
 from bot.recording import load_known, record
 from bot.sinks import Sink, build_sinks
@@ -35,8 +36,8 @@ log = logging.getLogger("release-bot")
 
 Clock = Callable[[], datetime]
 
-#: longest stretch of rendering before `Bot.poll` lets the event loop run other tasks (seconds)
-RENDER_SLICE = 0.02
+#: polls between their fetch and their commit at once (at least; twice `[http] concurrency` if more)
+POLLS_IN_FLIGHT = 8
 
 
 def utcnow() -> datetime:
@@ -77,12 +78,16 @@ class Bot:
         #: the daemon retries failed sources on its own; `once` does not (its log says no "retrying in")
         self.retrying = False
         self._next_prune = 0.0  # time.monotonic() of the next pruning of delivered bodies
+        #: the planning thread: detection and rendering of one poll at a time, off the event loop
+        self._planner = Planner()
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         for sink in self.sinks:
             sink.attach(self)
 
     async def aclose(self) -> None:
         await self.deliverer.close()  # closes the sinks, releases the delivery lock
         await self.fetcher.aclose()
+        self._planner.close()  # a plan in flight records nothing
         self.store.close()
 
     # -- polling ---------------------------------------------------------------------------------
@@ -94,40 +99,55 @@ class Bot:
         """The outbox message of `event` for every sink that wants it."""
         return [sink.format(event, self.renderer) for sink in self.sinks if sink.wants(event)]
 
-    async def _render_sliced(self, events: Sequence[AnyEvent]) -> dict[int, list[OutboxMessage]]:
-        """Each event's messages, in order, yielding to the event loop every `RENDER_SLICE` seconds.
-        Stops at the first event that fails to render: `render_plan` renders it again and fails."""
-        rendered: dict[int, list[OutboxMessage]] = {}
-        started = time.monotonic()
-        for event in events:
-            try:
-                rendered[id(event)] = self.render(event)
-            except RenderError:
-                break
-            if time.monotonic() - started >= RENDER_SLICE:
-                await asyncio.sleep(0)
-                started = time.monotonic()
-        return rendered
+    def _plan(self, source: SourceConfig, fetched: SourceFetch, known: Known) -> PollPlan:
+        """Detection and rendering of one poll, in the planning thread (`self._planner`), or on the
+        loop when nothing was read."""
+        detected = detect_poll(source, fetched, known)
+
+        def render(event: AnyEvent) -> list[OutboxMessage]:
+            self._planner.checkpoint()  # the loop's thread may be recording another poll: it goes first
+            return self.render(event)
+
+        return render_plan(detected, render)
+
+    def _poll_slots(self) -> asyncio.Semaphore:
+        """The polls of this loop between their fetch and their commit, at most `POLLS_IN_FLIGHT` (or
+        twice the fetch concurrency): fetches that outrun the planning thread would otherwise keep
+        every fetched document in memory while they wait for it (1,000 feeds under `once`)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(max(POLLS_IN_FLIGHT, 2 * self.config.http.concurrency)))
+        return self._slots[1]
 
     async def poll(self, source: SourceConfig) -> PollResult:
-        """Fetch one source, plan what is new, and record state + outbox in one transaction."""
+        """Fetch one source, plan what is new, and record state + outbox in one transaction.
+
+        The CPU work of a poll — detection (reading every new release's notes) and rendering each
+        event for each sink — runs in one planning thread, one poll at a time, so that a large poll
+        never holds the event loop (IRC PINGs, delivery, commands go on) and polls finishing together
+        do not pile their work up on it. The store is read and written on the loop's thread only
+        (`thread_starts` hops there); reading what is known and the one commit are short."""
+        async with self._poll_slots():
+            return await self._poll(source)
+
+    async def _poll(self, source: SourceConfig) -> PollResult:
         with metrics.time_poll(source.name) as done:
             now = self.clock()
             roadmap = kind_of(source).roadmap
             fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
             metrics.count_fetch(source.name, fetched)
             if isinstance(fetched, ReleaseFetch) and not fetched.documents:
-                # nothing was read (all 304 or unchanged bodies): nothing to detect against known releases
+                # nothing was read (all 304 or unchanged bodies): nothing to detect against known
+                # releases, nothing to render — planned here, without a trip to the planning thread
                 known = Known(documents=self.store.document_baselines(source.name))
+                plan = self._plan(source, fetched, known)
             else:
-                known = load_known(self.store, source.name, roadmap=roadmap)
-            # detection reads every new release's notes (a first poll: the whole history): off the loop
-            detected = await asyncio.to_thread(detect_poll, source, fetched, known)
-            # on the loop (sinks may read the store), in slices: a large poll does not hold the loop
-            rendered = await self._render_sliced(detected.events)
-            plan = render_plan(detected, lambda e: rendered[id(e)] if id(e) in rendered else self.render(e))
+                with self._planner.exclusive():
+                    known = load_known(self.store, source.name, roadmap=roadmap)
+                plan = await self._planner.run(lambda: self._plan(source, fetched, known))
             self._state_view = None
-            record(self.store, plan, now=now)
+            with self._planner.exclusive():
+                record(self.store, plan, now=now)
             self._log(source, plan)
             result = PollResult.of(plan)
             if not plan.render_failed:
@@ -157,6 +177,16 @@ class Bot:
             # not a failure: the source said when to come back; the next poll is pushed to that time
             log.info(
                 "source %s: %s; next poll in %s", source.name, plan.rate_limited, _human(plan.retry_after)
+            )
+        for summary in plan.summaries:
+            log.warning(
+                "source %s: %d new releases in document %s, more than flood_limit %d: announced as one "
+                "summary (%s), not one by one",
+                source.name,
+                summary.count,
+                summary.document,
+                source.flood_limit,
+                summary.key,
             )
         for event in plan.events:
             log.info("source %s: %s", source.name, event.key)
@@ -230,12 +260,21 @@ class Bot:
         self.wake.set()
 
     def thread_starts(self, sink: str, *, source: str, major: str) -> list[ThreadStart]:
+        if self._planner.in_thread:
+            # asked while rendering in the planning thread: the store is used on the loop's thread only
+            return self._planner.on_loop(lambda: self._thread_starts(sink, source, major))
+        return self.store.thread_starts(sink, source=source, major=major)
+
+    async def _thread_starts(self, sink: str, source: str, major: str) -> list[ThreadStart]:
         return self.store.thread_starts(sink, source=source, major=major)
 
     def backlog(self, sink: str) -> list[OutboxItem]:
         return self.store.pending(sink, now=self.clock(), limit=100)
 
     async def once(self) -> tuple[list[PollResult], DeliveryResult]:
+        from bot.daemon import freeze_startup
+
+        freeze_startup()
         polls = await self.poll_all()
         from bot.digest import check_digests
 

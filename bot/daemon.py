@@ -10,6 +10,7 @@ pass) is a task the daemon tracks and cancels, so SIGTERM ends it within a secon
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sqlite3
 from collections.abc import Callable, Coroutine
@@ -97,6 +98,14 @@ def make_scheduler() -> Any:
     return AsyncIOScheduler(timezone=UTC, logger=SCHEDULER_LOG)
 
 
+def freeze_startup() -> None:
+    """What start-up made (modules, config, templates) lives as long as the process: moved out of the
+    way of the garbage collector's full collections, which would otherwise walk it again and again
+    (garbage is collected first, so none of it is kept)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None) -> None:
     """Poll every source on its interval (with backoff after failures) and deliver, until `stop`."""
     from bot.digest import schedule_digests
@@ -156,7 +165,7 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
         if job is not None:
             delay = bot.next_poll_delay(source, result)
             job.modify(next_run_time=bot.clock() + timedelta(seconds=delay))
-        if result.events:
+        if result.announced:
             wake.set()
         notify_status()
 
@@ -223,6 +232,7 @@ async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None
     interval = watchdog_interval()
     if notifier.enabled and interval is not None:
         helpers.append(asyncio.create_task(watchdog_loop(notifier, interval, status), name="watchdog"))
+    freeze_startup()
     scheduler.start()
     log.info(
         "release-bot %s running: %d source(s), %d output(s); state %s",

@@ -207,7 +207,7 @@ async def _demo(workdir: Path, *, kept: bool) -> int:
             print(f"   {line}")
         mbox = next(o for o in config.outputs if isinstance(o, MboxOutput))
         print(
-            f"\n   {sum(len(p.events) for p in polls)} events, {delivery.delivered} messages delivered "
+            f"\n   {sum(len(p.announced) for p in polls)} events, {delivery.delivered} messages delivered "
             f"(console + {mbox.path.name})\n"
         )
 
@@ -219,7 +219,7 @@ async def _demo(workdir: Path, *, kept: bool) -> int:
                 polls, delivery = await bot.once()
             print(
                 f"   {sum(p.unchanged for p in polls)} documents unchanged, "
-                f"{sum(len(p.events) for p in polls)} events\n"
+                f"{sum(len(p.announced) for p in polls)} events\n"
             )
             state = StateView.of(bot.store.releases())
             web = await _start_web(bot)

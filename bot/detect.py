@@ -12,7 +12,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.channels import LADDER
-from bot.model import KEY_PACKAGES, Event, PackageChange, Release, Snapshot, version_key
+from bot.flood import floods, summarise
+from bot.model import KEY_PACKAGES, Event, PackageChange, Release, Snapshot, SummaryEvent, version_key
 
 StreamVersion = tuple[str, str]
 VersionKey = tuple[tuple[int, int | str], ...]
@@ -20,11 +21,14 @@ VersionKey = tuple[tuple[int, int | str], ...]
 
 @dataclass(frozen=True)
 class Detection:
-    """`new` are releases to record; `events` the subset worth announcing, oldest first."""
+    """`new` are releases to record; `events` the subset announced one by one, oldest first;
+    `summaries` one per document that brought more new releases than the flood limit (those
+    releases are in `new`, not in `events`)."""
 
     new: tuple[Release, ...]
     events: tuple[Event, ...]
     baselined: tuple[str, ...]  # names of documents recorded silently for the first time
+    summaries: tuple[SummaryEvent, ...] = ()
 
 
 def package_changes(previous: Mapping[str, str], current: Mapping[str, str]) -> tuple[PackageChange, ...]:
@@ -92,14 +96,18 @@ def detect(
     *,
     baselined_documents: Collection[str],
     announce_on_baseline: int = 0,
+    flood_limit: int = 0,
 ) -> Detection:
     """Compare a snapshot with the known releases of its source.
 
     A document never parsed before (first run, or a channel newly added to the config) is a baseline:
-    its releases are recorded silently, except the newest `announce_on_baseline` of them.
+    its releases are recorded silently, except the newest `announce_on_baseline` of them. A baselined
+    document that brings more than `flood_limit` new releases (0: no limit) is announced as one
+    summary (`bot.flood`).
     """
     seen: dict[StreamVersion, Release] = {}
     announce: set[StreamVersion] = set()
+    flooded: dict[StreamVersion, str] = {}  # release → the document it is summarised in
     baselined: list[str] = []
     for document in snapshot.documents:
         fresh = [
@@ -111,6 +119,8 @@ def detect(
             seen[(release.stream, release.version)] = release
         if document.name in baselined_documents:
             announce.update((r.stream, r.version) for r in fresh)
+            if floods(len(fresh), flood_limit):
+                flooded.update(((r.stream, r.version), document.name) for r in fresh)
         else:
             baselined.append(document.name)
             if announce_on_baseline > 0:
@@ -119,20 +129,28 @@ def detect(
 
     index = StreamIndex([*known.values(), *seen.values()])
     events: list[Event] = []
+    summarised: dict[str, list[Event]] = {}
     for release in sorted(seen.values(), key=_sort_key):
         if (release.stream, release.version) not in announce:
             continue
         previous = index.previous(release)
         origin = index.promoted_from(release)
-        changes = package_changes(previous.packages, release.packages) if previous else ()
-        events.append(
-            Event(
-                kind="promotion" if origin else "release",
-                release=release,
-                previous=previous,
-                promoted_from=origin,
-                changes=changes,
-            )
+        summarised_in = flooded.get((release.stream, release.version))
+        # a summarised release needs only its kind: no package changes worked out
+        changes: tuple[PackageChange, ...] = ()
+        if previous is not None and summarised_in is None:
+            changes = package_changes(previous.packages, release.packages)
+        event = Event(
+            kind="promotion" if origin else "release",
+            release=release,
+            previous=previous,
+            promoted_from=origin,
+            changes=changes,
         )
+        if summarised_in is None:
+            events.append(event)
+        else:
+            summarised.setdefault(summarised_in, []).append(event)
     new = tuple(sorted(seen.values(), key=_sort_key))
-    return Detection(new=new, events=tuple(events), baselined=tuple(baselined))
+    summaries = tuple(summarise(name, found) for name, found in summarised.items())
+    return Detection(new=new, events=tuple(events), baselined=tuple(baselined), summaries=summaries)

@@ -3,7 +3,7 @@ working."""
 
 from bot.presentation.contexts import deprecation_context, event_context, key_packages, roadmap_context
 from bot.presentation.ids import message_id
-from bot.presentation.samples import sample_events, sample_plan_events
+from bot.presentation.samples import sample_events, sample_plan_events, sample_summary
 
 __all__ = [
     "deprecation_context",
@@ -13,4 +13,5 @@ __all__ = [
     "roadmap_context",
     "sample_events",
     "sample_plan_events",
+    "sample_summary",
 ]

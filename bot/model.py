@@ -10,8 +10,8 @@ from typing import Literal
 
 EventKind = Literal["release", "promotion"]
 #: Every event kind an output may route on: release events (`Event`), deprecation notices
-#: (`DeprecationEvent`) and roadmap changes (`RoadmapEvent`).
-EVENT_KINDS: tuple[str, ...] = ("release", "promotion", "deprecation", "roadmap")
+#: (`DeprecationEvent`), roadmap changes (`RoadmapEvent`) and summaries of a flood (`SummaryEvent`).
+EVENT_KINDS: tuple[str, ...] = ("release", "promotion", "deprecation", "roadmap", "summary")
 
 #: Packages an announcement names, in this order, when the source reports them.
 KEY_PACKAGES: tuple[str, ...] = ("kernel", "systemd", "docker", "containerd", "ignition")
@@ -297,8 +297,80 @@ class RoadmapEvent:
         return self.item.updated
 
 
+# -- a flood summarised (issue 9, item 5) ------------------------------------------------------------
+
+#: How many of the newest items a summary names (the others are only counted).
+SUMMARY_NEWEST = 5
+
+
+@dataclass(frozen=True)
+class SummaryRoute:
+    """Where one of the summarised releases would have been routed: a summary reaches every output
+    that would have received at least one of them (`bot.routing.passes`)."""
+
+    channel: str
+    stream: str
+    kind: EventKind
+    security: bool  # its notes list a security fix (an output with `filter.security`)
+
+
+@dataclass(frozen=True)
+class SummaryEvent:
+    """One poll brought more new releases from one document than the source's `flood_limit`: one
+    announcement instead of a flood. The releases are recorded as known all the same, so none of them
+    is announced later one by one, and a re-poll finds nothing new.
+
+    Keyed by meaning: the source, the document and the newest release it names. `newest` holds the
+    newest few (newest first, notes left out); `count` how many there were in all."""
+
+    source: str
+    project: str
+    document: str
+    count: int
+    newest: tuple[Release, ...]
+    oldest_published: datetime | None = None
+    routes: tuple[SummaryRoute, ...] = ()
+    kind: Literal["summary"] = "summary"
+
+    def __post_init__(self) -> None:
+        if not self.newest:
+            raise ValueError("a summary names at least its newest release")
+
+    @property
+    def key(self) -> str:
+        top = self.newest[0]
+        return f"summary:{self.source}/{self.document}/{top.stream}/{top.version}"
+
+    @property
+    def summary(self) -> str:
+        """One line (untrusted text): how many, where, and the newest versions."""
+        names = ", ".join(r.version for r in self.newest)
+        more = ", …" if self.count > len(self.newest) else ""
+        return f"{self.count} new releases in {self.document}; newest: {names}{more}"
+
+    @property
+    def link(self) -> str | None:
+        return self.newest[0].link
+
+    @property
+    def channel(self) -> str:
+        return self.newest[0].channel
+
+    @property
+    def stream(self) -> str:
+        return self.newest[0].stream
+
+    @property
+    def version(self) -> str:
+        return self.newest[0].version
+
+    @property
+    def published(self) -> datetime | None:
+        return self.newest[0].published
+
+
 #: Every kind of event: all have kind, key, source, project, channel, stream, version and published.
-AnyEvent = Event | DeprecationEvent | RoadmapEvent
+AnyEvent = Event | DeprecationEvent | RoadmapEvent | SummaryEvent
 
 
 def stage_slug(status: str) -> str:

@@ -17,7 +17,7 @@ from bot.deprecations import DeprecationDetection, detect_deprecations
 from bot.detect import detect
 from bot.errors import RenderError
 from bot.fetched import DocumentUpdate, ReleaseFetch, RoadmapFetch, SourceFetch
-from bot.model import AnyEvent, Event, Notice, Reach, Release, RoadmapItem, Snapshot
+from bot.model import AnyEvent, Event, Notice, Reach, Release, RoadmapItem, Snapshot, SummaryEvent
 from bot.presentation.batch import rendering
 from bot.roadmap import detect_roadmap
 
@@ -64,6 +64,7 @@ class PollPlan:
     retry_after: float | None = None
     rate_limited: str | None = None
     roadmap: bool = False
+    summaries: tuple[SummaryEvent, ...] = ()  # floods announced as one summary (also in `events`)
 
     @property
     def unchanged(self) -> int:
@@ -75,7 +76,9 @@ class PollResult:
     source: str
     ok: bool
     error: str | None = None
-    events: list[AnyEvent] = field(default_factory=list)
+    #: the keys of the events recorded for announcement (not the events: a large poll's releases,
+    #: notes and rendered messages are freed once it is recorded, not kept until every poll is done)
+    announced: tuple[str, ...] = ()
     new_releases: int = 0
     baselined: tuple[str, ...] = ()
     unchanged: int = 0
@@ -90,7 +93,7 @@ class PollResult:
             plan.source,
             ok=plan.error is None,
             error=plan.error,
-            events=list(plan.events),
+            announced=tuple(event.key for event in plan.events),
             new_releases=len(plan.new_releases),
             baselined=plan.baselined,
             unchanged=plan.unchanged,
@@ -118,6 +121,7 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
         known.releases,
         baselined_documents=set(known.documents),
         announce_on_baseline=announce,
+        flood_limit=source.flood_limit,
     )
     deprecations = DeprecationDetection((), (), ())
     if fetched.deprecation_notes and detection.new:
@@ -129,7 +133,7 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
             known.reached,
             known_releases=known.releases.values(),
         )
-    events = in_order([*detection.events, *deprecations.events])
+    events = in_order([*detection.events, *deprecations.events, *detection.summaries])
     return PollPlan(
         source.name,
         updates=tuple(fetched.updates),
@@ -140,6 +144,7 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
         baselined=detection.baselined,
         silent=len(detection.new) - len(detection.events),
         warnings=tuple(fetched.warnings),
+        summaries=detection.summaries,
     )
 
 

@@ -114,7 +114,7 @@ def cmd_once(args: argparse.Namespace) -> int:
             state = "ok" if poll.ok else f"FAILED: {error}"
             extra = f", baseline {', '.join(poll.baselined)}" if poll.baselined else ""
             print(
-                f"{poll.source}: {state}; {len(poll.events)} announced, {poll.new_releases} new{extra}",
+                f"{poll.source}: {state}; {len(poll.announced)} announced, {poll.new_releases} new{extra}",
                 file=sys.stderr,
             )
         print(f"delivered {delivery.delivered}, failed {delivery.failed}", file=sys.stderr)
@@ -164,7 +164,7 @@ def unset_secrets(shown: object, where: str = "") -> list[str]:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from bot.digest import check_templates
-    from bot.messages import sample_events, sample_plan_events
+    from bot.messages import sample_events, sample_plan_events, sample_summary
     from bot.render import Renderer
     from bot.sinks import build_sinks
     from bot.sources import kind_of
@@ -174,7 +174,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         raise ConfigError(f"folder not found: {config.templates}", path=str(config.path), key="bot.templates")
     renderer = Renderer(override_dir=config.templates)
     for sink in build_sinks(config.outputs):
-        for event in [*sample_events(), *sample_plan_events()]:
+        for event in [*sample_events(), *sample_plan_events(), sample_summary()]:
             sink.format(event, renderer)  # raises RenderError naming the template
     check_templates(build_sinks(config.outputs), renderer)  # mail digest templates
     print(f"# {config.path}: OK ({len(config.sources)} source(s), {len(config.outputs)} output(s))")

@@ -12,7 +12,7 @@ from typing import Literal
 
 from bot.config.http_server import HttpServerConfig, parse_http_server
 from bot.config.outputs import OutputConfig, parse_output
-from bot.config.sources import SourceConfig, parse_source
+from bot.config.sources import DEFAULT_FLOOD_LIMIT, SourceConfig, parse_source
 from bot.config.state import PostgresState, is_postgresql_url, parse_postgres_state
 from bot.config.table import Table
 from bot.errors import ConfigError
@@ -53,6 +53,7 @@ class Config:
     health_queue_max: float = 3600.0
     sqlite_synchronous: str = "normal"  # or "full": fsync every commit (see docs/RELIABILITY.md)
     outbox_retention: float = 90 * 86400.0  # delivered messages keep their bodies this long (seconds)
+    flood_limit: int = DEFAULT_FLOOD_LIMIT  # the sources' default (`SourceConfig.flood_limit`)
     #: `[http_server]`: health, metrics, JSON API, feed and status page; None (the table is absent): off
     http_server: HttpServerConfig | None = None
     #: `[bot] state = "postgresql://…"`: the shared PostgreSQL state (None: the SQLite file `state`)
@@ -112,6 +113,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
     health_queue_max = bot.duration("health_queue_max", 3600.0, minimum=1.0)
     sqlite_synchronous = bot.choice("sqlite_synchronous", ("normal", "full"), "normal")
     outbox_retention = bot.duration("outbox_retention", 90 * 86400.0, minimum=3600.0)
+    flood_limit = bot.integer("flood_limit", DEFAULT_FLOOD_LIMIT, minimum=0)
     bot.finish()
 
     http_t = top.table("http")
@@ -126,7 +128,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
     http_t.finish()
     http_server = parse_http_server(top.table("http_server")) if top.has("http_server") else None
 
-    sources = [parse_source(table) for table in top.tables("sources")]
+    sources = [parse_source(table, flood_limit=flood_limit) for table in top.tables("sources")]
     if not sources:
         raise ConfigError(
             "no sources configured; add at least one [[sources]] table", path=str(path), key="sources"
@@ -158,6 +160,7 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         outbox_retention=outbox_retention,
         http_server=http_server,
         database=database,
+        flood_limit=flood_limit,
     )
 
 

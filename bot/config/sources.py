@@ -1,6 +1,6 @@
 """`[[sources]]`: one frozen dataclass per kind, a tagged union on `kind`.
 
-Every kind has `name`, `project`, `interval`, `announce_on_first_run` and `documents()` (the
+Every kind has `name`, `project`, `interval`, `announce_on_first_run`, `flood_limit` and `documents()` (the
 (document name, URL) pairs it fetches); `source.kind == "flatcar"` or `isinstance(source,
 RoadmapSource)` narrows to the kind's own fields.
 """
@@ -8,7 +8,7 @@ RoadmapSource)` narrows to the kind's own fields.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import quote
 
@@ -26,6 +26,9 @@ SOURCE_KINDS: tuple[SourceKind, ...] = ("flatcar", "feed", "github_project", "gi
 #: Labels that make a roadmap item a deprecation notice.
 DEFAULT_DEPRECATION_LABELS: tuple[str, ...] = ("kind/deprecation", "deprecation")
 
+#: `[bot] flood_limit` when the config does not set it
+DEFAULT_FLOOD_LIMIT = 20
+
 _LTS_STREAM = re.compile(r"^lts-\d{4}$")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
@@ -40,6 +43,9 @@ class _Source:
     project: str
     interval: float = 900.0
     announce_on_first_run: int = 0
+    #: more new releases than this from one document in one poll are announced as one summary (0: never;
+    #: `bot.flood`); the source's own key, else `[bot] flood_limit`
+    flood_limit: int = DEFAULT_FLOOD_LIMIT
 
     @property
     def is_roadmap(self) -> bool:
@@ -159,12 +165,13 @@ RoadmapSource = GithubProjectSource | GithubIssuesSource | RoadmapFeedSource
 SourceConfig = ReleaseSource | RoadmapSource
 
 
-def parse_source(table: Table) -> SourceConfig:
-    """One `[[sources]]` table (unknown keys are errors)."""
+def parse_source(table: Table, *, flood_limit: int = DEFAULT_FLOOD_LIMIT) -> SourceConfig:
+    """One `[[sources]]` table (unknown keys are errors); `flood_limit` is the bot-wide default."""
     name = table.name()
     kind = table.choice("kind", SOURCE_KINDS)
     interval = table.duration("interval", 900.0, minimum=10.0)
     announce = table.integer("announce_on_first_run", 0, minimum=0)
+    limit = table.integer("flood_limit", flood_limit, minimum=0)
     config: SourceConfig
     if kind == "flatcar":
         config = _flatcar(table, name=name, interval=interval, announce=announce)
@@ -187,7 +194,7 @@ def parse_source(table: Table) -> SourceConfig:
     else:
         config = _roadmap(table, kind=kind, name=name, interval=interval, announce=announce)
     table.finish()
-    return config
+    return replace(config, flood_limit=limit)
 
 
 def _flatcar(table: Table, *, name: str, interval: float, announce: int) -> FlatcarSource:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.presentation.contexts import deprecation_context, event_context, key_packages, roadmap_context
 from bot.presentation.ids import message_id
-from bot.presentation.samples import sample_events, sample_plan_events
+from bot.presentation.samples import sample_events, sample_plan_events, sample_summary
 
 if TYPE_CHECKING:
     from bot.presentation.render import DEFAULT_TEMPLATE_DIR, Renderer, irc_line
@@ -34,4 +34,5 @@ __all__ = [
     "roadmap_context",
     "sample_events",
     "sample_plan_events",
+    "sample_summary",
 ]

@@ -47,6 +47,9 @@ def _words(text: str) -> list[tuple[str, bool]]:
     any two of them: each wide character is a word glued to its neighbours."""
     words: list[tuple[str, bool]] = []
     for word in text.split():
+        if word.isascii():  # no wide character in it
+            words.append((word, False))
+            continue
         glued = False
         chunk = ""
         for ch in word:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.channels import stream_label
-from bot.model import KEY_PACKAGES, AnyEvent, DeprecationEvent, RoadmapEvent
+from bot.model import KEY_PACKAGES, AnyEvent, DeprecationEvent, RoadmapEvent, SummaryEvent
 from bot.security import release_security, template_vars
 
 #: Bytes of the security summary in a one-line announcement (shortened further when the line is long).
@@ -25,6 +25,8 @@ def event_context(event: AnyEvent, *, summary_bytes: int = SECURITY_SUMMARY_BYTE
         return deprecation_context(event)
     if isinstance(event, RoadmapEvent):
         return roadmap_context(event)
+    if isinstance(event, SummaryEvent):
+        return summary_context(event)
     release = event.release
     return {
         "event": event,
@@ -108,4 +110,43 @@ def roadmap_context(event: RoadmapEvent) -> dict[str, Any]:
         "repo": item.repo,
         "published": item.updated,
         "link": item.url,
+    }
+
+
+def summary_context(event: SummaryEvent) -> dict[str, Any]:
+    """What summary templates see: how many new releases one document brought (`count`), where
+    (`document`, and `where`: "releases-stable.json", or "feed NAME" for a feed source), the newest few
+    (`newest`: each with version, title, label, published and link, newest first), how many more
+    (`more`) and the oldest release date (`oldest_published`)."""
+    newest = [
+        {
+            "version": r.version,
+            "title": r.title,
+            "label": stream_label(r.channel, r.stream),
+            "channel": r.channel,
+            "stream": r.stream,
+            "published": r.published,
+            "link": r.link,
+            "release": r,
+        }
+        for r in event.newest
+    ]
+    return {
+        "event": event,
+        "kind": event.kind,
+        "project": event.project,
+        "source": event.source,
+        "document": event.document,
+        "where": f"feed {event.source}" if event.document == "feed" else event.document,
+        "count": event.count,
+        "newest": newest,
+        "more": event.count - len(newest),
+        "oldest_published": event.oldest_published,
+        "channel": event.channel,
+        "stream": event.stream,
+        "label": stream_label(event.channel, event.stream),
+        "version": event.version,
+        "published": event.published,
+        "link": event.link,
+        "summary": event.summary,
     }

@@ -15,9 +15,9 @@ from typing import Any
 
 from markupsafe import Markup
 
-from bot.model import AnyEvent, DeprecationEvent, Event
+from bot.model import AnyEvent, DeprecationEvent, Event, SummaryEvent
 from bot.presentation.contexts import deprecation_context, event_context
-from bot.presentation.notes import clean_html, notes_html, notes_text
+from bot.presentation.notes import notes_html, notes_text
 from bot.security_index import id_link
 
 __all__ = ["mail_context", "notices_of", "release_of", "safe_link", "short_subject"]
@@ -49,12 +49,18 @@ def release_of(notice: DeprecationEvent, batch: Iterable[AnyEvent]) -> Event | N
 
 
 def _security_html(index: Any) -> Markup:
-    """The security list as HTML: per package, the ids as links."""
+    """The security list as HTML: per package, the ids as links. Safe as built (every piece escaped,
+    ids are CVE/GHSA ids by `bot.security_index`'s pattern and their links made from them), so it is
+    not passed through the allow-list cleaner; links carry the rel="noopener noreferrer" the cleaner
+    would add."""
     items = []
     for package, ids in index.ranked():
-        links = ", ".join(f'<a href="{id_link(i)}">{i}</a>' for i in ids)
+        links = ", ".join(
+            f'<a href="{Markup.escape(id_link(i))}" rel="noopener noreferrer">{Markup.escape(i)}</a>'
+            for i in ids
+        )
         items.append(f"<li>{Markup.escape(package)} ({len(ids)}): {links}</li>")
-    return Markup(clean_html("<ul>" + "".join(items) + "</ul>")) if items else Markup("")
+    return Markup("<ul>" + "".join(items) + "</ul>") if items else Markup("")
 
 
 def short_subject(context: dict[str, Any]) -> str:
@@ -76,9 +82,13 @@ def short_subject(context: dict[str, Any]) -> str:
 def mail_context(event: AnyEvent, batch: Sequence[AnyEvent] = ()) -> dict[str, Any]:
     """`event_context` plus, for a release or promotion: `notes_text`, `notes_references` ("[1] URL"
     lines), `notes_html` (sanitised, safe to insert), `security_html`, `notices` (the deprecation
-    contexts this release brings) and `short_subject`; for every kind `link_href`."""
+    contexts this release brings) and `short_subject`; for a summary each newest release's `href`;
+    for every kind `link_href`."""
     context = event_context(event)
     context["link_href"] = safe_link(context.get("link"))
+    if isinstance(event, SummaryEvent):
+        for item in context["newest"]:
+            item["href"] = safe_link(item["link"])
     if isinstance(event, Event):
         release = event.release
         text = notes_text(release.notes, release.notes_format)

@@ -176,9 +176,18 @@ class Renderer:
             }
         )
         self.env.globals["KEY_PACKAGES"] = KEY_PACKAGES
+        self._has: dict[str, bool] = {}
 
     def has(self, name: str) -> bool:
-        """True if a template of that name exists in the override or the default directory."""
+        """True if a template of that name exists in the override or the default directory. Asked
+        once per name and Renderer (every mail asks whether its kind has an HTML template): the
+        answer is kept, as the compiled templates are."""
+        known = self._has.get(name)
+        if known is None:
+            known = self._has[name] = self._lookup(name)
+        return known
+
+    def _lookup(self, name: str) -> bool:
         loader = self.env.loader
         if loader is None:  # pragma: no cover - always set in __init__
             return False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.model import AnyEvent, DeprecationEvent, Event, RoadmapEvent
+from bot.model import AnyEvent, DeprecationEvent, Event, RoadmapEvent, SummaryEvent, SummaryRoute
 
 
 def sample_events() -> list[Event]:
@@ -120,3 +120,34 @@ def sample_plan_events() -> list[AnyEvent]:
         RoadmapEvent(change="status", item=item, previous_status="Planned"),
         RoadmapEvent(change="closed", item=replace(item, state="closed"), previous_status="In progress"),
     ]
+
+
+def sample_summary() -> SummaryEvent:
+    """A flood summarised: 137 new entries of a feed in one poll, the newest five named (`check-config`
+    renders the summary templates with it)."""
+    from datetime import UTC, datetime
+
+    from bot.model import Release
+
+    newest = tuple(
+        Release(
+            source="sample",
+            project="Ignition",
+            stream="releases",
+            channel="releases",
+            version=f"v2.{20 - k}.0",
+            title=f"Ignition v2.{20 - k}.0",
+            published=datetime(2025, 4, 10 - k, 12, 0, tzinfo=UTC),
+            link=f"https://github.com/coreos/ignition/releases/tag/v2.{20 - k}.0",
+        )
+        for k in range(5)
+    )
+    return SummaryEvent(
+        source="sample",
+        project="Ignition",
+        document="feed",
+        count=137,
+        newest=newest,
+        oldest_published=datetime(2018, 6, 1, tzinfo=UTC),
+        routes=(SummaryRoute("releases", "releases", "release", False),),
+    )

@@ -24,6 +24,8 @@ from bot.model import (
     Release,
     RoadmapEvent,
     RoadmapItem,
+    SummaryEvent,
+    SummaryRoute,
 )
 
 T = TypeVar("T")
@@ -211,8 +213,37 @@ def roadmap_item_from_dict(data: Mapping[str, Any]) -> RoadmapItem:
     return item
 
 
+def summary_to_dict(event: SummaryEvent) -> dict[str, Any]:
+    """A flood's summary: the newest releases it names (as releases are stored, without notes) and the
+    routes of all it summarises, as [channel, stream, kind, security] lists."""
+    return {
+        "kind": event.kind,
+        "source": event.source,
+        "project": event.project,
+        "document": event.document,
+        "count": event.count,
+        "newest": [release_to_dict(r) for r in event.newest],
+        "oldest_published": ts(event.oldest_published),
+        "routes": [[r.channel, r.stream, r.kind, r.security] for r in event.routes],
+    }
+
+
+def summary_from_dict(data: Mapping[str, Any]) -> SummaryEvent:
+    return SummaryEvent(
+        source=data["source"],
+        project=data["project"],
+        document=data["document"],
+        count=int(data["count"]),
+        newest=tuple(release_from_dict(r) for r in data["newest"]),
+        oldest_published=dt(data.get("oldest_published")),
+        routes=tuple(SummaryRoute(c, s, k, bool(sec)) for c, s, k, sec in data.get("routes", [])),
+    )
+
+
 def event_to_dict(event: AnyEvent) -> dict[str, Any]:
     """JSON-able form of any event; release events keep their original payload format."""
+    if isinstance(event, SummaryEvent):
+        return summary_to_dict(event)
     if isinstance(event, DeprecationEvent):
         return {
             "kind": event.kind,
@@ -239,6 +270,8 @@ def event_from_dict(data: Mapping[str, Any]) -> AnyEvent:
     """The inverse of event_to_dict, dispatching on `kind`."""
     if data["kind"] == "deprecation":
         return DeprecationEvent(notice=notice_from_dict(data["notice"]), reach=reach_from_dict(data["reach"]))
+    if data["kind"] == "summary":
+        return summary_from_dict(data)
     if data["kind"] == "roadmap":
         return RoadmapEvent(
             change=data["change"],

@@ -28,6 +28,7 @@ from bot.messages import event_context
 from bot.model import EVENT_KINDS
 from bot.presentation.mailcontext import mail_context, safe_link
 from bot.presentation.render import irc_line
+from bot.routing import passes
 from bot.sinks.mail import wrap_mail_text
 from bot.store import Announcement
 from bot.text import sanitize
@@ -117,7 +118,7 @@ def feed_entries(bot: Bot, *, wanted: Filter, limit: int, authority: str) -> lis
             break
         for item in page:
             e = item.event
-            if wanted.matches(source=e.source, channel=e.channel, stream=e.stream, kind=e.kind):
+            if passes(wanted, e):  # a summary matches as the releases it stands for
                 out.append(_entry(bot, item, authority))
                 if len(out) == limit:
                     break

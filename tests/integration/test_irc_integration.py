@@ -190,7 +190,7 @@ def baseline_then(http: LocalHTTPServer, before: str, after: str) -> Callable[[B
         assert all(p.ok for p in await bot.poll_all())
         serve(http, after)
         polls = await bot.poll_all()
-        assert all(p.ok for p in polls) and sum(len(p.events) for p in polls) > 0
+        assert all(p.ok for p in polls) and sum(len(p.announced) for p in polls) > 0
 
     return prepare
 

@@ -170,7 +170,7 @@ async def main():
     config = load_config(sys.argv[1])
     bot = Bot(config)
     result = await bot.poll(config.sources[0])
-    print(len(result.events), flush=True)
+    print(len(result.announced), flush=True)
     if sys.argv[2] == "after-write":
         # deliver one message to the mbox but die before the outbox row is marked delivered
         sink = next(s for s in bot.sinks if s.name == "mbox")
