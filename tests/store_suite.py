@@ -252,10 +252,10 @@ def test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs(store: StateS
     store.mark_delivered_many(ids[:1], now=NOW - timedelta(days=100))
     store.mark_delivered_many(ids[1:2], now=NOW - timedelta(days=10))
     columns = "id, message_id, event_id, sink, state, created_at, delivered_at"
-    before = conn_of(store).execute(f"SELECT {columns} FROM outbox").fetchall()
+    before = conn_of(store).execute(f"SELECT {columns} FROM outbox ORDER BY id").fetchall()
     assert store.prune_delivered(before=NOW - timedelta(days=90)) == 1
     assert store.prune_delivered(before=NOW - timedelta(days=90)) == 0  # already pruned
-    after = conn_of(store).execute(f"SELECT {columns} FROM outbox").fetchall()
+    after = conn_of(store).execute(f"SELECT {columns} FROM outbox ORDER BY id").fetchall()
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
     bodies = dict(conn_of(store).execute("SELECT outbox_id, payload FROM outbox_bodies").fetchall())
     assert ids[0] not in bodies
