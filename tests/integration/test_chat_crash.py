@@ -28,8 +28,9 @@ from pathlib import Path
 import pytest
 
 from tests.fakediscord import BOT_TOKEN, BOT_USER_ID, WEBHOOK_ID, FakeDiscordServer, fake_discord
-from tests.helpers import SNAPSHOTS, history_bytes
+from tests.helpers import SNAPSHOTS
 from tests.httpserver import LocalHTTPServer
+from tests.replay import flatcar_source, serve_history
 from tests.synapse import Synapse, synapse
 
 __all__ = ["fake_discord", "synapse"]
@@ -40,31 +41,15 @@ SEED = int(os.environ.get("RELEASE_BOT_CRASH_SEED", "9"))
 MARK_MARGIN = 0.5
 
 
-def serve(http: LocalHTTPServer, snapshot: str) -> None:
-    for name in ("alpha", "beta", "stable", "lts", "lts-2023", "lts-2024"):
-        http.set(
-            f"/flatcar/releases-{name}.json", history_bytes(snapshot, name), content_type="application/json"
-        )
-
-
 def write_config(
     folder: Path, http: LocalHTTPServer, synapse: Synapse, user_id: str, room: str, discord_api: str
 ) -> Path:
     folder.mkdir()
     path = folder / "config.toml"
     path.write_text(
-        textwrap.dedent(f"""\
-        [bot]
-        state = "state.sqlite3"
-        [http]
-        timeout = "20s"
-        retry_initial = "10s"
-        [[sources]]
-        name = "flatcar"
-        kind = "flatcar"
-        base_url = "{http.url("/flatcar/")}"
-        lts_streams = ["lts-2023", "lts-2024"]
-        announce_on_first_run = 3
+        '[bot]\nstate = "state.sqlite3"\n[http]\ntimeout = "20s"\nretry_initial = "10s"\n'
+        + flatcar_source(http)
+        + textwrap.dedent(f"""\
         [[outputs]]
         name = "mx"
         kind = "matrix"
@@ -134,7 +119,7 @@ def test_kill_9_matrix_and_discord_bot_exactly_once_discord_webhook_nothing_lost
     )
     durations = []
     for snapshot in SNAPSHOTS:
-        serve(http_server, snapshot)
+        serve_history(http_server, snapshot)
         durations.append(once(control))
 
     def bodies(room: str) -> list[str]:
@@ -159,7 +144,7 @@ def test_kill_9_matrix_and_discord_bot_exactly_once_discord_webhook_nothing_lost
     kills: list[float] = []
     cmd = [sys.executable, "-m", "bot", "-c", str(path), "--log-level", "error", "once"]
     for index, snapshot in enumerate(SNAPSHOTS):
-        serve(http_server, snapshot)
+        serve_history(http_server, snapshot)
         for _ in range(KILLS // len(SNAPSHOTS) + (1 if index < KILLS % len(SNAPSHOTS) else 0)):
             process = subprocess.Popen(
                 cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -19,15 +19,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import SNAPSHOTS, history_bytes
+from tests.helpers import SNAPSHOTS
 from tests.httpserver import LocalHTTPServer
+from tests.replay import flatcar_source, mail_output, mbox_output, serve_history
 from tests.smtpserver import SMTPServerFactory, SMTPTestServer
 
 pytestmark = pytest.mark.integration
@@ -39,43 +39,14 @@ REPLY_DELAY = 0.05  # the SMTP server's reply to each final "." (the message is 
 MARK_MARGIN = 0.5  # seconds after a reply within which the bot records it (SQLite commit)
 
 
-def serve(http: LocalHTTPServer, snapshot: str) -> None:
-    for name in ("alpha", "beta", "stable", "lts", "lts-2023", "lts-2024"):
-        http.set(
-            f"/flatcar/releases-{name}.json", history_bytes(snapshot, name), content_type="application/json"
-        )
-
-
 def write_config(folder: Path, http: LocalHTTPServer, smtp: SMTPTestServer) -> Path:
     folder.mkdir()
     path = folder / "config.toml"
     path.write_text(
-        textwrap.dedent(f"""\
-        [bot]
-        state = "state.sqlite3"
-        [http]
-        timeout = "20s"
-        retry_initial = "10s"
-        [[sources]]
-        name = "flatcar"
-        kind = "flatcar"
-        base_url = "{http.url("/flatcar/")}"
-        lts_streams = ["lts-2023", "lts-2024"]
-        announce_on_first_run = 3
-        [[outputs]]
-        name = "mbox"
-        kind = "mbox"
-        path = "out.mbox"
-        [[outputs]]
-        name = "list"
-        kind = "mail"
-        host = "127.0.0.1"
-        port = {smtp.port}
-        tls = "none"
-        connect_timeout = "2s"
-        from = "release-bot@example.org"
-        to = "list@example.org"
-        """),
+        '[bot]\nstate = "state.sqlite3"\n[http]\ntimeout = "20s"\nretry_initial = "10s"\n'
+        + flatcar_source(http)
+        + mbox_output()
+        + mail_output(smtp.port),
         encoding="utf-8",
     )
     return path
@@ -121,7 +92,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     control = write_config(tmp_path / "control", http_server, control_smtp)
     durations = []
     for snapshot in SNAPSHOTS:
-        serve(http_server, snapshot)
+        serve_history(http_server, snapshot)
         durations.append(once(control))
     expected_mbox = mbox_ids(tmp_path / "control" / "out.mbox")
     expected_mail = sorted(str(m.message["Message-ID"]) for m in control_smtp.messages)
@@ -141,7 +112,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     window = max(durations) * 1.2
     kills: list[float] = []
     for index, snapshot in enumerate(SNAPSHOTS):
-        serve(http_server, snapshot)
+        serve_history(http_server, snapshot)
         for _ in range(KILLS // len(SNAPSHOTS) + (1 if index < KILLS % len(SNAPSHOTS) else 0)):
             process = subprocess.Popen(
                 command(path), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

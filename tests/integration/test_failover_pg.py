@@ -35,6 +35,7 @@ from tests.httpserver import LocalHTTPServer
 from tests.integration.test_irc_integration import FEB, MAR, irc_output, serve
 from tests.ircnet import IrcListener, IrcServer
 from tests.postgres import PASSWORD, PASSWORD_ENV, PgCluster
+from tests.replay import flatcar_source, mail_output
 from tests.smtpserver import SMTPServerFactory, SMTPTestServer
 
 pytestmark = pytest.mark.integration
@@ -60,24 +61,9 @@ def _config(
         [http]
         timeout = "5s"
 
-        [[sources]]
-        name = "flatcar"
-        kind = "flatcar"
-        base_url = "{http.url("/flatcar/")}"
-        interval = "10s"
-        announce_on_first_run = 0
-
-        [[outputs]]
-        name = "list"
-        kind = "mail"
-        host = "127.0.0.1"
-        port = {smtp.port}
-        tls = "none"
-        connect_timeout = "2s"
-        from = "release-bot@example.org"
-        to = "list@example.org"
-
         """)
+        + flatcar_source(http, interval="10s", announce_on_first_run=0, lts_streams=None)
+        + mail_output(smtp.port)
         + output,
         encoding="utf-8",
     )

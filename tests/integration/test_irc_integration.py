@@ -27,9 +27,10 @@ from bot.config import load_config
 from bot.irc.client import ConnectSettings, IrcClient
 from bot.irc.protocol import Incoming, SessionConfig
 from bot.sinks.irc import IrcChannelSink, IrcNetwork
-from tests.helpers import DATA, SNAPSHOTS, history_bytes
+from tests.helpers import DATA, SNAPSHOTS
 from tests.httpserver import LocalHTTPServer
 from tests.ircnet import IrcListener, IrcServer, open_listeners
+from tests.replay import serve_history
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +49,7 @@ MAR = golden_irc("2025-02-18_to_2025-03-20.txt")  # 4 announcements
 
 
 def serve(http: LocalHTTPServer, snapshot: str, *, patch: Callable[[str, Any], None] | None = None) -> None:
-    for name in FILES:
-        body = history_bytes(snapshot, name)
-        if patch is not None:
-            data = json.loads(body)
-            patch(name, data)
-            body = json.dumps(data).encode()
-        http.set(f"/flatcar/releases-{name}.json", body, content_type="application/json")
+    serve_history(http, snapshot, FILES, patch=patch)
 
 
 def irc_output(

@@ -26,9 +26,10 @@ from bot.errors import DeliveryError
 from bot.messages import sample_events
 from bot.sinks.mail import MailSink
 from bot.store import PollRecord, Store
-from tests.helpers import SNAPSHOTS, history_bytes
+from tests.helpers import SNAPSHOTS
 from tests.httpserver import LocalHTTPServer
 from tests.mailhelpers import LIST, SENDER, item_for, keep_logging, mail_config, mail_sink
+from tests.replay import serve_history
 from tests.smtpserver import SMTPServerFactory, SMTPTestServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -164,10 +165,7 @@ def test_connection_refused_and_timeouts_are_transient(tmp_path: Path) -> None:
 
 
 def serve(http: LocalHTTPServer, snapshot: str) -> None:
-    for name in ("alpha", "beta", "stable", "lts"):
-        http.set(
-            f"/flatcar/releases-{name}.json", history_bytes(snapshot, name), content_type="application/json"
-        )
+    serve_history(http, snapshot, ("alpha", "beta", "stable", "lts"))
 
 
 def bot_config(tmp_path: Path, http: LocalHTTPServer, port: int, **mail: Any) -> Config:

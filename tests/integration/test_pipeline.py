@@ -27,18 +27,16 @@ from bot.delivery import DeliveryResult
 from bot.sinks.console import ConsoleSink
 from bot.sinks.mbox import MboxSink
 from bot.store import PollRecord, Store
-from tests.helpers import SNAPSHOTS, free_port, history_bytes, narrow
+from tests.helpers import SNAPSHOTS, free_port, narrow
 from tests.httpserver import LocalHTTPServer, hang, slow_drip
+from tests.replay import serve_history
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = ("alpha", "beta", "stable", "lts")
 
 
 def serve(server: LocalHTTPServer, snapshot: str, prefix: str = "/flatcar") -> None:
-    for name in FILES:
-        server.set(
-            f"{prefix}/releases-{name}.json", history_bytes(snapshot, name), content_type="application/json"
-        )
+    serve_history(server, snapshot, FILES, prefix=prefix)
 
 
 def write_config(

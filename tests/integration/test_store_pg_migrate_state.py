@@ -8,25 +8,18 @@ from __future__ import annotations
 import mailbox
 import shutil
 import sqlite3
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 from bot.store.pgstore import PgStore
-from tests.helpers import SNAPSHOTS, free_port, history_bytes
+from tests.helpers import SNAPSHOTS, free_port
 from tests.httpserver import LocalHTTPServer
 from tests.postgres import PASSWORD, PASSWORD_ENV
+from tests.replay import flatcar_source, mail_output, mbox_output, serve_history
 
 pytestmark = pytest.mark.integration
-
-
-def _serve(http: LocalHTTPServer, snapshot: str) -> None:
-    for name in ("alpha", "beta", "stable", "lts", "lts-2023", "lts-2024"):
-        http.set(
-            f"/flatcar/releases-{name}.json", history_bytes(snapshot, name), content_type="application/json"
-        )
 
 
 def _config(folder: Path, http: LocalHTTPServer, state: str, dead_port: int) -> Path:
@@ -36,29 +29,10 @@ def _config(folder: Path, http: LocalHTTPServer, state: str, dead_port: int) -> 
     if state.startswith("postgresql://"):
         state_keys += f'\nstate_password_env = "{PASSWORD_ENV}"'
     path.write_text(
-        textwrap.dedent(f"""\
-        [bot]
-        {{state}}
-        [[sources]]
-        name = "flatcar"
-        kind = "flatcar"
-        base_url = "{http.url("/flatcar/")}"
-        lts_streams = ["lts-2023", "lts-2024"]
-        announce_on_first_run = 3
-        [[outputs]]
-        name = "mbox"
-        kind = "mbox"
-        path = "out.mbox"
-        [[outputs]]
-        name = "list"
-        kind = "mail"
-        host = "127.0.0.1"
-        port = {dead_port}
-        tls = "none"
-        connect_timeout = "1s"
-        from = "release-bot@example.org"
-        to = "list@example.org"
-        """).replace("{state}", state_keys),
+        f"[bot]\n{state_keys}\n"
+        + flatcar_source(http)
+        + mbox_output()
+        + mail_output(dead_port, connect_timeout="1s"),
         encoding="utf-8",
     )
     return path
@@ -116,7 +90,7 @@ def test_a_real_sqlite_state_moves_to_postgresql_without_a_single_reannouncement
     dead = free_port()  # the mail output's server is down: its messages stay queued
     lite = _config(tmp_path / "lite", http_server, "state.sqlite3", dead)
     for snapshot in SNAPSHOTS[:-1]:
-        _serve(http_server, snapshot)
+        serve_history(http_server, snapshot)
         main(["-c", str(lite), "once"])
     state = tmp_path / "lite" / "state.sqlite3"
     before = _sqlite_rows(state)
@@ -149,7 +123,7 @@ def test_a_real_sqlite_state_moves_to_postgresql_without_a_single_reannouncement
     assert [r[:5] for r in after["outbox"]] == [r[:5] for r in before["outbox"]]  # queued still queued
 
     # the next snapshot: PostgreSQL announces exactly what SQLite announces
-    _serve(http_server, SNAPSHOTS[-1])
+    serve_history(http_server, SNAPSHOTS[-1])
     main(["-c", str(lite), "once"])
     main(["-c", str(on_pg), "once"])
     lite_new = _mbox_ids(tmp_path / "lite")[len(announced) :]
@@ -170,7 +144,7 @@ def test_status_migrate_and_the_delivery_lock_on_postgresql(
     instance holds the delivery lock; a second deliverer on the same database is a standby."""
     from bot.coordination import LeaderLock, holders
 
-    _serve(http_server, SNAPSHOTS[0])
+    serve_history(http_server, SNAPSHOTS[0])
     config = _config(tmp_path / "pg", http_server, pg_url, free_port())
     assert main(["-c", str(config), "migrate"]) == 0
     assert "schema 0 → " in capsys.readouterr().out

@@ -20,8 +20,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.model import version_key
-from tests.helpers import SNAPSHOTS, free_port, history_bytes, history_snapshot
+from tests.helpers import SNAPSHOTS, free_port, history_snapshot
 from tests.httpserver import LocalHTTPServer
+from tests.replay import serve_history
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +31,7 @@ FILES = ("alpha", "beta", "stable", "lts")
 
 
 def serve(server: LocalHTTPServer, snapshot: str) -> None:
-    for name in FILES:
-        server.set(
-            f"/flatcar/releases-{name}.json", history_bytes(snapshot, name), content_type="application/json"
-        )
+    serve_history(server, snapshot, FILES)
 
 
 def stable_head(snapshot: str) -> str:
