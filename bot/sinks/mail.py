@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from bot.config import MailConfig, MailOutput, mail_address, secret
+from bot.config import MailConfig, MailOutput, secret
 from bot.errors import DeliveryError
 from bot.messages import message_id
 from bot.model import AnyEvent, DeprecationEvent, Event
@@ -31,7 +31,16 @@ from bot.presentation.mailcontext import mail_context, release_of, safe_link
 from bot.render import Renderer
 from bot.routing import passes
 from bot.sinks.base import BotHooks, Sink
-from bot.sinks.mailwire import TEXT_WIDTH, WireMessage, WireWriter, boundary, header_value, wrap_mail_text
+from bot.sinks.mailwire import (
+    TEXT_WIDTH,
+    WireMessage,
+    WireWriter,
+    boundary,
+    header_value,
+    set_address_headers,
+    set_extra_headers,
+    wrap_mail_text,
+)
 from bot.sinks.smtp import Progress, SmtpSession, classify_error
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, sanitize_body
@@ -89,13 +98,7 @@ def build_message(
     characters; layout kept). `secrets` are the values of `extra_headers_env` (e.g. Mailman's Approved:).
     """
     message = EmailMessage(policy=policy.default)
-    # addresses as Address objects: a display name with a comma or quote is quoted, not split
-    message["From"] = mail_address(header_value(mail.sender))
-    message["To"] = mail_address(header_value(to or mail.to))
-    if mail.reply_to:
-        message["Reply-To"] = mail_address(header_value(mail.reply_to))
-    if mail.sender_header:
-        message["Sender"] = mail_address(header_value(mail.sender_header))
+    set_address_headers(message, mail, to)
     message["Subject"] = header_value(payload.get("subject", ""))
     message["Date"] = format_datetime(date)
     message["Message-ID"] = header_value(message_id)
@@ -105,12 +108,7 @@ def build_message(
     if parents:
         message["In-Reply-To"] = parents[-1]
         message["References"] = " ".join(parents)
-    for name, value in mail.extra_headers:
-        message[name] = header_value(value)
-    for name, env in mail.extra_headers_env:
-        hidden = (secrets or {}).get(env)
-        if hidden is not None:
-            message[name] = header_value(hidden)
+    set_extra_headers(message, mail, secrets)
     # bodies pass the body sanitiser here, at build time, so rows queued by an older release-bot do too
     text = wrap_mail_text(sanitize_body(str(payload.get("text", ""))))
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")

@@ -106,6 +106,27 @@ _PART_HEADERS = {
 }
 
 
+def set_address_headers(message: EmailMessage, mail: MailConfig, to: str | None) -> None:
+    """From, To, Reply-To and Sender as address objects: a display name with a comma or quote is
+    quoted, not split."""
+    message["From"] = mail_address(header_value(mail.sender))
+    message["To"] = mail_address(header_value(to or mail.to))
+    if mail.reply_to:
+        message["Reply-To"] = mail_address(header_value(mail.reply_to))
+    if mail.sender_header:
+        message["Sender"] = mail_address(header_value(mail.sender_header))
+
+
+def set_extra_headers(message: EmailMessage, mail: MailConfig, secrets: Mapping[str, str] | None) -> None:
+    """The list's `extra_headers`, then those of `extra_headers_env` whose variable is set."""
+    for name, value in mail.extra_headers:
+        message[name] = header_value(value)
+    for name, env in mail.extra_headers_env:
+        hidden = (secrets or {}).get(env)
+        if hidden is not None:
+            message[name] = header_value(hidden)
+
+
 class WireWriter:
     """Writes the mails of one list. Keeps the folded constant headers per recipient (`to`) and
     secret values; build one per MailConfig and reuse it."""
@@ -120,20 +141,10 @@ class WireWriter:
         key = (to, hidden)
         cached = self._cache.get(key)
         if cached is None:
-            mail = self.mail
             head = EmailMessage(policy=policy.default)
-            head["From"] = mail_address(header_value(mail.sender))
-            head["To"] = mail_address(header_value(to or mail.to))
-            if mail.reply_to:
-                head["Reply-To"] = mail_address(header_value(mail.reply_to))
-            if mail.sender_header:
-                head["Sender"] = mail_address(header_value(mail.sender_header))
+            set_address_headers(head, self.mail, to)
             tail = EmailMessage(policy=policy.default)
-            for name, value in mail.extra_headers:
-                tail[name] = header_value(value)
-            for name, env in mail.extra_headers_env:
-                if env in secrets:
-                    tail[name] = header_value(secrets[env])
+            set_extra_headers(tail, self.mail, secrets)
             cached = (
                 b"".join(_WIRE.fold_binary(n, v) for n, v in head.items()),
                 b"".join(_WIRE.fold_binary(n, v) for n, v in tail.items()),
