@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 from bot import __version__
 from bot.coordination import claim_poll, listen_for_outbox
 from bot.errors import BotError
-from bot.failures import describe_store_error
 from bot.pipeline import PollResult
 from bot.sdnotify import Notifier, watchdog_interval, watchdog_loop
-from bot.store.files import describe_error
+from bot.store.files import describe_failure
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -72,9 +71,7 @@ class StateStreak:
 
     def failed(self, path: str, exc: BaseException) -> bool:
         """Count and log (once) an expected state failure; False when `exc` is not one."""
-        cause = describe_store_error(exc)
-        if cause is None and isinstance(exc, sqlite3.Error):
-            cause = describe_error(path, exc)  # the wording for a full disk behind an I/O error
+        cause = describe_failure(path, exc)
         if cause is None:
             return False
         self.failures += 1

@@ -9,7 +9,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-__all__ = ["create_private", "describe_error", "disk_full"]
+from bot.failures import describe_store_error
+
+__all__ = ["create_private", "describe_error", "describe_failure", "disk_full"]
 
 _FULL_CODES = {13}  # SQLITE_FULL
 _IO_CODES = {10}  # SQLITE_IOERR (extended codes: & 0xff)
@@ -54,3 +56,12 @@ def describe_error(path: str, exc: BaseException) -> str:
     if "locked" in text or "busy" in text:
         return f"{path}: the state database is locked by another process ({text}); retrying"
     return f"{path}: {text}"
+
+
+def describe_failure(path: str, exc: BaseException) -> str | None:
+    """The one-line cause of an expected failure of the state at `path` (read-only, disk full — also
+    behind an I/O error —, locked, a PostgreSQL state out of reach), else None: the one describer the
+    daemon's streaks ask."""
+    if disk_full(path, exc):
+        return "the disk is full: free space for the state file"
+    return describe_store_error(exc)
