@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +134,8 @@ def copy_state(source: Path, target: str, *, password: str | None) -> dict[str, 
         raise StoreError(f"--to {target!r} is not a postgresql:// URL")
     if not source.is_file():
         raise StoreError(f"{source}: no such state file")
+    import tempfile  # here, not at the top: every verb's parser imports this module
+
     with tempfile.TemporaryDirectory(prefix="release-bot-migrate-") as folder:
         copy = Path(folder) / "state.sqlite3"
         try:

@@ -1,15 +1,16 @@
-"""Parsing a command line and dispatching it: a line in, reply lines out (sanitised)."""
+"""Parsing a command line and dispatching it: a line in, reply lines out (sanitised).
+
+Each command's module is imported when the command is first answered (`release-bot query '!release'`
+does not load the deprecation extractor or the security index)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from bot.commands.changes import changes_reply
-from bot.commands.plans import deprecations_reply, roadmap_reply
-from bot.commands.releases import release_reply
-from bot.commands.state import StateView
-from bot.security import cve_answer, security_answer
 from bot.text import sanitize
+
+if TYPE_CHECKING:
+    from bot.commands.state import StateView
 
 HELP = (
     "commands: {p}release — current version of every channel; {p}release <channel> "
@@ -79,10 +80,16 @@ def answer(
     if not command[:1].isalpha():
         return None  # "!!!" or "! release" is chatter, not a command
     if command == "release":
+        from bot.commands.releases import release_reply
+
         replies = release_reply(args, state)
     elif command == "changes":
+        from bot.commands.changes import changes_reply
+
         replies = changes_reply(args, state, prefix)
     elif command in ("deprecations", "deprecation"):
+        from bot.commands.plans import deprecations_reply
+
         replies = deprecations_reply(
             args,
             notices=state.notices,
@@ -92,10 +99,16 @@ def answer(
             prefix=prefix,
         )
     elif command == "cve":
+        from bot.security import cve_answer
+
         replies = cve_answer(" ".join(args[:1]), state.releases, index_of=state.security_of, prefix=prefix)
     elif command == "security":
+        from bot.security import security_answer
+
         replies = security_answer(args, state.releases, index_of=state.security_of, prefix=prefix)
     elif command == "roadmap":
+        from bot.commands.plans import roadmap_reply
+
         replies = roadmap_reply(args, items=state.roadmap, prefix=prefix)
     elif command == "help":
         replies = help_reply(args, prefix)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from bot.channels import LTS_EOL_AFTER_DAYS, end_of_life_streams
 from bot.model import Notice, Reach, Release, RoadmapItem
-from bot.security import SecurityIndex, release_security
 
 if TYPE_CHECKING:
+    from bot.security import SecurityIndex
     from bot.store import StateStore
 
 
@@ -59,7 +59,11 @@ class StateView:
     def security_of(self, release: Release) -> SecurityIndex:
         """The security index of a release: the stored one, else from its notes."""
         stored = self.security.get(release.key)
-        return stored if stored is not None else release_security(release)
+        if stored is not None:
+            return stored
+        from bot.security import release_security  # `!cve`/`!security` only: not every command pays
+
+        return release_security(release)
 
     @classmethod
     def of(

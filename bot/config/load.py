@@ -8,15 +8,18 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from bot.config.http_server import HttpServerConfig, parse_http_server
-from bot.config.outputs import OutputConfig, parse_output
+from bot.config.outputs import parse_output
 from bot.config.sources import DEFAULT_FLOOD_LIMIT, SourceConfig, parse_source
 from bot.config.state import PostgresState, is_postgresql_url, parse_postgres_state
 from bot.config.table import Table
 from bot.errors import ConfigError
 from bot.paths import state_path
+
+if TYPE_CHECKING:
+    from bot.config.http_server import HttpServerConfig
+    from bot.config.outputs import OutputConfig
 
 DEFAULT_USER_AGENT = "release-bot/{version} (+https://github.com/flatcar/release-bot)"
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -126,7 +129,11 @@ def parse_config(data: Mapping[str, object], *, path: Path) -> Config:
         user_agent=http_t.string("user_agent", DEFAULT_USER_AGENT),
     )
     http_t.finish()
-    http_server = parse_http_server(top.table("http_server")) if top.has("http_server") else None
+    http_server = None
+    if top.has("http_server"):  # its module (and `ipaddress`) only when the table is there
+        from bot.config.http_server import parse_http_server
+
+        http_server = parse_http_server(top.table("http_server"))
 
     sources = [parse_source(table, flood_limit=flood_limit) for table in top.tables("sources")]
     if not sources:

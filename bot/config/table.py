@@ -6,7 +6,6 @@ be silently ignored). A getter without a default makes the key required.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,8 @@ def is_loopback(host: str) -> bool:
     machine, where a password sent without TLS is not exposed on a network."""
     if host.lower() in ("localhost", "localhost."):
         return True
+    import ipaddress  # only the outputs that check a host need it
+
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:

@@ -7,8 +7,12 @@ The interface is `bot.sinks.base`; each kind of sink is a module beside it.
 
 from __future__ import annotations
 
-from bot.config import OutputConfig
+from typing import TYPE_CHECKING
+
 from bot.sinks.base import BotHooks, Sink, irc_line
+
+if TYPE_CHECKING:  # the union of every output kind: annotation only (kinds load when configured)
+    from bot.config import OutputConfig
 
 __all__ = ["BotHooks", "Sink", "build_sinks", "irc_line"]
 

@@ -7,14 +7,16 @@ transaction); `deliver` runs later, from the outbox, and raises DeliveryError on
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.commands import StateView
-from bot.config import OutputConfig
 from bot.model import AnyEvent
 from bot.presentation import Renderer, irc_line, message_id
 from bot.routing import passes
 from bot.store import OutboxItem, OutboxMessage, ThreadStart
+
+if TYPE_CHECKING:  # the union of every output kind: annotation only
+    from bot.config import OutputConfig
 
 
 class BotHooks(Protocol):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bot.config import OutputConfig
 from bot.model import AnyEvent
 from bot.render import Renderer
 from bot.sinks.base import Sink, irc_line
 from bot.store import OutboxItem
+
+if TYPE_CHECKING:  # the union of every output kind: annotation only
+    from bot.config import OutputConfig
 
 
 class ConsoleSink(Sink):

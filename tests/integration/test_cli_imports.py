@@ -1,0 +1,94 @@
+"""What `release-bot query` imports (issue 11: a verb imports what it needs, when it needs it).
+
+A fresh interpreter runs the verb through `bot.cli.main` and reports `sys.modules`: a behaviour
+check (which modules load), not a timing. A process per case, so integration-lane.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_pipeline import REPO
+
+#: What a `query` of a config without mail outputs must not load: the template engine and Markdown
+#: (sinks and presentation), the mail address parser and the SMTP client.
+NOT_FOR_QUERY = ("jinja2", "markdown_it", "email.headerregistry", "aiosmtplib")
+
+_RUN = """
+import contextlib, io, json, sys
+from bot.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+MAIL_OUTPUT = """
+[[outputs]]
+name = "list"
+kind = "mail"
+host = "127.0.0.1"
+port = 2525
+tls = "none"
+from = "release-bot <release-bot@example.org>"
+to = "announce@example.org"
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A config (a console and an mbox output) and a state with releases, from the offline demo."""
+    folder = tmp_path_factory.mktemp("demo")
+    subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--keep", str(folder)],
+        capture_output=True,
+        check=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    return folder
+
+
+def _query(config: Path, *line: str) -> tuple[str, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN, "-c", str(config), "query", *line],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    report = json.loads(result.stdout)
+    assert report["code"] == 0, result.stderr
+    return str(report["out"]), set(report["modules"])
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names if n in modules or any(m.startswith(n + ".") for m in modules))
+
+
+def test_query_without_mail_output_loads_no_templates_markdown_or_mail(demo: Path) -> None:
+    config = demo / "config.toml"
+    assert 'kind = "mail"' not in config.read_text(encoding="utf-8")
+    out, modules = _query(config, "!release stable")
+    assert out.startswith("Flatcar stable ")  # the verb did answer from the state
+    assert "bot.commands.releases" in modules
+    assert _loaded(modules, NOT_FOR_QUERY) == []
+    # nor the modules of output kinds the file does not have
+    assert not {"bot.config.mail", "bot.config.irc", "bot.config.matrix"} & modules
+
+
+def test_the_check_would_notice_a_mail_output(demo: Path, tmp_path: Path) -> None:
+    """Not vacuous: with a mail output in the file, its settings module (and the address parser) load."""
+    config = tmp_path / "config.toml"
+    text = (demo / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('state = "state.sqlite3"', f"state = {json.dumps(str(demo / 'state.sqlite3'))}")
+    config.write_text(text + MAIL_OUTPUT, encoding="utf-8")
+    out, modules = _query(config, "!release stable")
+    assert out.startswith("Flatcar stable ")
+    assert {"bot.config.mail", "email.headerregistry"} <= modules
