@@ -321,7 +321,8 @@ def test_release_notes_are_stored_once_and_read_back_whole(store: StateStore) ->
     store.commit_poll(PollRecord("sample", now=NOW, new_releases=[event.release], events=[(event, [])]))
     (raw,) = conn_of(store).execute("SELECT payload FROM events").fetchone()
     stored = json.loads(raw)
-    assert "notes" not in stored["release"] and stored["release"]["notes_ref"] is True
+    # the release is in `releases` as is: the payload names it by key only (the compact form)
+    assert stored["release"] == list(event.release.key)
     assert event.release.notes not in raw
     assert store.events() == [(1, event)]
     # an event whose release is not in `releases` keeps its notes in the payload
@@ -338,6 +339,62 @@ def test_release_notes_are_stored_once_and_read_back_whole(store: StateStore) ->
     assert store.events(since_id=1) == [(second, other)]
 
 
+def test_events_round_trip_through_the_compact_form(store: StateStore) -> None:
+    """Every sample event (releases and promotions, with and without a previous release), its releases
+    stored, is written naming them by key only and reads back identical through `events` (outbox,
+    digests, status, commands) and `announcements` (web feed)."""
+    events = sample_events()
+    releases = {r.key: r for e in events if isinstance(e, Event) for r in (e.release, e.previous) if r}
+    store.commit_poll(PollRecord("sample", now=NOW, new_releases=list(releases.values())))
+    ids = store.commit_poll(PollRecord("sample", now=NOW, events=[(e, []) for e in events]))
+    assert [event for _, event in store.events()] == events
+    announced = {a.id: a.event for a in store.announcements(limit=len(events) + 1)}
+    assert [announced[i] for i in ids] == events
+    rows = dict(conn_of(store).execute("SELECT id, payload FROM events").fetchall())
+    for event_id, event in zip(ids, events, strict=True):
+        stored = json.loads(rows[event_id])
+        if isinstance(event, Event):
+            assert stored["release"] == list(event.release.key)
+            assert stored["previous"] == (list(event.previous.key) if event.previous else None)
+    assert any(isinstance(e, Event) and e.previous for e in events)
+
+
+def test_old_full_payloads_still_decode(store: StateStore) -> None:
+    """Rows written by earlier versions — the release whole, or its notes by reference — decode as
+    before, next to compact rows."""
+    from bot.store import event_to_dict
+
+    event = next(e for e in sample_events() if isinstance(e, Event) and e.previous and e.release.notes)
+    assert event.previous is not None
+    store.commit_poll(PollRecord("sample", now=NOW, new_releases=[event.release, event.previous]))
+    full = event_to_dict(event)
+    by_ref = event_to_dict(event)
+    del by_ref["release"]["notes"]
+    by_ref["release"]["notes_ref"] = True
+    db = conn_of(store)
+    assert isinstance(store, StoreCore)
+    with store.transaction() as tx:
+        for n, payload in enumerate((full, by_ref)):
+            tx.execute(
+                """INSERT INTO events (key, kind, source, stream, version, created_at, payload)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    f"old{n}:{event.key}",
+                    event.kind,
+                    event.source,
+                    event.stream,
+                    event.version,
+                    NOW.isoformat(),
+                    json.dumps(payload),
+                ),
+            )
+    (new_id,) = store.commit_poll(PollRecord("sample", now=NOW, events=[(event, [])]))
+    assert [e for _, e in store.events()] == [event, event, event]
+    assert [a.event for a in store.announcements()] == [event, event, event]
+    (raw,) = db.execute("SELECT payload FROM events WHERE id = ?", (new_id,)).fetchone()
+    assert len(raw) < len(json.dumps(full)) // 3
+
+
 SUITE = (
     "test_commit_poll_is_one_transaction",
     "test_event_keys_are_unique_and_outbox_rows_follow_them",
@@ -352,4 +409,6 @@ SUITE = (
     "test_a_sink_that_is_not_idempotent_is_marked_message_by_message",
     "test_marks_are_written_before_a_failure_is_recorded",
     "test_release_notes_are_stored_once_and_read_back_whole",
+    "test_events_round_trip_through_the_compact_form",
+    "test_old_full_payloads_still_decode",
 )

@@ -131,7 +131,7 @@ class PollStore(StoreCore):
                         event.stream,
                         event.version,
                         stamp,
-                        json.dumps(shared_notes(db, event_to_dict(event))),
+                        json.dumps(shared_notes(db, event_to_dict(event)), separators=(",", ":")),
                     ),
                 )
                 row = cursor.fetchone()
