@@ -236,7 +236,13 @@ class Bot:
 
     async def poll_all(self) -> list[PollResult]:
         results = await asyncio.gather(*(self.poll(s) for s in self.config.sources), return_exceptions=True)
-        self._quiet.flush_logged()  # the cycle's quiet polls, in one transaction
+        quiet = set(self._quiet.sources())
+        try:
+            self._quiet.flush()  # the cycle's quiet polls, in one transaction
+        except Exception as exc:  # noqa: BLE001 - reported per source below, as a failed commit is
+            for name in quiet:
+                self._quiet.discard(name)
+            results = [exc if isinstance(r, PollResult) and r.source in quiet else r for r in results]
         out: list[PollResult] = []
         for source, result in zip(self.config.sources, results, strict=True):
             if isinstance(result, BaseException):

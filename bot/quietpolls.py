@@ -58,6 +58,7 @@ class QuietPolls:
         self._delay = delay
         self._pending: dict[str, datetime] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._failing = False  # the last flush failed (logged once until one succeeds)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -88,10 +89,21 @@ class QuietPolls:
                 self._pending.setdefault(source, now)
             raise
 
+    def sources(self) -> tuple[str, ...]:
+        """The sources whose quiet poll is pending."""
+        return tuple(self._pending)
+
     def flush_logged(self) -> None:
-        """`flush`, a store error logged in one line (the polls stay pending for the next flush)."""
+        """`flush`, a store error logged in one line, once until a flush succeeds again (the polls
+        stay pending for the next flush)."""
         try:
             self.flush()
         except Exception as exc:  # noqa: BLE001 - a timer callback: logged here, not by the loop
             cause = describe_store_error(exc) or f"{type(exc).__name__}: {exc}"
-            log.error("could not record the status of %d quiet poll(s): %s", len(self._pending), cause)
+            level = logging.DEBUG if self._failing else logging.ERROR
+            self._failing = True
+            log.log(level, "could not record the status of %d quiet poll(s): %s", len(self._pending), cause)
+        else:
+            if self._failing:
+                log.info("the status of quiet polls is recorded again")
+            self._failing = False

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.app import Bot
 from bot.config import MboxOutput, load_config
@@ -21,6 +25,7 @@ from tests.httpserver import LocalHTTPServer
 from tests.integration.test_pipeline import serve, write_config
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+READ_ONLY = "the state file is read-only (check its owner and mode)"
 
 
 def _bot(config_path: Path, now: list[datetime]) -> Bot:
@@ -111,3 +116,30 @@ def test_a_full_poll_is_not_overwritten_by_an_older_quiet_one(
         assert status.last_change_at == START + timedelta(hours=2)
 
     asyncio.run(main())
+
+
+def test_a_quiet_cycle_that_cannot_be_written_is_reported_per_source(
+    http_server: LocalHTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    serve(http_server, SNAPSHOTS[0])
+    config = write_config(tmp_path, http_server)
+    now = [START]
+
+    def read_only(polls: object) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    async def main() -> None:
+        bot = _bot(config, now)
+        try:
+            await bot.poll_all()
+            bot.store.record_quiet_polls = read_only  # type: ignore[method-assign]
+            now[0] = START + timedelta(hours=1)
+            results = await bot.poll_all()
+            assert [(r.ok, r.error) for r in results] == [(False, READ_ONLY)]
+        finally:
+            await bot.aclose()  # nothing left pending: no second report
+
+    with caplog.at_level(logging.ERROR, logger="release-bot"):
+        asyncio.run(main())
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"source flatcar: {READ_ONLY} ({load_config(config).state})"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -65,3 +66,30 @@ def test_a_failed_write_keeps_the_polls_pending_and_newer_ones_win() -> None:
         assert written == [[("a", t2)]] and len(quiet) == 0
 
     asyncio.run(main())
+
+
+def test_a_failing_flush_is_logged_once_until_it_recovers(caplog: pytest.LogCaptureFixture) -> None:
+    fail = [True]
+
+    def write(polls: list[tuple[str, datetime]]) -> None:
+        if fail[0]:
+            raise OSError("disk full")
+
+    async def main() -> None:
+        quiet = QuietPolls(write, delay=3600)
+        for _ in range(3):
+            quiet.add("a", datetime(2026, 1, 1, tzinfo=UTC))
+            quiet.flush_logged()
+        fail[0] = False
+        quiet.flush_logged()
+        assert len(quiet) == 0
+
+    with caplog.at_level(logging.DEBUG, logger="release-bot"):
+        asyncio.run(main())
+    levels = [(r.levelno, r.getMessage().split(":")[0]) for r in caplog.records if r.name == "release-bot"]
+    assert levels == [
+        (logging.ERROR, "could not record the status of 1 quiet poll(s)"),
+        (logging.DEBUG, "could not record the status of 1 quiet poll(s)"),
+        (logging.DEBUG, "could not record the status of 1 quiet poll(s)"),
+        (logging.INFO, "the status of quiet polls is recorded again"),
+    ]
