@@ -141,7 +141,7 @@ class Bot:
             stored = self.store.documents(source.name)
             fetched = await fetch_source(self.fetcher, source, stored)
             metrics.count_fetch(source.name, fetched)
-            if is_quiet(fetched, stored):
+            if not self._quiet.failing and is_quiet(fetched, stored):
                 # nothing new and nothing to store but the status: no planning, no transaction of its
                 # own (`bot.quietpolls`)
                 plan = PollPlan(source.name, updates=tuple(fetched.updates))
@@ -162,6 +162,8 @@ class Bot:
             self._quiet.discard(source.name)  # an older quiet poll must not overwrite this one
             with self._planner.exclusive():
                 record(self.store, plan, now=now)
+            if self._quiet.failing:  # the store takes writes again: the quiet polls left over too
+                self._quiet.flush_logged()
             self._log(source, plan)
             result = PollResult.of(plan)
             if not plan.render_failed:

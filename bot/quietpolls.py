@@ -89,6 +89,12 @@ class QuietPolls:
                 self._pending.setdefault(source, now)
             raise
 
+    @property
+    def failing(self) -> bool:
+        """The last flush failed: polls take the full path meanwhile (a failing store is then reported
+        per source, by the daemon's streaks) until a full commit succeeds and flushes again."""
+        return self._failing
+
     def sources(self) -> tuple[str, ...]:
         """The sources whose quiet poll is pending."""
         return tuple(self._pending)

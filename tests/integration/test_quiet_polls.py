@@ -143,3 +143,40 @@ def test_a_quiet_cycle_that_cannot_be_written_is_reported_per_source(
         asyncio.run(main())
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [f"source flatcar: {READ_ONLY} ({load_config(config).state})"]
+
+
+def test_while_quiet_writes_fail_polls_take_the_full_path(
+    http_server: LocalHTTPServer, tmp_path: Path
+) -> None:
+    serve(http_server, SNAPSHOTS[0])
+    config = write_config(tmp_path, http_server)
+    state = tmp_path / "state.sqlite3"
+    now = [START]
+
+    def read_only(polls: object) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    async def main() -> None:
+        bot = _bot(config, now)
+        works = bot.store.record_quiet_polls
+        try:
+            await bot.poll_all()
+            bot.store.record_quiet_polls = read_only  # type: ignore[method-assign]
+            now[0] = START + timedelta(hours=1)
+            await bot.poll(bot.config.sources[0])  # quiet; its timer flush fails
+            await asyncio.sleep(FLUSH_DELAY + 0.3)
+            bot.store.record_quiet_polls = works  # type: ignore[method-assign]
+            now[0] = START + timedelta(hours=2)
+            await bot.poll(bot.config.sources[0])  # the full path: written at once, no timer
+            with Store(state) as store:
+                status = store.source_status("flatcar")
+            assert status is not None and status.last_attempt_at == now[0]
+            now[0] = START + timedelta(hours=3)
+            await bot.poll(bot.config.sources[0])  # quiet again: pending
+            with Store(state) as store:
+                status = store.source_status("flatcar")
+            assert status is not None and status.last_attempt_at == START + timedelta(hours=2)
+        finally:
+            await bot.aclose()
+
+    asyncio.run(main())
