@@ -24,6 +24,7 @@ from bot.model import AnyEvent
 from bot.pipeline import Known, PollPlan, PollResult, detect_poll, render_plan
 from bot.planner import Planner
 from bot.presentation import Renderer
+from bot.quietpolls import QuietPolls, is_quiet
 from bot.recording import load_known, record
 from bot.sinks import Sink, build_sinks
 from bot.sources import fetch_source, kind_of
@@ -81,10 +82,13 @@ class Bot:
         #: the planning thread: detection and rendering of one poll at a time, off the event loop
         self._planner = Planner()
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        #: the status of polls that found nothing new, written for many sources in one transaction
+        self._quiet = QuietPolls(self._write_quiet)
         for sink in self.sinks:
             sink.attach(self)
 
     async def aclose(self) -> None:
+        self._quiet.flush_logged()  # the status of the last quiet polls
         await self.deliverer.close()  # closes the sinks, releases the delivery lock
         await self.fetcher.aclose()
         self._planner.close()  # a plan in flight records nothing
@@ -134,8 +138,17 @@ class Bot:
         with metrics.time_poll(source.name) as done:
             now = self.clock()
             roadmap = kind_of(source).roadmap
-            fetched = await fetch_source(self.fetcher, source, self.store.documents(source.name))
+            stored = self.store.documents(source.name)
+            fetched = await fetch_source(self.fetcher, source, stored)
             metrics.count_fetch(source.name, fetched)
+            if not self._quiet.failing and is_quiet(fetched, stored):
+                # nothing new and nothing to store but the status: no planning, no transaction of its
+                # own (`bot.quietpolls`)
+                plan = PollPlan(source.name, updates=tuple(fetched.updates))
+                self._quiet.add(source.name, now)
+                self._note_success(source)
+                done(True)
+                return PollResult.of(plan)
             if isinstance(fetched, ReleaseFetch) and not fetched.documents:
                 # nothing was read (all 304 or unchanged bodies): nothing to detect against known
                 # releases, nothing to render — planned here, without a trip to the planning thread
@@ -146,8 +159,11 @@ class Bot:
                     known = load_known(self.store, source.name, roadmap=roadmap)
                 plan = await self._planner.run(lambda: self._plan(source, fetched, known))
             self._state_view = None
+            self._quiet.discard(source.name)  # an older quiet poll must not overwrite this one
             with self._planner.exclusive():
                 record(self.store, plan, now=now)
+            if self._quiet.failing:  # the store takes writes again: the quiet polls left over too
+                self._quiet.flush_logged()
             self._log(source, plan)
             result = PollResult.of(plan)
             if not plan.render_failed:
@@ -215,8 +231,20 @@ class Bot:
         """Exponential backoff with jitter after consecutive failures, capped by http.retry_max."""
         return self.streaks.delay(source.name, otherwise=source.interval)
 
+    def _write_quiet(self, polls: list[tuple[str, datetime]]) -> None:
+        with self._planner.exclusive():
+            self.store.record_quiet_polls(polls)
+        self._state_view = None
+
     async def poll_all(self) -> list[PollResult]:
         results = await asyncio.gather(*(self.poll(s) for s in self.config.sources), return_exceptions=True)
+        quiet = set(self._quiet.sources())
+        try:
+            self._quiet.flush()  # the cycle's quiet polls, in one transaction
+        except Exception as exc:  # noqa: BLE001 - reported per source below, as a failed commit is
+            for name in quiet:
+                self._quiet.discard(name)
+            results = [exc if isinstance(r, PollResult) and r.source in quiet else r for r in results]
         out: list[PollResult] = []
         for source, result in zip(self.config.sources, results, strict=True):
             if isinstance(result, BaseException):

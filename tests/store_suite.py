@@ -107,6 +107,21 @@ def test_source_status_counts_failure_streaks(store: StateStore) -> None:
     assert status.last_error_at == NOW and status.last_success_at == NOW
 
 
+def test_quiet_polls_end_streaks_and_move_the_poll_times(store: StateStore) -> None:
+    from datetime import timedelta
+
+    later = NOW + timedelta(hours=1)
+    assert store.record_failure("s", now=NOW, error="boom") == 1
+    store.record_quiet_polls([("s", later), ("new", later)])
+    for name in ("s", "new"):
+        status = store.source_status(name)
+        assert status is not None
+        assert status.last_attempt_at == later and status.last_success_at == later
+        assert status.error_streak == 0 and status.last_error is None
+    status = store.source_status("s")
+    assert status is not None and status.last_error_at == NOW  # when it last failed stays known
+
+
 def _rel(channel: str, version: str, source: str = "flatcar") -> Release:
     return Release(source=source, project="Flatcar", stream=channel, channel=channel, version=version)
 

@@ -57,6 +57,10 @@ class StateStore(Protocol):
         """One poll in one transaction; the ids of the events inserted (known keys are skipped)."""
         ...
 
+    def record_quiet_polls(self, polls: Sequence[tuple[str, datetime]]) -> None:
+        """Polls that found nothing new, in one transaction: last attempt and success, streak ended."""
+        ...
+
     def record_failure(self, source: str, *, now: datetime, error: str) -> int:
         """A failed poll; the failure streak length."""
         ...

@@ -4,6 +4,7 @@ state change and the outbox rows it causes, in one transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -187,3 +188,22 @@ class PollStore(StoreCore):
             last_error_at=dt(row["last_error_at"]),
             error_streak=row["error_streak"],
         )
+
+    def record_quiet_polls(self, polls: Sequence[tuple[str, datetime]]) -> None:
+        """Polls that found nothing new (every document unchanged, same validators, no error), many
+        sources in one transaction: each source's last attempt and success, its error streak ended,
+        its documents' fetch time — what `commit_poll` writes for such a poll."""
+        rows = [(source, ts(now)) for source, now in polls]
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE documents SET fetched_at = ? WHERE source = ?", [(stamp, s) for s, stamp in rows]
+            )
+            db.executemany(
+                """INSERT INTO source_status (source, last_attempt_at, last_success_at, error_streak)
+                   VALUES (?, ?, ?, 0)
+                   ON CONFLICT (source) DO UPDATE SET
+                       last_attempt_at = excluded.last_attempt_at,
+                       last_success_at = excluded.last_success_at,
+                       last_error = NULL, error_streak = 0""",
+                [(s, stamp, stamp) for s, stamp in rows],
+            )

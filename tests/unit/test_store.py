@@ -39,6 +39,7 @@ from tests.store_suite import (  # noqa: F401 - the store suite, collected here 
     test_outbox_groups_replace_sink_name_prefixes,
     test_outbox_retry_and_permanent_failure,
     test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs,
+    test_quiet_polls_end_streaks_and_move_the_poll_times,
     test_release_notes_are_stored_once_and_read_back_whole,
     test_source_status_counts_failure_streaks,
     test_thread_starts_are_looked_up_by_sink_source_major,
