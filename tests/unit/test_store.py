@@ -25,25 +25,12 @@ from bot.store import (
     Store,
 )
 from bot.store.codec import RECORDS
+from tests import store_suite
 from tests.helpers import DATA
-from tests.store_suite import (  # noqa: F401 - the store suite, collected here for SQLite
-    test_a_delivery_pass_marks_in_few_transactions,
-    test_a_queued_digest_is_in_its_group,
-    test_a_sink_that_is_not_idempotent_is_marked_message_by_message,
-    test_commit_poll_is_one_transaction,
-    test_event_keys_are_unique_and_outbox_rows_follow_them,
-    test_events_round_trip_through_the_compact_form,
-    test_mark_delivered_many_marks_each_message_once,
-    test_marks_are_written_before_a_failure_is_recorded,
-    test_old_full_payloads_still_decode,
-    test_outbox_groups_replace_sink_name_prefixes,
-    test_outbox_retry_and_permanent_failure,
-    test_pruning_drops_old_bodies_and_keeps_what_idempotency_needs,
-    test_quiet_polls_end_streaks_and_move_the_poll_times,
-    test_release_notes_are_stored_once_and_read_back_whole,
-    test_source_status_counts_failure_streaks,
-    test_thread_starts_are_looked_up_by_sink_source_major,
-)
+
+# the whole store suite, collected here for SQLite: every test_* of tests/store_suite.py, so a new one
+# runs on both backends without being listed twice
+globals().update({name: test for name, test in vars(store_suite).items() if name.startswith("test_")})
 
 NOW = datetime(2025, 3, 20, 15, 0, tzinfo=UTC)
 
