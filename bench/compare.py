@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,24 @@ STEPS = [
 ]
 
 
-def run_process(argv: list[str], sink: CountingSink, *, cwd: Path) -> Proc:
+def byte_compile_bot() -> None:
+    """Write the bot's bytecode (`__pycache__`) before timing, as pip does when it installs the wheel
+    (rss2email's is written when `make bench-venv` installs it): an editable checkout run with
+    PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module of the bot on every start (~0.15 s)."""
+    import compileall
+
+    import bot
+
+    compileall.compile_dir(str(Path(bot.__file__).parent), quiet=1)
+
+
+def run_process(argv: list[str], sink: CountingSink, *, cwd: Path, prefix: list[str] | None = None) -> Proc:
     """Run one Python program (argv[0] the interpreter) to its end: wall time, its CPU time (wait4),
     its own peak RSS (bench/peak.py), mails received."""
     sink.take()
     peak_path = cwd / f".peak-{time.monotonic_ns()}"
     argv = [argv[0], str(Path(__file__).resolve().parent / "peak.py"), str(peak_path), *argv[1:]]
+    argv = [*(prefix or []), *argv]
     err_path = cwd / f".stderr-{time.monotonic_ns()}"
     with open(err_path, "wb") as err_file:
         actions = [
@@ -199,7 +212,13 @@ class ReleaseBot(Tool):
 
     def step(self, name: str) -> Proc:
         argv = [sys.executable, "-m", "bot", "-c", str(self.config), "once"]
-        return run_process(argv, self.sink, cwd=self.folder)
+        spy = os.environ.get("BENCH_PYSPY", "")
+        prefix: list[str] = []
+        if spy:  # a sampling profile of each step (all threads), DIR/<step>-<ns>.txt; figures not comparable
+            out = Path(spy) / f"{name}-{time.monotonic_ns()}.txt"
+            pyspy = str(Path(sys.executable).parent / "py-spy")
+            prefix = [pyspy, "record", "-r", "250", "--idle", "--threads", "-f", "raw", "-o", str(out), "--"]
+        return run_process(argv, self.sink, cwd=self.folder, prefix=prefix)
 
 
 class Rss2Email(Tool):
@@ -241,11 +260,21 @@ class InProcess:
     rss_kib: int = 0
 
 
-async def _cycle(bot: Any) -> float:
+async def _cycle(bot: Any, profile: str = "") -> float:
+    """One poll-and-deliver cycle; with BENCH_PROFILE=DIR set, a cProfile of it is written to
+    DIR/<profile>-<n>.prof (a look at where a cycle's time goes, not part of the figures)."""
+    folder = os.environ.get("BENCH_PROFILE", "") if profile else ""
+    profiler = cProfile.Profile() if folder else None
     start = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     await bot.poll_all()
     await bot.deliver()
-    return time.perf_counter() - start
+    took = time.perf_counter() - start
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(os.path.join(folder, f"{profile}-{time.monotonic_ns()}.prof"))
+    return took
 
 
 async def _in_process(config: Path, n: int, runs: int, ask: Callable[[str], str]) -> InProcess:
@@ -271,9 +300,9 @@ async def _in_process(config: Path, n: int, runs: int, ask: Callable[[str], str]
         ask("take")
         tick = asyncio.create_task(ticker())
         for _ in range(runs):
-            out.unchanged.append(await _cycle(bot))
+            out.unchanged.append(await _cycle(bot, "unchanged"))
             ask("bump")
-            out.changed.append(await _cycle(bot))
+            out.changed.append(await _cycle(bot, "changed"))
             await asyncio.sleep(0.05)
             out.changed_mails.append(int(ask("take")))
         stop.set()
@@ -302,6 +331,11 @@ def in_process_child(config: Path, n: int, runs: int) -> None:
 def in_process(config: Path, server: FeedServer, ns: str, n: int, sink: CountingSink, runs: int) -> InProcess:
     argv = [sys.executable, __file__, "--in-process-child", str(config), "--feeds", str(n)]
     argv += ["--runs", str(runs)]
+    spy = os.environ.get("BENCH_PYSPY", "")
+    if spy:  # the child under py-spy, idle samples too (where the cycles wait)
+        pyspy = str(Path(sys.executable).parent / "py-spy")
+        out = str(Path(spy) / f"in-process-{time.monotonic_ns()}.txt")
+        argv = [pyspy, "record", "-r", "250", "--idle", "--threads", "-f", "raw", "-o", out, "--", *argv]
     with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdin is not None and child.stdout is not None
         for line in child.stdout:
@@ -319,7 +353,7 @@ def in_process(config: Path, server: FeedServer, ns: str, n: int, sink: Counting
 # -- the table ----------------------------------------------------------------------------------------
 
 
-def med(values: list[float]) -> float:
+def med(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
@@ -355,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     if use_r2e and not args.r2e.exists():
         parser.error(f"{args.r2e}: no rss2email here; `make bench-venv` installs it (or --no-rss2email)")
     steps = [s for s in STEPS if s.name in args.steps.split(",")]
+    byte_compile_bot()
     logging.basicConfig(level=logging.ERROR)
     n = args.feeds
     tmp = Path(tempfile.mkdtemp(prefix="release-bot-compare-"))
@@ -467,17 +502,18 @@ def print_table(
                 f"{(r / mails_n * 1000) if r == r else float('nan'):.2f} ms | {ratio(b, r)} | | |"
             )
     if inproc.unchanged:
-        for label, values, step in (
+        for label, values, step_name in (
             ("all unchanged", inproc.unchanged, "unchanged"),
             ("10 % changed", inproc.changed, "changed"),
         ):
-            r = med([p.wall for p in results.get(step, {}).get("rss2email", [])]) if use_r2e else float("nan")
+            procs = results.get(step_name, {}).get("rss2email", [])
+            r = med([p.wall for p in procs]) if use_r2e else float("nan")
             print(
                 f"| {n} feeds, {label}: poll cycle inside a running `Bot` | {fmt(med(values))} | {fmt(r)} "
                 f"(process) | {ratio(med(values), r)} | "
                 + (
                     f"{med(inproc.changed_mails):.0f} / — / {inproc.expected_changed}"
-                    if step == "changed"
+                    if step_name == "changed"
                     else ""
                 )
                 + " | |"
