@@ -16,6 +16,7 @@ from bot import __version__
 from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
+from bot.cputurn import INLINE_RENDERS, cpu_turn
 from bot.delivery import Deliverer, DeliveryResult
 from bot.errors import ParseError
 from bot.failures import describe_store_error, summarise_errors
@@ -39,6 +40,8 @@ Clock = Callable[[], datetime]
 
 #: polls between their fetch and their commit at once (at least; twice `[http] concurrency` if more)
 POLLS_IN_FLIGHT = 8
+#: a poll that read up to this many releases is detected on the loop (540 releases: ~5–18 ms)
+INLINE_RELEASES = 1000
 
 
 def utcnow() -> datetime:
@@ -106,13 +109,25 @@ class Bot:
     def _plan(self, source: SourceConfig, fetched: SourceFetch, known: Known) -> PollPlan:
         """Detection and rendering of one poll, in the planning thread (`self._planner`), or on the
         loop when nothing was read."""
-        detected = detect_poll(source, fetched, known)
+        return render_plan(detect_poll(source, fetched, known), self._render_paused)
 
-        def render(event: AnyEvent) -> list[OutboxMessage]:
-            self._planner.checkpoint()  # the loop's thread may be recording another poll: it goes first
-            return self.render(event)
+    async def _planned(self, source: SourceConfig, fetched: SourceFetch, known: Known) -> PollPlan:
+        """`_plan` where it costs least: a small poll (the usual one: a few new releases) is detected
+        and rendered on the loop in its CPU turn (`bot.cputurn`); a large one, or one with many
+        messages to render, in the planning thread."""
+        read = sum(len(d.releases) for d in fetched.documents) if isinstance(fetched, ReleaseFetch) else None
+        if read is not None and read <= INLINE_RELEASES:
+            async with cpu_turn():
+                detected = detect_poll(source, fetched, known)
+                renders = sum(1 for event in detected.events for sink in self.sinks if sink.wants(event))
+                if renders <= INLINE_RENDERS:
+                    return render_plan(detected, self.render)
+            return await self._planner.run(lambda: render_plan(detected, self._render_paused))
+        return await self._planner.run(lambda: self._plan(source, fetched, known))
 
-        return render_plan(detected, render)
+    def _render_paused(self, event: AnyEvent) -> list[OutboxMessage]:
+        self._planner.checkpoint()  # the loop's thread may be recording another poll: it goes first
+        return self.render(event)
 
     def _poll_slots(self) -> asyncio.Semaphore:
         """The polls of this loop between their fetch and their commit, at most `POLLS_IN_FLIGHT` (or
@@ -127,9 +142,10 @@ class Bot:
         """Fetch one source, plan what is new, and record state + outbox in one transaction.
 
         The CPU work of a poll — detection (reading every new release's notes) and rendering each
-        event for each sink — runs in one planning thread, one poll at a time, so that a large poll
-        never holds the event loop (IRC PINGs, delivery, commands go on) and polls finishing together
-        do not pile their work up on it. The store is read and written on the loop's thread only
+        event for each sink — runs one poll at a time: a small poll on the loop in its CPU turn (one
+        per loop iteration), a large one in the planning thread, so that no poll holds the event loop
+        long (IRC PINGs, delivery, commands go on) and polls finishing together do not pile their
+        work up on it. The store is read and written on the loop's thread only
         (`thread_starts` hops there); reading what is known and the one commit are short."""
         async with self._poll_slots():
             return await self._poll(source)
@@ -157,7 +173,7 @@ class Bot:
             else:
                 with self._planner.exclusive():
                     known = load_known(self.store, source.name, roadmap=roadmap)
-                plan = await self._planner.run(lambda: self._plan(source, fetched, known))
+                plan = await self._planned(source, fetched, known)
             self._state_view = None
             self._quiet.discard(source.name)  # an older quiet poll must not overwrite this one
             with self._planner.exclusive():

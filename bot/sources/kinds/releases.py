@@ -1,5 +1,5 @@
 """What the release kinds (flatcar, feed) share: fetch every document conditionally and in parallel,
-parse each changed body off the event loop, keep the configured order."""
+parse each changed body (a large one off the event loop: `bot.cputurn`), keep the configured order."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from bot.cputurn import INLINE_PARSE_BYTES, cpu_turn
 from bot.errors import SourceError
 from bot.model import Document
 from bot.sources.base import KnownDocument, ReleaseFetch, Sleep, conditional_fetch
@@ -31,7 +32,8 @@ class ReleaseKind(ABC):
 
     @abstractmethod
     def parse(self, source: SourceConfig, name: str, url: str, body: bytes) -> tuple[Document, list[str]]:
-        """One fetched body → (document, parser warnings). CPU-bound: called off the event loop."""
+        """One fetched body → (document, parser warnings). CPU-bound: a large body is parsed in a
+        worker thread, a small one on the loop in its CPU turn."""
 
     async def fetch(
         self,
@@ -52,8 +54,13 @@ class ReleaseKind(ABC):
                 if not update.changed:
                     out.updates.append(update)
                     return
-                assert result.body is not None
-                document, notes = await asyncio.to_thread(self.parse, source, name, url, result.body)
+                body = result.body
+                assert body is not None
+                if len(body) <= INLINE_PARSE_BYTES:  # cheaper on the loop than a hop to a thread
+                    async with cpu_turn():
+                        document, notes = self.parse(source, name, url, body)
+                else:
+                    document, notes = await asyncio.to_thread(self.parse, source, name, url, body)
             except SourceError as exc:
                 out.errors.append(str(exc))
                 return
