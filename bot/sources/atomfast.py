@@ -22,7 +22,7 @@ import re
 import threading
 from types import ModuleType
 from typing import Any
-from xml.parsers import expat
+from xml.etree import ElementTree as ET
 
 __all__ = ["load_feedparser", "parse_atom"]
 
@@ -69,77 +69,104 @@ def _content_type(value: str) -> str:
     return _TYPE_NAMES.get(value, value)
 
 
+_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def _name(tag: str) -> tuple[str, str]:
+    """ElementTree's `{ns}local` → (ns, local in lower case), remembered for the few names feeds use."""
+    name = _NAMES.get(tag)
+    if name is None:
+        ns, _, local = tag[1:].partition("}") if tag[:1] == "{" else ("", "", tag)
+        name = (ns, local.lower())
+        if len(_NAMES) < 512:  # a hostile feed's made-up names are not kept
+            _NAMES[tag] = name
+    return name
+
+
+def _expat_key(key: str) -> str:
+    """An attribute name as expat with namespace separator " " spells it (feedparser's names)."""
+    if key[:1] == "{":
+        ns, _, local = key[1:].partition("}")
+        return f"{ns} {local}"
+    return key
+
+
 class _Reader:
     def __init__(self) -> None:
         feedparser = load_feedparser()
         self.parse_date = feedparser.datetimes._parse_date
         self.cp1252 = feedparser.mixin._cp1252
         self.urljoin = feedparser.urls._urljoin
-        self.entries: list[dict[str, Any]] = []
-        self.path: list[str] = []  # "ns local" of the open elements
-        self.entry: dict[str, Any] | None = None
-        self.field: str | None = None  # the text field being read
-        self.field_type = ""
-        self.text: list[str] = []
-        self.seen: set[str] = set()
-        self.html_link = False  # an HTML alternate link came before the id
         self.dates: dict[str, Any] = {}  # date text → feedparser's reading (a struct_time, or None)
 
     def _clean(self, value: str) -> str:
         out = value.strip()
+        if out.isascii():  # neither repair changes ASCII text
+            return out
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):  # feedparser's repair of UTF-8
             out = out.encode("iso-8859-1").decode("utf-8")  # that was read as Latin-1
         return out.translate(self.cp1252)
 
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        ns, _, local = name.rpartition(" ")
-        local = local.lower()
-        for key in attrs:
-            if key.rpartition(" ")[2].lower() == "base":
-                raise _Unsupported("xml:base")
-        depth = len(self.path)
-        self.path.append(name)
-        if depth == 0:
-            if ns != ATOM or local != "feed":
-                raise _Unsupported("not an Atom 1.0 feed")
-            return
-        if self.entry is None:
+    def feed(self, root: ET.Element) -> list[dict[str, Any]]:
+        ns, local = _name(root.tag)
+        if ns != ATOM or local != "feed":
+            raise _Unsupported("not an Atom 1.0 feed")
+        entries: list[dict[str, Any]] = []
+        for child in root:
+            ns, local = _name(child.tag)
             if ns == ATOM and local == "entry":
-                if depth != 1:
+                entries.append(self.entry(child))
+                continue
+            # feed-level elements carry nothing parse_feed reads; an entry inside one is not Atom's
+            for inner in child.iter():
+                ns, local = _name(inner.tag)
+                if ns == ATOM and local == "entry":
                     raise _Unsupported("nested entry")
-                self.entry, self.seen, self.html_link = {}, set(), False
-                self.entries.append(self.entry)
-            return  # feed-level elements carry nothing parse_feed reads
-        if self.field is not None:
-            raise _Unsupported("markup inside a text field")
-        parent = self.path[-2]
-        if parent.rpartition(" ")[2].lower() in ("author", "contributor") and ns == ATOM and local in _PERSON:
-            return
-        if depth != 2:
-            raise _Unsupported(f"unexpected element {local!r}")
-        if (ns == MEDIA and local == "thumbnail") or (ns == ATOM and local in _HARMLESS):
-            return
-        if ns != ATOM:
-            raise _Unsupported(f"unknown element {local!r}")
-        if local == "link":
-            self._link({k.lower(): v for k, v in attrs.items()})
-            return
-        if local not in _TEXT_FIELDS:
-            raise _Unsupported(f"unknown element {local!r}")
-        if local in self.seen:
-            raise _Unsupported(f"repeated {local}")
-        self.seen.add(local)
-        lowered = {k.lower(): v for k, v in attrs.items()}
-        if local == "id" and lowered:
-            raise _Unsupported("attributes on id")
-        if local in ("title", "summary", "content"):
-            kind = _content_type(lowered.get("type", "text"))
-            if not kind.startswith("text/") or "mode" in lowered or "src" in lowered:
-                raise _Unsupported(f"{local} of type {kind!r}")
-            self.field_type = kind
-        self.field, self.text = local, []
+        return entries
 
-    def _link(self, attrs: dict[str, str]) -> None:
+    def entry(self, element: ET.Element) -> dict[str, Any]:
+        entry: dict[str, Any] = {}
+        seen: set[str] = set()
+        html_link = False  # an HTML alternate link came before the id
+        for child in element:
+            ns, local = _name(child.tag)
+            harmless = (ns == MEDIA and local == "thumbnail") or (ns == ATOM and local in _HARMLESS)
+            if len(child):
+                person = local in ("author", "contributor")
+                for inner in child:
+                    inner_ns, inner_local = _name(inner.tag)
+                    if not (person and harmless and inner_ns == ATOM and inner_local in _PERSON):
+                        raise _Unsupported("markup inside an entry field")
+                    if len(inner):
+                        raise _Unsupported("unexpected element")
+            if harmless:
+                continue
+            if ns != ATOM:
+                raise _Unsupported(f"unknown element {local!r}")
+            if local == "link":
+                html_link = (
+                    self._link(entry, {_expat_key(k).lower(): v for k, v in child.attrib.items()})
+                    or html_link
+                )
+                continue
+            if local not in _TEXT_FIELDS:
+                raise _Unsupported(f"unknown element {local!r}")
+            if local in seen:
+                raise _Unsupported(f"repeated {local}")
+            seen.add(local)
+            lowered = {_expat_key(k).lower(): v for k, v in child.attrib.items()}
+            if local == "id" and lowered:
+                raise _Unsupported("attributes on id")
+            kind = ""
+            if local in ("title", "summary", "content"):
+                kind = _content_type(lowered.get("type", "text"))
+                if not kind.startswith("text/") or "mode" in lowered or "src" in lowered:
+                    raise _Unsupported(f"{local} of type {kind!r}")
+            self._field(entry, local, kind, (child.text or "").strip(), html_link)
+        return entry
+
+    def _link(self, entry: dict[str, Any], attrs: dict[str, str]) -> bool:
+        """Adds the link; True when it is an HTML alternate one."""
         href = attrs.get("url", attrs.get("uri", attrs.get("href")))
         if not href:
             raise _Unsupported("link without href")
@@ -148,31 +175,14 @@ class _Reader:
         attrs["href"] = self.urljoin("", href)
         attrs.setdefault("rel", "alternate")
         attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
-        assert self.entry is not None
-        self.entry.setdefault("links", []).append(attrs)
-        if attrs["rel"] == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES:
-            self.html_link = True
+        entry.setdefault("links", []).append(attrs)
+        return attrs["rel"] == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES
 
-    def data(self, text: str) -> None:
-        if self.field is not None:
-            self.text.append(text)
-
-    def end(self, name: str) -> None:
-        self.path.pop()
-        if self.entry is None:
-            return
-        if len(self.path) == 1:  # the entry itself ends
-            self.entry = None
-            return
-        if self.field is None or len(self.path) != 2:
-            return
-        field, self.field = self.field, None
-        value = "".join(self.text).strip()
-        entry = self.entry
+    def _field(self, entry: dict[str, Any], field: str, kind: str, value: str, html_link: bool) -> None:
         if field == "id":
             value = self._clean(self.urljoin("", value) if value else value)
             entry["id"] = value
-            entry["guidislink"] = not self.html_link
+            entry["guidislink"] = not html_link
         elif field in ("published", "updated"):
             value = self._clean(value)
             entry[field] = value
@@ -183,14 +193,18 @@ class _Reader:
         elif field == "title":
             entry["title"] = self._clean(value)
         else:
-            detail = {"type": self.field_type, "value": self._clean(value)}
+            detail = {"type": kind, "value": self._clean(value)}
             if field == "content":
                 entry["content"] = [detail]
-                if self.field_type in ({"text/plain"} | _HTML_TYPES):
+                if kind in ({"text/plain"} | _HTML_TYPES):
                     entry.setdefault("summary", detail["value"])
             else:
                 entry["summary"] = detail["value"]
                 entry["summary_detail"] = detail
+
+
+def _has_base(root: ET.Element) -> bool:
+    return any(_name(key)[1] == "base" for element in root.iter() for key in element.attrib)
 
 
 def parse_atom(body: bytes) -> dict[str, Any] | None:
@@ -199,24 +213,17 @@ def parse_atom(body: bytes) -> dict[str, Any] | None:
     declared = _DECLARED.match(body[:512])
     if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
         return None
-    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"<!DOCTYPE" in body[:4096].upper():
-        return None
-    reader = _Reader()
-    parser = expat.ParserCreate("utf-8", " ")
-    parser.buffer_text = True
-    parser.StartElementHandler = reader.start
-    parser.EndElementHandler = reader.end
-    parser.CharacterDataHandler = reader.data
-
-    def refuse(*_args: object) -> None:
-        raise _Unsupported("DTD")
-
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"<!DOCTYPE" in body:
+        return None  # a DOCTYPE (XML spells it so): entities, which feedparser treats its own way
+    parser = ET.XMLParser(encoding="utf-8")
     try:
-        parser.Parse(body, True)
-    except (_Unsupported, expat.ExpatError, RecursionError):
+        parser.feed(body)
+        root = parser.close()
+        if b"base" in body.lower() and _has_base(root):
+            return None
+        entries = _Reader().feed(root)
+    except (_Unsupported, ET.ParseError, RecursionError):
         return None
-    if not reader.entries:
+    if not entries:
         return None
-    return {"entries": reader.entries, "feed": {}, "bozo": False, "version": "atom10", "encoding": "utf-8"}
+    return {"entries": entries, "feed": {}, "bozo": False, "version": "atom10", "encoding": "utf-8"}
