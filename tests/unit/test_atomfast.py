@@ -187,3 +187,40 @@ def test_edge_cases_read_the_same(
     assert with_fast == feedparser_only
     pattern = both(body, monkeypatch, version_pattern=r"(\d+)")
     assert pattern[0] == pattern[1]
+
+
+def test_the_rfc3339_shortcut_reads_dates_as_feedparser_does() -> None:
+    import random
+
+    import feedparser.datetimes
+
+    from bot.sources.atomfast import _date_reader
+
+    slow = feedparser.datetimes._parse_date
+    fast = _date_reader(slow)
+    values = [
+        "2025-01-01T00:00:00Z",
+        "2024-02-29T23:59:59-12:00",
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC: feedparser's own answer
+        "9999-12-31T23:59:59-01:00",  # after 9999 in UTC: likewise
+        "2025-02-30T00:00:00Z",
+        "2025-01-01T24:00:00Z",
+        "2025-01-01t00:00:00z",
+        "2025-01-01T00:00:00.999+05:30",
+        "2025-01-01T00:00:00+0530",  # no colon: not the shortcut's form
+        "2025-01-01T00:00:00+99:99",
+        "\u0662025-01-01T00:00:00Z",  # a non-ASCII digit
+    ]
+    rng = random.Random(11)
+    for _ in range(3000):
+        value = (
+            f"{rng.randint(1, 9999):04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}T"
+            f"{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 61):02d}"
+        )
+        value += rng.choice(["", f".{rng.randint(0, 999)}"])
+        value += rng.choice(
+            ["Z", f"+{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}", f"-{rng.randint(0, 23):02d}:00"]
+        )
+        values.append(value)
+    for value in values:
+        assert fast(value) == slow(value), value
