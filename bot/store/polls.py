@@ -18,6 +18,32 @@ from bot.store.outbox import queue_message
 from bot.store.plans import record_notices, record_roadmap
 from bot.store.records import DocumentState, PollRecord, SourceStatus
 
+#: a release's columns in `Release`'s field order (not `security`: the index is read on its own)
+_RELEASE_COLUMNS = (
+    "source, project, stream, channel, version, title, published, link, packages, notes, notes_format,"
+    " architectures"
+)
+
+
+def _stored_release(row: Any) -> Release:
+    """A row of `_RELEASE_COLUMNS` → its Release (what `_release` gives, without the generic codec:
+    `known_releases` decodes every release of a source per poll that read something)."""
+    source, project, stream, channel, version, title, published, link, packages, notes, fmt, arches = row
+    return Release(
+        source,
+        project,
+        stream,
+        channel,
+        version,
+        title,
+        dt(published),
+        link,
+        {} if packages == "{}" else json.loads(packages),
+        notes,
+        fmt,
+        () if arches == "[]" else tuple(json.loads(arches)),
+    )
+
 
 def _release(row: Any) -> Release:
     data = dict(row)
@@ -42,8 +68,8 @@ class PollStore(StoreCore):
         return {row["name"]: dt(row["baselined_at"]) for row in rows}
 
     def known_releases(self, source: str) -> dict[tuple[str, str], Release]:
-        rows = self._db.execute("SELECT * FROM releases WHERE source = ?", (source,))
-        return {(row["stream"], row["version"]): _release(row) for row in rows}
+        rows = self._db.execute(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE source = ?", (source,))
+        return {(release.stream, release.version): release for release in map(_stored_release, rows)}
 
     def releases(self, source: str | None = None) -> list[Release]:
         if source is None:
