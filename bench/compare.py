@@ -268,8 +268,7 @@ async def _cycle(bot: Any, profile: str = "") -> float:
     start = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    await bot.poll_all()
-    await bot.deliver()
+    await bot.poll_and_deliver()  # polls with delivery overlapping them, as `run` does
     took = time.perf_counter() - start
     if profiler is not None:
         profiler.disable()

@@ -178,6 +178,8 @@ class Bot:
             self._quiet.discard(source.name)  # an older quiet poll must not overwrite this one
             with self._planner.exclusive():
                 record(self.store, plan, now=now)
+            if any(messages for _, messages in plan.messages):
+                self.wake.set()  # something to deliver: `run`'s delivery job, `once`'s early passes
             if self._quiet.failing:  # the store takes writes again: the quiet polls left over too
                 self._quiet.flush_logged()
             self._log(source, plan)
@@ -317,14 +319,52 @@ class Bot:
 
     async def once(self) -> tuple[list[PollResult], DeliveryResult]:
         from bot.daemon import freeze_startup
-
-        freeze_startup()
-        polls = await self.poll_all()
         from bot.digest import check_digests
 
-        check_digests(self)  # mail digests due now (a missed one included) go out with this delivery
-        delivery = await self.deliver()
-        return polls, delivery
+        freeze_startup()
+        # mail digests due now (a missed one included) go out with the last delivery pass
+        return await self.poll_and_deliver(before_last_pass=lambda: check_digests(self))
+
+    async def poll_and_deliver(
+        self, *, before_last_pass: Callable[[], object] | None = None
+    ) -> tuple[list[PollResult], DeliveryResult]:
+        """Poll every source and deliver, as `run` does: what a poll queues goes out while the other
+        sources are still being polled (their CPU work overlaps the outputs' round trips); then one
+        last pass for the rest. Once an early pass fails a message, the early passes stop: a failing
+        output is tried again only in the last pass, as a single pass would."""
+        done = DeliveryResult()
+        polling = True
+
+        async def early() -> None:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                if not polling:
+                    return
+                part = await self.deliver()
+                done.delivered += part.delivered
+                done.failed += part.failed
+                done.errors.extend(part.errors)
+                if part.failed:
+                    return
+
+        self.wake.clear()
+        delivering = asyncio.create_task(early(), name="early delivery")
+        try:
+            polls = await self.poll_all()
+        except BaseException:
+            delivering.cancel()  # stopped (a signal): a pass in flight is cancelled as `run`'s jobs are
+            raise
+        polling = False
+        self.wake.set()
+        await delivering  # a pass in flight ends first: the last pass then starts from where it left off
+        if before_last_pass is not None:
+            before_last_pass()
+        last = await self.deliver()
+        last.delivered += done.delivered
+        last.failed += done.failed
+        last.errors[:0] = done.errors
+        return polls, last
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every source on its interval (with backoff after failures) and deliver, until `stop`."""
