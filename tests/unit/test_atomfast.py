@@ -224,3 +224,28 @@ def test_the_rfc3339_shortcut_reads_dates_as_feedparser_does() -> None:
         values.append(value)
     for value in values:
         assert fast(value) == slow(value), value
+
+
+def test_the_copied_cp1252_table_and_uri_join_are_feedparsers() -> None:
+    import feedparser.mixin
+    import feedparser.urls
+
+    from bot.sources.atomfast import _CP1252, _urljoin
+
+    assert feedparser.mixin._cp1252 == _CP1252
+    uris = [
+        "",
+        "urn:1",
+        "https://x.example/a",
+        "https:///x.example/e",
+        "http:////x.example//b/../c?q=1#f",
+        "HTTP://x.example",
+        "a,b://x/y",  # `+-.` is a range in feedparser's pattern: the comma is a scheme character there
+        "/rel/a",
+        "c.pdf",
+        "https://[::1/",  # urllib raises ValueError: feedparser answers ""
+        "tag:example.org,2025:1",
+    ]
+    for base in ("", "https://base.example/dir/feed.atom"):
+        for uri in uris:
+            assert _urljoin(base, uri) == feedparser.urls._urljoin(base, uri), (base, uri)
