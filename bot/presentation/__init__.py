@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> object:
-    # Jinja2 is loaded when something renders, not by every import of the package (`release-bot
-    # query` only needs `key_packages`, and starts faster without it)
+    # the renderer's module when asked for (`release-bot query` only needs `key_packages`); Jinja2
+    # itself when something renders (`bot.presentation.engine`)
     if name in ("DEFAULT_TEMPLATE_DIR", "Renderer", "irc_line"):
         from bot.presentation import render
 
