@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.model import AnyEvent
-from bot.presentation.contexts import event_context
 from bot.text import sanitize
 
 if TYPE_CHECKING:
@@ -88,6 +87,8 @@ IRC_LINE_BYTES = 400
 def irc_line(event: AnyEvent, renderer: Renderer) -> str:
     """The one-line announcement (IRC and console): template, then the sanitiser. A release's security
     summary is shortened (down to nothing) so that it never makes the line longer than IRC_LINE_BYTES."""
+    from bot.presentation.contexts import event_context
+
     name = f"irc/{event.kind}.j2"
     context = event_context(event)
     line = sanitize(renderer.render(name, **context))

@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import MailConfig, MailOutput, secret
 from bot.errors import DeliveryError
-from bot.messages import message_id
 from bot.model import AnyEvent, DeprecationEvent, Event
 from bot.presentation.batch import current as current_batch
-from bot.presentation.mailcontext import mail_context, release_of, safe_link
 from bot.render import Renderer
 from bot.routing import passes
 from bot.sinks.base import BotHooks, Sink
@@ -51,7 +49,6 @@ __all__ = [
     "TEXT_WIDTH",
     "MailSink",
     "build_message",
-    "safe_link",
     "thread_parents",
     "wrap_mail_text",
 ]
@@ -157,11 +154,15 @@ class MailSink(Sink):
         if not (self.mail.per_release and super().wants(event)):
             return False
         if isinstance(event, DeprecationEvent):
+            from bot.presentation.mailcontext import release_of
+
             release = release_of(event, current_batch())
             return release is None or not passes(self.config.filter, release)
         return True
 
     def message_id(self, event: AnyEvent) -> str:
+        from bot.presentation.ids import message_id
+
         return message_id(event, self.name, domain=self.mail.message_id_domain)
 
     def format(self, event: AnyEvent, renderer: Renderer) -> OutboxMessage:
@@ -196,6 +197,9 @@ class MailSink(Sink):
         return parents
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
+        # the mail contexts (notes, the security list) are imported when a first mail is rendered
+        from bot.presentation.mailcontext import mail_context
+
         batch = current_batch()
         if isinstance(event, Event):  # the notices it brings, if this list gets them with it
             batch = tuple(
