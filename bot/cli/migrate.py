@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import StoreError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["TABLES", "add_migrate_verbs", "cmd_migrate", "cmd_migrate_state", "copy_state"]
 
@@ -134,7 +136,8 @@ def copy_state(source: Path, target: str, *, password: str | None) -> dict[str, 
         raise StoreError(f"--to {target!r} is not a postgresql:// URL")
     if not source.is_file():
         raise StoreError(f"{source}: no such state file")
-    import tempfile  # here, not at the top: every verb's parser imports this module
+    import sqlite3  # here, not at the top: every verb's parser imports this module (`--help` too)
+    import tempfile
 
     with tempfile.TemporaryDirectory(prefix="release-bot-migrate-") as folder:
         copy = Path(folder) / "state.sqlite3"

@@ -5,22 +5,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.presentation.contexts import deprecation_context, event_context, key_packages, roadmap_context
-from bot.presentation.ids import message_id
-from bot.presentation.samples import sample_events, sample_plan_events, sample_summary
-
 if TYPE_CHECKING:
+    from bot.presentation.contexts import deprecation_context, event_context, key_packages, roadmap_context
+    from bot.presentation.ids import message_id
     from bot.presentation.render import DEFAULT_TEMPLATE_DIR, Renderer, irc_line
+    from bot.presentation.samples import sample_events, sample_plan_events, sample_summary
+
+#: name -> the module that defines it, imported when the name is first asked for: `release-bot query`
+#: needs only `key_packages`, a `once` with nothing new needs only `Renderer` (and Jinja2 itself is
+#: imported when something renders, by `bot.presentation.engine`)
+_MODULES = {
+    "deprecation_context": "contexts",
+    "event_context": "contexts",
+    "key_packages": "contexts",
+    "roadmap_context": "contexts",
+    "message_id": "ids",
+    "DEFAULT_TEMPLATE_DIR": "render",
+    "Renderer": "render",
+    "irc_line": "render",
+    "sample_events": "samples",
+    "sample_plan_events": "samples",
+    "sample_summary": "samples",
+}
 
 
 def __getattr__(name: str) -> object:
-    # Jinja2 is loaded when something renders, not by every import of the package (`release-bot
-    # query` only needs `key_packages`, and starts faster without it)
-    if name in ("DEFAULT_TEMPLATE_DIR", "Renderer", "irc_line"):
-        from bot.presentation import render
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return getattr(render, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bot.presentation.{module}"), name)
 
 
 __all__ = [

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-from markupsafe import Markup
+from typing import TYPE_CHECKING, Any
 
 from bot.model import AnyEvent, DeprecationEvent, Event, SummaryEvent
 from bot.presentation.contexts import deprecation_context, event_context
 from bot.presentation.notes import notes_html, notes_text
 from bot.security_index import id_link
+
+if TYPE_CHECKING:
+    from markupsafe import Markup
 
 __all__ = ["mail_context", "notices_of", "release_of", "safe_link", "short_subject"]
 
@@ -53,6 +54,8 @@ def _security_html(index: Any) -> Markup:
     ids are CVE/GHSA ids by `bot.security_index`'s pattern and their links made from them), so it is
     not passed through the allow-list cleaner; links carry the rel="noopener noreferrer" the cleaner
     would add."""
+    from markupsafe import Markup  # Jinja2's, loaded when a mail is first rendered
+
     items = []
     for package, ids in index.ranked():
         links = ", ".join(
@@ -90,6 +93,8 @@ def mail_context(event: AnyEvent, batch: Sequence[AnyEvent] = ()) -> dict[str, A
         for item in context["newest"]:
             item["href"] = safe_link(item["link"])
     if isinstance(event, Event):
+        from markupsafe import Markup
+
         release = event.release
         text = notes_text(release.notes, release.notes_format)
         notices = []

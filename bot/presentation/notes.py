@@ -16,12 +16,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-import nh3
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from typing import TYPE_CHECKING
 
 from bot.text import html_to_text
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 __all__ = ["ALLOWED_ATTRIBUTES", "ALLOWED_TAGS", "NotesText", "clean_html", "notes_html", "notes_text"]
 
@@ -44,15 +45,18 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 MAX_NOTES_CHARS = 1_000_000
 
 
+@lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
+    """The Markdown parser, made (and markdown-it imported) when notes are first rendered."""
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-
-
-_MD = _markdown()
 
 
 def clean_html(html: str) -> str:
     """HTML reduced to the allow-list (see the module doc)."""
+    import nh3  # when notes are first cleaned, not by importing the sinks
+
     return nh3.clean(
         sanitize_html_input(html),
         tags=set(ALLOWED_TAGS),
@@ -77,7 +81,7 @@ def notes_html(notes: str, notes_format: str) -> str:
         return clean_html(notes)
     if notes_format != "markdown":
         return clean_html("<pre>" + _escape(notes) + "</pre>")
-    return clean_html(_MD.render(notes[:MAX_NOTES_CHARS]))
+    return clean_html(_markdown().render(notes[:MAX_NOTES_CHARS]))
 
 
 def _escape(text: str) -> str:
@@ -244,7 +248,7 @@ def notes_text(notes: str, notes_format: str) -> NotesText:
         return _html_text(notes)
     if notes_format != "markdown":
         return NotesText(notes.strip())
-    tokens = _MD.parse(notes[:MAX_NOTES_CHARS])
+    tokens = _markdown().parse(notes[:MAX_NOTES_CHARS])
     _mark_table_cells(tokens)
     writer = _Writer()
     _render(tokens, writer)

@@ -18,14 +18,17 @@ __all__ = ["BotHooks", "Sink", "build_sinks", "irc_line"]
 
 
 def build_sinks(outputs: tuple[OutputConfig, ...]) -> list[Sink]:
-    from bot.sinks.console import ConsoleSink
-    from bot.sinks.mbox import MboxSink
-
+    """One sink per output (IRC and Matrix: per channel or room); a kind's module is imported only
+    when the config has an output of that kind."""
     sinks: list[Sink] = []
     for output in outputs:
         if output.kind == "console":
+            from bot.sinks.console import ConsoleSink
+
             sinks.append(ConsoleSink(output))
         elif output.kind == "mbox":
+            from bot.sinks.mbox import MboxSink
+
             sinks.append(MboxSink(output))
         elif output.kind == "mail":
             from bot.sinks.mail import MailSink

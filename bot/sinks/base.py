@@ -9,14 +9,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Protocol
 
-from bot.commands import StateView
 from bot.model import AnyEvent
-from bot.presentation import Renderer, irc_line, message_id
+from bot.presentation.render import irc_line
 from bot.routing import passes
 from bot.store import OutboxItem, OutboxMessage, ThreadStart
 
-if TYPE_CHECKING:  # the union of every output kind: annotation only
-    from bot.config import OutputConfig
+if TYPE_CHECKING:
+    from bot.commands import StateView
+    from bot.config import OutputConfig  # the union of every output kind: annotation only
+    from bot.presentation.render import Renderer
 
 
 class BotHooks(Protocol):
@@ -56,6 +57,8 @@ class Sink(ABC):
         return passes(self.config.filter, event)
 
     def format(self, event: AnyEvent, renderer: Renderer) -> OutboxMessage:
+        from bot.presentation.ids import message_id
+
         return OutboxMessage(
             sink=self.name,
             message_id=message_id(event, self.name),

@@ -20,14 +20,12 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import MailConfig, MailOutput, secret
 from bot.errors import DeliveryError
-from bot.messages import message_id
 from bot.model import AnyEvent, DeprecationEvent, Event
 from bot.presentation.batch import current as current_batch
-from bot.presentation.mailcontext import mail_context, release_of, safe_link
 from bot.render import Renderer
 from bot.routing import passes
 from bot.sinks.base import BotHooks, Sink
@@ -41,16 +39,16 @@ from bot.sinks.mailwire import (
     set_extra_headers,
     wrap_mail_text,
 )
-from bot.sinks.smtp import Progress, SmtpSession, classify_error
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, sanitize_body
+
+if TYPE_CHECKING:  # the SMTP client (aiosmtplib) is imported when a mail is first sent
+    from bot.sinks.smtp import Progress, SmtpSession
 
 __all__ = [
     "TEXT_WIDTH",
     "MailSink",
     "build_message",
-    "classify_error",
-    "safe_link",
     "thread_parents",
     "wrap_mail_text",
 ]
@@ -130,11 +128,20 @@ class MailSink(Sink):
         self.mail: MailConfig = config.mail
         self._hooks: BotHooks | None = None
         self._recent: list[tuple[Event, str]] = []  # rendered in this process, maybe not yet stored
-        self.session = SmtpSession(self.name, self.mail, self.tls_context)  # reused within a pass
+        self._session: SmtpSession | None = None  # reused within a pass; made when first needed
         self.wire = WireWriter(self.mail)
         # an envelope outside ASCII needs SMTPUTF8 and UTF-8 headers: those mails go through `build`
         self._wire_ok = (self.mail.envelope_sender + parseaddr(self.mail.to)[1]).isascii()
         self.max_auth_failures = self.mail.max_auth_failures  # then the Deliverer stops the output
+
+    @property
+    def session(self) -> SmtpSession:
+        """The SMTP session delivery passes reuse (aiosmtplib is imported when it is first asked for)."""
+        if self._session is None:
+            from bot.sinks.smtp import SmtpSession
+
+            self._session = SmtpSession(self.name, self.mail, self.tls_context)
+        return self._session
 
     # -- enqueue -----------------------------------------------------------------------------------
 
@@ -147,11 +154,15 @@ class MailSink(Sink):
         if not (self.mail.per_release and super().wants(event)):
             return False
         if isinstance(event, DeprecationEvent):
+            from bot.presentation.mailcontext import release_of
+
             release = release_of(event, current_batch())
             return release is None or not passes(self.config.filter, release)
         return True
 
     def message_id(self, event: AnyEvent) -> str:
+        from bot.presentation.ids import message_id
+
         return message_id(event, self.name, domain=self.mail.message_id_domain)
 
     def format(self, event: AnyEvent, renderer: Renderer) -> OutboxMessage:
@@ -186,6 +197,9 @@ class MailSink(Sink):
         return parents
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
+        # the mail contexts (notes, the security list) are imported when a first mail is rendered
+        from bot.presentation.mailcontext import mail_context
+
         batch = current_batch()
         if isinstance(event, Event):  # the notices it brings, if this list gets them with it
             batch = tuple(
@@ -258,10 +272,12 @@ class MailSink(Sink):
 
     async def end_pass(self) -> None:
         """The end of a delivery pass: QUIT the SMTP session it used."""
-        await self.session.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def close(self) -> None:
-        await self.session.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def send(
         self,
@@ -274,6 +290,8 @@ class MailSink(Sink):
 
         Raises DeliveryError naming the step that failed and the server's answer.
         """
+        from bot.sinks.smtp import SmtpSession
+
         session = SmtpSession(self.name, self.mail, self.tls_context)
         try:
             return await session.send(message, recipients=recipients, progress=progress)

@@ -1,4 +1,4 @@
-"""What `release-bot query` imports (issue 11: a verb imports what it needs, when it needs it).
+"""What `release-bot query` and `once` import (issue 11: a verb imports what it needs, when it needs it).
 
 A fresh interpreter runs the verb through `bot.cli.main` and reports `sys.modules`: a behaviour
 check (which modules load), not a timing. A process per case, so integration-lane.
@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import DATA, free_port
+from tests.httpserver import LocalHTTPServer
 from tests.integration.test_pipeline import REPO
 
 #: What a `query` of a config without mail outputs must not load: the template engine and Markdown
@@ -114,3 +117,83 @@ print("feedparser" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+#: What a `once` where every feed answered 304 must not load: nothing is rendered (templates,
+#: Markdown, HTML cleaning), nothing is sent (the SMTP client), no metrics are exposed, and the kinds
+#: of output the file does not have stay unloaded.
+NOT_FOR_QUIET_ONCE = (
+    "jinja2",
+    "markdown_it",
+    "markupsafe",
+    "nh3",
+    "prometheus_client",
+    "aiosmtplib",
+    "bot.presentation.engine",
+    "bot.sinks.mbox",
+    "bot.sinks.console",
+)
+
+_ONCE = """
+import json, sys
+from bot.cli import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+print("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+FEEDS = DATA / "feeds"
+
+
+def _once(config: Path) -> tuple[int, str, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", _ONCE, "-c", str(config), "once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    *out, report = result.stdout.rstrip("\n").split("\n")
+    data = json.loads(report)
+    return int(data["code"]), "\n".join(out) + "\n" + result.stderr, set(data["modules"])
+
+
+def test_once_where_every_feed_is_unchanged_loads_no_templates_markdown_metrics_or_smtp(
+    http_server: LocalHTTPServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        textwrap.dedent(f"""\
+        [bot]
+        state = "state.sqlite3"
+        [[sources]]
+        name = "beta-feed"
+        kind = "feed"
+        project = "Flatcar"
+        stream = "beta"
+        url = "{http_server.url("/releases-beta.xml")}"
+        """)
+        + MAIL_OUTPUT.replace("port = 2525", f"port = {free_port()}"),
+        encoding="utf-8",
+    )
+    http_server.set_file("/releases-beta.xml", FEEDS / "history-2025-02-18-releases-beta-trimmed.xml")
+    code, out, _ = _once(config)  # the baseline: the feed read, nothing announced
+    assert code == 0, out
+    assert "baseline" in out
+
+    http_server.clear_requests()
+    code, out, modules = _once(config)
+    assert code == 0, out
+    (request,) = http_server.requests_to("/releases-beta.xml")
+    assert request.headers.get("If-None-Match")  # a conditional GET, answered 304
+    assert "beta-feed: ok; 0 announced, 0 new" in out and "delivered 0, failed 0" in out
+    assert "bot.sinks.mail" in modules and "bot.web.metrics" in modules  # the output and the counters
+    assert _loaded(modules, NOT_FOR_QUIET_ONCE) == []
+
+    # Not vacuous: the next snapshot brings a release, whose mail is rendered and (the SMTP port
+    # being closed) tried and kept queued — templates, the HTML cleaner (the feed's notes are HTML)
+    # and the SMTP client load then.
+    http_server.set_file("/releases-beta.xml", FEEDS / "history-2025-03-20-releases-beta-trimmed.xml")
+    code, out, modules = _once(config)
+    assert "1 announced" in out, out
+    assert {"jinja2", "nh3", "aiosmtplib", "bot.presentation.engine"} <= modules

@@ -23,11 +23,11 @@ from bot.config import MailConfig, load_config, masked
 from bot.errors import ConfigError
 from bot.messages import sample_events, sample_plan_events
 from bot.model import Event, PackageChange, Release
+from bot.presentation.mailcontext import safe_link
 from bot.render import Renderer
 from bot.sinks.mail import (
     build_message,
     opens_major,
-    safe_link,
     thread_parents,
     wrap_mail_text,
 )
