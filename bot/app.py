@@ -319,9 +319,12 @@ class Bot:
 
     async def once(self) -> tuple[list[PollResult], DeliveryResult]:
         from bot.daemon import freeze_startup
-        from bot.digest import check_digests
 
         freeze_startup()
+        if not any(getattr(getattr(sink, "mail", None), "digest", None) for sink in self.sinks):
+            return await self.poll_and_deliver()  # no digest output: bot.digest (zoneinfo) not imported
+        from bot.digest import check_digests
+
         # mail digests due now (a missed one included) go out with the last delivery pass
         return await self.poll_and_deliver(before_last_pass=lambda: check_digests(self))
 

@@ -132,6 +132,7 @@ NOT_FOR_QUIET_ONCE = (
     "bot.presentation.engine",
     "bot.sinks.mbox",
     "bot.sinks.console",
+    "bot.digest",  # no output has a digest
 )
 
 _ONCE = """
