@@ -16,13 +16,13 @@ from bot import __version__
 from bot.backoff import Streaks
 from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
-from bot.cputurn import INLINE_RENDERS, cpu_turn
+from bot.cputurn import INLINE_RENDERS, RENDER_SLICE, cpu_turn
 from bot.delivery import Deliverer, DeliveryResult
 from bot.errors import ParseError
 from bot.failures import describe_store_error, summarise_errors
 from bot.fetched import ReleaseFetch, SourceFetch
 from bot.model import AnyEvent
-from bot.pipeline import Known, PollPlan, PollResult, detect_poll, render_plan
+from bot.pipeline import Known, PollPlan, PollResult, detect_poll, render_plan, render_steps
 from bot.planner import Planner
 from bot.presentation import Renderer
 from bot.quietpolls import QuietPolls, is_quiet
@@ -120,9 +120,16 @@ class Bot:
             async with cpu_turn():
                 detected = detect_poll(source, fetched, known)
                 renders = sum(1 for event in detected.events for sink in self.sinks if sink.wants(event))
-                if renders <= INLINE_RENDERS:
-                    return render_plan(detected, self.render)
-            return await self._planner.run(lambda: render_plan(detected, self._render_paused))
+            if renders > INLINE_RENDERS:
+                return await self._planner.run(lambda: render_plan(detected, self._render_paused))
+            steps = render_steps(detected, self.render, RENDER_SLICE)  # a turn per slice of events
+            while True:
+                async with cpu_turn():
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        rendered: PollPlan = done.value
+                        return rendered
         return await self._planner.run(lambda: self._plan(source, fetched, known))
 
     def _render_paused(self, event: AnyEvent) -> list[OutboxMessage]:
@@ -176,8 +183,9 @@ class Bot:
                 plan = await self._planned(source, fetched, known)
             self._state_view = None
             self._quiet.discard(source.name)  # an older quiet poll must not overwrite this one
-            with self._planner.exclusive():
-                record(self.store, plan, now=now)
+            async with cpu_turn():  # a large commit starts in a loop iteration of its own
+                with self._planner.exclusive():
+                    record(self.store, plan, now=now)
             if any(messages for _, messages in plan.messages):
                 self.wake.set()  # something to deliver: `run`'s delivery job, `once`'s early passes
             if self._quiet.failing:  # the store takes writes again: the quiet polls left over too

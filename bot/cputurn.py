@@ -16,12 +16,14 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator
 
-__all__ = ["INLINE_PARSE_BYTES", "INLINE_RENDERS", "cpu_turn"]
+__all__ = ["INLINE_PARSE_BYTES", "INLINE_RENDERS", "RENDER_SLICE", "cpu_turn"]
 
 #: a fetched body up to this size is parsed on the loop (a 50 KB Atom feed: ~4 ms; 256 KiB: ~20 ms)
 INLINE_PARSE_BYTES = 256 * 1024
 #: a poll with up to this many messages to render is rendered on the loop (~0.75 ms a mail)
 INLINE_RENDERS = 64
+#: … a turn per this many events (~12 ms of mails)
+RENDER_SLICE = 16
 
 _TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 

@@ -7,7 +7,7 @@ deprecation notices, roadmap changes, ordering, rendering). No I/O: the store is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,7 +25,17 @@ if TYPE_CHECKING:
     from bot.config import SourceConfig
     from bot.store import OutboxMessage
 
-__all__ = ["Known", "PollPlan", "PollResult", "Render", "detect_poll", "in_order", "plan_poll", "render_plan"]
+__all__ = [
+    "Known",
+    "PollPlan",
+    "PollResult",
+    "Render",
+    "detect_poll",
+    "in_order",
+    "plan_poll",
+    "render_plan",
+    "render_steps",
+]
 
 #: Renders one event for every sink that wants it (raises RenderError).
 Render = Callable[[AnyEvent], "Sequence[OutboxMessage]"]
@@ -203,17 +213,34 @@ def detect_poll(
 def render_plan(plan: PollPlan, render: Render) -> PollPlan:
     """The plan with each event's outbox messages; a template error turns it into a failed poll that
     records nothing but the error (the same events are detected again once the template is fixed)."""
-    try:
-        with rendering(plan.events):  # a release's mail carries the notices that arrive with it
-            messages = tuple((event, tuple(render(event))) for event in plan.events)
-    except RenderError as exc:
-        return PollPlan(
-            plan.source,
-            error=f"source {plan.source!r}: rendering failed: {exc}",
-            render_failed=True,
-            roadmap=plan.roadmap,
-        )
-    return replace(plan, messages=messages)
+    steps = render_steps(plan, render, len(plan.events) or 1)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            rendered: PollPlan = done.value
+            return rendered
+
+
+def render_steps(plan: PollPlan, render: Render, size: int) -> Generator[None, None, PollPlan]:
+    """`render_plan` in slices of `size` events: yields after each slice but the last (so the caller
+    can let other work run between them) and returns the rendered — or failed — plan."""
+    messages: list[tuple[AnyEvent, tuple[OutboxMessage, ...]]] = []
+    events = plan.events
+    for start in range(0, len(events), size):
+        if start:
+            yield
+        try:
+            with rendering(events):  # a release's mail carries the notices that arrive with it
+                messages.extend((event, tuple(render(event))) for event in events[start : start + size])
+        except RenderError as exc:
+            return PollPlan(
+                plan.source,
+                error=f"source {plan.source!r}: rendering failed: {exc}",
+                render_failed=True,
+                roadmap=plan.roadmap,
+            )
+    return replace(plan, messages=tuple(messages))
 
 
 def plan_poll(
