@@ -255,6 +255,9 @@ class InProcess:
     unchanged: list[float] = field(default_factory=list)
     changed: list[float] = field(default_factory=list)
     changed_mails: list[int] = field(default_factory=list)
+    #: the process's CPU time per cycle (less disturbed by other work on the machine than wall time)
+    unchanged_cpu: list[float] = field(default_factory=list)
+    changed_cpu: list[float] = field(default_factory=list)
     expected_changed: int = 0
     stall: float = 0.0
     rss_kib: int = 0
@@ -299,9 +302,13 @@ async def _in_process(config: Path, n: int, runs: int, ask: Callable[[str], str]
         ask("take")
         tick = asyncio.create_task(ticker())
         for _ in range(runs):
+            cpu = time.process_time()
             out.unchanged.append(await _cycle(bot, "unchanged"))
+            out.unchanged_cpu.append(time.process_time() - cpu)
             ask("bump")
+            cpu = time.process_time()
             out.changed.append(await _cycle(bot, "changed"))
+            out.changed_cpu.append(time.process_time() - cpu)
             await asyncio.sleep(0.05)
             out.changed_mails.append(int(ask("take")))
         stop.set()
@@ -529,7 +536,9 @@ def print_table(
             )
         print(
             f"\nin-process: longest event-loop stall {inproc.stall * 1000:.0f} ms; "
-            f"peak RSS {inproc.rss_kib / 1024:.0f} MiB (its own process: a Bot with {n} sources)"
+            f"peak RSS {inproc.rss_kib / 1024:.0f} MiB (its own process: a Bot with {n} sources); "
+            f"CPU per cycle {fmt(med(inproc.unchanged_cpu))} unchanged, "
+            f"{fmt(med(inproc.changed_cpu))} changed"
         )
 
 
