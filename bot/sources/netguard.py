@@ -13,6 +13,7 @@ Name resolution is injectable (`Resolver`), so tests use a fake resolver and nev
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -36,6 +37,7 @@ class AddressRefused(Exception):
     """A connection to a non-public address that the policy does not allow."""
 
 
+@functools.lru_cache(maxsize=1024)
 def address_class(address: str) -> str:
     """'public', 'loopback', 'link-local', 'private' or 'unspecified' for an IP address in text form.
 
@@ -66,6 +68,7 @@ async def system_resolver(host: str, port: int) -> Sequence[str]:
     return seen
 
 
+@functools.lru_cache(maxsize=1024)
 def _literal(host: str) -> str | None:
     try:
         return str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))

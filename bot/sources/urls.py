@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import SplitResult, quote, urlsplit
 
 __all__ = [
@@ -21,8 +22,10 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 TARGET_SAFE = "/?&=%:@!$'()*+,;~-._[]"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_url(text: str) -> SplitResult:
-    """`text` split, with its port and host checked (ValueError says what is wrong)."""
+    """`text` split, with its port and host checked (ValueError says what is wrong). Remembered: a
+    source's URL is parsed on every poll."""
     url = urlsplit(text.strip())
     if url.scheme in ALLOWED_SCHEMES:
         if not url.hostname:

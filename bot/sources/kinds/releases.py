@@ -69,7 +69,10 @@ class ReleaseKind(ABC):
             out.warnings.extend(f"source {source.name!r} ({url}): {w}" for w in notes)
 
         pairs = self.documents(source)
-        await asyncio.gather(*(one(name, url) for name, url in pairs))
+        if len(pairs) == 1:
+            await one(*pairs[0])  # a feed: no task of its own
+        else:
+            await asyncio.gather(*(one(name, url) for name, url in pairs))
         # keep the configured order so detection is deterministic
         order = {name: i for i, (name, _) in enumerate(pairs)}
         out.documents = sorted(parsed, key=lambda d: order[d.name])
