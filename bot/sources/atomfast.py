@@ -112,7 +112,8 @@ _URIFIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 
 def _urljoin(base: str, uri: str) -> str:
     """feedparser's `urls._urljoin`: extra slashes after the scheme dropped, then joined to `base`."""
-    uri = _URIFIXER.sub(r"\1\3", uri)
+    if ":///" in uri:  # otherwise the fixer's slash group is empty and it changes nothing
+        uri = _URIFIXER.sub(r"\1\3", uri)
     try:
         return urllib.parse.urljoin(base, uri)
     except ValueError:
