@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -164,6 +165,13 @@ async def _next_event(conn: _Conn) -> object:
         raise ProtocolFailure(f"ReadError: {type(exc).__name__}: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=2048)
+def _request(method: str, target: str, headers: tuple[tuple[str, str], ...]) -> h11.Request:
+    """The request event, validated once: a source asks with the same head on every poll while it
+    is unchanged (h11's events are immutable, so one is sent again as it is)."""
+    return h11.Request(method=method, target=target, headers=list(headers))
+
+
 class Pool:
     """Keep-alive HTTP/1.1 connections, keyed by (allowed address classes, scheme, host, port): a
     connection opened under one policy is never reused by a fetch that may not reach its address."""
@@ -267,7 +275,7 @@ class Pool:
         ProtocolFailure. The caller reads the body (`chunks`, `drain`) or `close`s the response."""
         key = (allowed, scheme, host.lower(), port)
         try:
-            request = h11.Request(method=method, target=target, headers=headers)
+            request = _request(method, target, tuple(headers))
         except h11.LocalProtocolError as exc:  # a header value or target we were given is not sendable
             raise ProtocolFailure(f"LocalProtocolError: {exc}") from None
         for attempt in range(2):
