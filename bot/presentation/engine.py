@@ -148,6 +148,9 @@ class Templates:
             keep_trailing_newline=False,
             trim_blocks=True,
             lstrip_blocks=True,
+            # templates are read once per process, like the `has` answers below: no stat of every
+            # template file on every render (3 per mail); an edited template is used after a restart
+            auto_reload=False,
         )
         self.env.filters.update(
             {

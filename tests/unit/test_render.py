@@ -269,3 +269,22 @@ def test_no_trailing_newline(tmp_path: Path) -> None:
     _write(tmp_path, "mail/release.subject.j2", "[{{ channel }}] {{ version }}\n")
     out = Renderer(template_dir=tmp_path).render("mail/release.subject.j2", channel="stable", version="1.2.3")
     assert out == "[stable] 1.2.3"
+
+
+def test_templates_are_read_once_per_process(tmp_path: Path) -> None:
+    """No stat of the template files per render: an override edited under a running bot is used by the
+    next process (README, Templates: restart after editing one)."""
+    import os
+
+    from bot.presentation.engine import Templates
+
+    (tmp_path / "irc").mkdir()
+    override = tmp_path / "irc" / "note.j2"
+    override.write_text("first {{ x }}")
+    templates = Templates([tmp_path])
+    assert templates.render("irc/note.j2", x=1) == "first 1"
+    override.write_text("second {{ x }}")
+    later = override.stat().st_mtime + 10
+    os.utime(override, (later, later))  # an edit a reloading environment would notice
+    assert templates.render("irc/note.j2", x=2) == "first 2"
+    assert Templates([tmp_path]).render("irc/note.j2", x=3) == "second 3"
