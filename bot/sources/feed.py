@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import functools
 import hashlib
 import io
 import re
@@ -68,9 +69,20 @@ def entry_link(entry: Mapping[str, Any], *, base: str | None = None) -> str | No
     if not found and entry.get("guidislink") and urlsplit(ident).scheme in ("http", "https"):
         # feedparser sets `guidislink` for an RSS <guid> that is a permalink (isPermaLink="true").
         found = ident
-    if found and base and urlsplit(base).scheme in ("http", "https"):
-        found = urljoin(base, found)
+    if found and base and _http_base(base):
+        found = _join(base, found)
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def _http_base(base: str) -> bool:
+    return urlsplit(base).scheme in ("http", "https")
+
+
+@functools.lru_cache(maxsize=8192)
+def _join(base: str, link: str) -> str:
+    """`urljoin`, remembered: a feed's known entries come back with the same links every poll."""
+    return urljoin(base, link)
 
 
 def _date_text(entry: Mapping[str, Any]) -> str:
