@@ -364,6 +364,21 @@ def slow_drip(
     return handler
 
 
+def reply(
+    h: BaseHTTPRequestHandler,
+    body: bytes,
+    *,
+    content_type: str = "application/octet-stream",
+    status: int = 200,
+) -> None:
+    """From a handler (`set_handler`): a whole response with `body` and its Content-Length."""
+    h.send_response(status)
+    h.send_header("Content-Type", content_type)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
 def redirect_to(location: str, status: int = 302) -> Handler:
     """Answer with a redirect to `location` (sent verbatim, so it may be relative)."""
 

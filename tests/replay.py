@@ -71,6 +71,16 @@ def flatcar_source(http: LocalHTTPServer, name: str = "flatcar", **keys: object)
     return _table("[[sources]]", base | keys)
 
 
+def feed_source(name: str, url: str, **keys: object) -> str:
+    """A `[[sources]]` block of kind feed."""
+    return _table("[[sources]]", {"name": name, "kind": "feed", "url": url} | keys)
+
+
+def state_header(state: object = "state.sqlite3", **keys: object) -> str:
+    """The `[bot]` table: the state file (relative to the config's folder by default) and `keys`."""
+    return _table("[bot]", {"state": str(state)} | keys)
+
+
 def mbox_output(name: str = "mbox", path: str = "out.mbox", **keys: object) -> str:
     return _table("[[outputs]]", {"name": name, "kind": "mbox", "path": path} | keys)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from tests.helpers import DATA, free_port
 from tests.httpserver import LocalHTTPServer
 from tests.integration.test_pipeline import REPO
+from tests.replay import feed_source, mail_output, state_header
 
 #: What a `query` of a config without mail outputs must not load: the template engine and Markdown
 #: (sinks and presentation), the mail address parser and the SMTP client.
@@ -163,20 +163,8 @@ def test_once_where_every_feed_is_unchanged_loads_no_templates_markdown_metrics_
     http_server: LocalHTTPServer, tmp_path: Path
 ) -> None:
     config = tmp_path / "config.toml"
-    config.write_text(
-        textwrap.dedent(f"""\
-        [bot]
-        state = "state.sqlite3"
-        [[sources]]
-        name = "beta-feed"
-        kind = "feed"
-        project = "Flatcar"
-        stream = "beta"
-        url = "{http_server.url("/releases-beta.xml")}"
-        """)
-        + MAIL_OUTPUT.replace("port = 2525", f"port = {free_port()}"),
-        encoding="utf-8",
-    )
+    feed = feed_source("beta-feed", http_server.url("/releases-beta.xml"), project="Flatcar", stream="beta")
+    config.write_text(state_header() + feed + mail_output(free_port()), encoding="utf-8")
     http_server.set_file("/releases-beta.xml", FEEDS / "history-2025-02-18-releases-beta-trimmed.xml")
     code, out, _ = _once(config)  # the baseline: the feed read, nothing announced
     assert code == 0, out

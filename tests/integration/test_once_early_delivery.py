@@ -14,7 +14,8 @@ from pathlib import Path
 from bot.app import Bot
 from bot.config import load_config
 from tests.helpers import free_port
-from tests.httpserver import LocalHTTPServer
+from tests.httpserver import LocalHTTPServer, reply
+from tests.replay import feed_source, mail_output, mbox_output, state_header
 
 
 def feed(name: str) -> bytes:
@@ -28,11 +29,9 @@ def feed(name: str) -> bytes:
 def write_config(tmp_path: Path, http: LocalHTTPServer, output: str) -> Path:
     path = tmp_path / "config.toml"
     sources = "".join(
-        f'[[sources]]\nname = "{name}"\nkind = "feed"\nurl = "{http.url(f"/{name}.atom")}"\n'
-        "announce_on_first_run = 1\n"
-        for name in ("fast", "slow")
+        feed_source(name, http.url(f"/{name}.atom"), announce_on_first_run=1) for name in ("fast", "slow")
     )
-    path.write_text(f'[bot]\nstate = "{tmp_path / "state.sqlite3"}"\n{sources}{output}')
+    path.write_text(state_header(tmp_path / "state.sqlite3") + sources + output)
     return path
 
 
@@ -52,7 +51,7 @@ def test_a_fast_sources_mail_goes_out_while_a_slow_one_is_polled(
     http_server: LocalHTTPServer, tmp_path: Path
 ) -> None:
     box = tmp_path / "out.mbox"
-    path = write_config(tmp_path, http_server, f'[[outputs]]\nname = "box"\nkind = "mbox"\npath = "{box}"\n')
+    path = write_config(tmp_path, http_server, mbox_output("box", str(box)))
     http_server.set("/fast.atom", feed("fast"), content_type="application/atom+xml")
     seen_before_answer: list[int] = []
 
@@ -61,12 +60,7 @@ def test_a_fast_sources_mail_goes_out_while_a_slow_one_is_polled(
         while time.monotonic() < deadline and not (box.exists() and len(mailbox.mbox(box)) >= 1):
             time.sleep(0.02)
         seen_before_answer.append(len(mailbox.mbox(box)) if box.exists() else 0)
-        body = feed("slow")
-        h.send_response(200)
-        h.send_header("Content-Type", "application/atom+xml")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        reply(h, feed("slow"), content_type="application/atom+xml")
 
     http_server.set_handler("/slow.atom", slow)
     assert once(path) == ([True, True], 2, 0, {})
@@ -78,21 +72,14 @@ def test_a_failing_output_is_tried_again_only_in_the_last_pass(
     http_server: LocalHTTPServer, tmp_path: Path
 ) -> None:
     port = free_port()  # nothing listens: every SMTP connection is refused
-    output = (
-        f'[[outputs]]\nname = "list"\nkind = "mail"\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
-        'from = "bot@example.org"\nto = "list@example.org"\n'
-    )
+    output = mail_output(port)
     path = write_config(tmp_path, http_server, output)
     http_server.set("/fast.atom", feed("fast"), content_type="application/atom+xml")
     fast_polled = threading.Event()
 
     def slow(h: BaseHTTPRequestHandler) -> None:
         time.sleep(0.5)  # the fast source's early pass fails meanwhile
-        body = feed("slow")
-        h.send_response(200)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        reply(h, feed("slow"), content_type="application/atom+xml")
         fast_polled.set()
 
     http_server.set_handler("/slow.atom", slow)
