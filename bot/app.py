@@ -329,7 +329,7 @@ class Bot:
         from bot.daemon import freeze_startup
 
         freeze_startup()
-        if not any(getattr(getattr(sink, "mail", None), "digest", None) for sink in self.sinks):
+        if not any(sink.has_digest for sink in self.sinks):
             return await self.poll_and_deliver()  # no digest output: bot.digest (zoneinfo) not imported
         from bot.digest import check_digests
 

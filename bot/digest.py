@@ -283,7 +283,7 @@ def local_time(when: datetime | None, timezone: str) -> str:
 def digest_sinks(sinks: Iterable[Sink]) -> list[MailSink]:
     from bot.sinks.mail import MailSink
 
-    return [s for s in sinks if isinstance(s, MailSink) and s.mail.digest is not None]
+    return [s for s in sinks if s.has_digest and isinstance(s, MailSink)]
 
 
 def check_digests(bot: DigestHost) -> int:

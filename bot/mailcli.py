@@ -149,7 +149,7 @@ def cmd_digest(args: argparse.Namespace, load: ConfigLoader) -> int:
     from bot.store.backend import open_state
 
     config = load(args)
-    sinks = [s for s in mail_sinks(config, args.output) if s.mail.digest is not None]
+    sinks = [s for s in mail_sinks(config, args.output) if s.has_digest]
     if not sinks:
         raise ConfigError("no mail output with an [outputs.digest] table", path=str(config.path))
     renderer = Renderer(override_dir=config.templates)

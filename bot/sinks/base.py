@@ -46,6 +46,8 @@ class Sink(ABC):
     #: Delivering a message twice leaves one copy (mbox: by Message-ID). Its delivery marks may then be
     #: written in batches; any other sink's are written one by one, as each message is delivered.
     idempotent: bool = False
+    #: the output sends periodic digests (a mail output with `digest`: `bot.digest` schedules them)
+    has_digest: bool = False
 
     def __init__(self, config: OutputConfig) -> None:
         self.config = config

@@ -126,6 +126,7 @@ class MailSink(Sink):
     def __init__(self, config: MailOutput) -> None:
         super().__init__(config)
         self.mail: MailConfig = config.mail
+        self.has_digest = self.mail.digest is not None
         self._hooks: BotHooks | None = None
         self._recent: list[tuple[Event, str]] = []  # rendered in this process, maybe not yet stored
         self._session: SmtpSession | None = None  # reused within a pass; made when first needed

@@ -152,11 +152,11 @@ def _date_reader(slow: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+_parse_date = _date_reader(_feedparser_date)
+
+
 class _Reader:
     def __init__(self) -> None:
-        self.parse_date = _date_reader(_feedparser_date)
-        self.cp1252 = _CP1252
-        self.urljoin = _urljoin
         self.dates: dict[str, Any] = {}  # date text → feedparser's reading (a struct_time, or None)
 
     def _clean(self, value: str) -> str:
@@ -165,7 +165,7 @@ class _Reader:
             return out
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):  # feedparser's repair of UTF-8
             out = out.encode("iso-8859-1").decode("utf-8")  # that was read as Latin-1
-        return out.translate(self.cp1252)
+        return out.translate(_CP1252)
 
     def feed(self, root: ET.Element) -> list[dict[str, Any]]:
         ns, local = _name(root.tag)
@@ -232,7 +232,7 @@ class _Reader:
             raise _Unsupported("link without href")
         attrs.pop("url", None)
         attrs.pop("uri", None)
-        attrs["href"] = self.urljoin("", href)
+        attrs["href"] = _urljoin("", href)
         attrs.setdefault("rel", "alternate")
         attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
         entry.setdefault("links", []).append(attrs)
@@ -240,7 +240,7 @@ class _Reader:
 
     def _field(self, entry: dict[str, Any], field: str, kind: str, value: str, html_link: bool) -> None:
         if field == "id":
-            value = self._clean(self.urljoin("", value) if value else value)
+            value = self._clean(_urljoin("", value) if value else value)
             entry["id"] = value
             entry["guidislink"] = not html_link
         elif field in ("published", "updated"):
@@ -248,7 +248,7 @@ class _Reader:
             entry[field] = value
             parsed = self.dates.get(value)  # an entry's two dates are often the same text
             if parsed is None and value not in self.dates:
-                parsed = self.dates[value] = self.parse_date(value)
+                parsed = self.dates[value] = _parse_date(value)
             entry[f"{field}_parsed"] = parsed
         elif field == "title":
             entry["title"] = self._clean(value)

@@ -19,13 +19,21 @@ from bot.config import MboxOutput, load_config
 from bot.quietpolls import FLUSH_DELAY
 from bot.sinks.console import ConsoleSink
 from bot.sinks.mbox import MboxSink
-from bot.store import PollRecord, Store
+from bot.store import PollRecord, SourceStatus, Store
 from tests.helpers import SNAPSHOTS, narrow
 from tests.httpserver import LocalHTTPServer
 from tests.integration.test_pipeline import serve, write_config
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 READ_ONLY = "the state file is read-only (check its owner and mode)"
+
+
+def _status(state: Path) -> SourceStatus:
+    """The flatcar source's stored status (a fresh read of the state file)."""
+    with Store(state) as store:
+        status = store.source_status("flatcar")
+    assert status is not None
+    return status
 
 
 def _bot(config_path: Path, now: list[datetime]) -> Bot:
@@ -59,31 +67,24 @@ def test_all_304_poll_updates_the_status_that_status_reads(
             results = await bot.poll_all()  # all 304: the quiet path, flushed at the end of the cycle
             assert [(r.ok, r.unchanged, r.announced) for r in results] == [(True, 4, ())]
             with Store(state) as store:
-                status = store.source_status("flatcar")
                 assert len(store.events()) == events
-            assert status is not None
+            status = _status(state)
             assert status.last_attempt_at == now[0] and status.last_success_at == now[0]
             assert status.error_streak == 0 and status.last_error is None
 
             # the daemon polls one source at a time: its quiet poll is written within FLUSH_DELAY
             now[0] = START + timedelta(hours=2)
             assert (await bot.poll(bot.config.sources[0])).unchanged == 4
-            with Store(state) as store:
-                status = store.source_status("flatcar")
-            assert status is not None and status.last_attempt_at == START + timedelta(hours=1)
+            assert _status(state).last_attempt_at == START + timedelta(hours=1)
             await asyncio.sleep(FLUSH_DELAY + 0.3)
-            with Store(state) as store:
-                status = store.source_status("flatcar")
-            assert status is not None and status.last_attempt_at == now[0]
+            assert _status(state).last_attempt_at == now[0]
 
             # a quiet poll still pending when the bot closes is written by `aclose`
             now[0] = START + timedelta(hours=3)
             await bot.poll(bot.config.sources[0])
         finally:
             await bot.aclose()
-        with Store(state) as store:
-            status = store.source_status("flatcar")
-        assert status is not None and status.last_attempt_at == START + timedelta(hours=3)
+        assert _status(state).last_attempt_at == START + timedelta(hours=3)
 
     asyncio.run(main())
 
@@ -109,9 +110,7 @@ def test_a_full_poll_is_not_overwritten_by_an_older_quiet_one(
             await asyncio.sleep(FLUSH_DELAY + 0.3)  # the dropped quiet poll writes nothing
         finally:
             await bot.aclose()
-        with Store(state) as store:
-            status = store.source_status("flatcar")
-        assert status is not None
+        status = _status(state)
         assert status.last_attempt_at == START + timedelta(hours=2)
         assert status.last_change_at == START + timedelta(hours=2)
 
@@ -168,14 +167,10 @@ def test_while_quiet_writes_fail_polls_take_the_full_path(
             bot.store.record_quiet_polls = works  # type: ignore[method-assign]
             now[0] = START + timedelta(hours=2)
             await bot.poll(bot.config.sources[0])  # the full path: written at once, no timer
-            with Store(state) as store:
-                status = store.source_status("flatcar")
-            assert status is not None and status.last_attempt_at == now[0]
+            assert _status(state).last_attempt_at == now[0]
             now[0] = START + timedelta(hours=3)
             await bot.poll(bot.config.sources[0])  # quiet again: pending
-            with Store(state) as store:
-                status = store.source_status("flatcar")
-            assert status is not None and status.last_attempt_at == START + timedelta(hours=2)
+            assert _status(state).last_attempt_at == START + timedelta(hours=2)
         finally:
             await bot.aclose()
 
