@@ -10,7 +10,7 @@ from typing import Any
 from bot.commands import StateView
 from bot.config import Config, MailConfig, MailOutput, parse_config
 from bot.detect import detect
-from bot.model import Event
+from bot.model import AnyEvent, Event
 from bot.render import Renderer
 from bot.sinks.mail import MailSink
 from bot.store import OutboxItem, Store, ThreadStart
@@ -62,7 +62,7 @@ class StoreHooks:
         return self.store.pending(sink, now=datetime(9999, 1, 1, tzinfo=UTC))
 
 
-def item_for(sink: MailSink, event: Event, *, created_at: datetime | None = None) -> OutboxItem:
+def item_for(sink: MailSink, event: AnyEvent, *, created_at: datetime | None = None) -> OutboxItem:
     """An outbox item as the Bot would queue it (rendered at enqueue), without a store."""
     message = sink.format(event, Renderer())
     return OutboxItem(
