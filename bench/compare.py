@@ -282,6 +282,7 @@ async def _cycle(bot: Any, profile: str = "") -> float:
 async def _in_process(config: Path, n: int, runs: int, ask: Callable[[str], str]) -> InProcess:
     from bot.app import Bot
     from bot.config import load_config
+    from bot.daemon import freeze_startup
 
     out = InProcess(expected_changed=len(_tenth(n)))
     stall = 0.0
@@ -299,6 +300,7 @@ async def _in_process(config: Path, n: int, runs: int, ask: Callable[[str], str]
     bot = Bot(load_config(config))
     try:
         await _cycle(bot)  # warm: the first cycle of a process (imports, connections)
+        freeze_startup()  # as `run` does once it has started
         ask("take")
         tick = asyncio.create_task(ticker())
         for _ in range(runs):
@@ -354,15 +356,19 @@ def in_process(config: Path, server: FeedServer, ns: str, n: int, sink: Counting
         argv = [pyspy, "record", "-r", "250", "--idle", "--threads", "-f", "raw", "-o", out, "--", *argv]
     with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdin is not None and child.stdout is not None
+        result: InProcess | None = None
         for line in child.stdout:
             if line.startswith("result "):
-                return InProcess(**json.loads(line.removeprefix("result ")))
+                result = InProcess(**json.loads(line.removeprefix("result ")))
+                continue  # read on to the end: py-spy prints its summary after the child ended
             if line.strip() == "bump":
                 server.bump(ns, _tenth(n), 1)
                 child.stdin.write("ok\n")
             elif line.strip() == "take":
                 child.stdin.write(f"{sink.take()[0]}\n")
             child.stdin.flush()
+    if result is not None:
+        return result
     raise RuntimeError(f"the in-process child ended without figures (exit {child.returncode})")
 
 
