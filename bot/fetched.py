@@ -6,11 +6,22 @@ Kept out of `bot.sources` so pure code can read it without loading the HTTP clie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.model import Document
-from bot.roadmap import RoadmapDocument
+
+if TYPE_CHECKING:
+    from bot.roadmap import RoadmapDocument
 
 __all__ = ["DocumentUpdate", "ReleaseFetch", "RoadmapDocument", "RoadmapFetch", "SourceFetch"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "RoadmapDocument":  # re-exported; `bot.roadmap` is loaded when a roadmap is read
+        from bot.roadmap import RoadmapDocument
+
+        return RoadmapDocument
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.config import RoadmapSource
-from bot.deprecations import DeprecationDetection, detect_deprecations
-from bot.detect import detect
 from bot.errors import RenderError
 from bot.fetched import DocumentUpdate, ReleaseFetch, RoadmapFetch, SourceFetch
 from bot.model import AnyEvent, Event, Notice, Reach, Release, RoadmapItem, Snapshot, SummaryEvent
-from bot.presentation.batch import rendering
-from bot.roadmap import detect_roadmap
 
 if TYPE_CHECKING:
     from bot.config import SourceConfig
     from bot.store import OutboxMessage
+
+# Detection (`bot.detect`, `bot.deprecations`, `bot.roadmap`) and the render batch are imported where
+# a poll read something: a poll where every document answered 304 plans nothing and needs none of them.
 
 __all__ = [
     "Known",
@@ -126,6 +125,9 @@ def in_order(events: Sequence[AnyEvent]) -> list[AnyEvent]:
 
 
 def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announce: int) -> PollPlan:
+    from bot.deprecations import DeprecationDetection, detect_deprecations
+    from bot.detect import detect
+
     detection = detect(
         Snapshot(source.name, tuple(fetched.documents)),
         known.releases,
@@ -159,6 +161,8 @@ def _releases(source: SourceConfig, fetched: ReleaseFetch, known: Known, announc
 
 
 def _roadmap(source: RoadmapSource, fetched: RoadmapFetch, known: Known, announce: int) -> PollPlan:
+    from bot.roadmap import detect_roadmap
+
     detection = detect_roadmap(
         fetched.documents,
         known.roadmap_items,
@@ -230,6 +234,8 @@ def render_steps(plan: PollPlan, render: Render, size: int) -> Generator[None, N
     for start in range(0, len(events), size):
         if start:
             yield
+        from bot.presentation.batch import rendering
+
         try:
             with rendering(events):  # a release's mail carries the notices that arrive with it
                 messages.extend((event, tuple(render(event))) for event in events[start : start + size])

@@ -1,22 +1,20 @@
 """The source registry: each `kind` maps to one object that knows its documents, how to fetch them
 and how to parse them (`bot.sources.base.SourceKind`).
 
-Adding a kind: one module in `bot/sources/kinds/` and one entry in `KINDS`.
+Adding a kind: one module in `bot/sources/kinds/` and one entry in `_KIND_OBJECTS`. A kind's module
+(and its parser) is imported the first time a source of that kind is looked up: a config of feeds
+does not load the GitHub or Flatcar readers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from bot.sources.base import KnownDocument, ReleaseFetch, RoadmapFetch, Sleep, SourceFetch, SourceKind
 from bot.sources.http import HttpFetcher
-from bot.sources.kinds.feed import FEED
-from bot.sources.kinds.flatcar import FLATCAR
-from bot.sources.kinds.github_issues import GITHUB_ISSUES
-from bot.sources.kinds.github_project import GITHUB_PROJECT
-from bot.sources.kinds.roadmap_feed import ROADMAP_FEED
 
 if TYPE_CHECKING:
     from bot.config import SourceConfig
@@ -32,9 +30,38 @@ __all__ = [
     "kind_of",
 ]
 
-KINDS: Mapping[str, SourceKind] = {
-    kind.kind: kind for kind in (FLATCAR, FEED, GITHUB_PROJECT, GITHUB_ISSUES, ROADMAP_FEED)
+#: kind → "module:object" of its `SourceKind`
+_KIND_OBJECTS = {
+    "flatcar": "bot.sources.kinds.flatcar:FLATCAR",
+    "feed": "bot.sources.kinds.feed:FEED",
+    "github_project": "bot.sources.kinds.github_project:GITHUB_PROJECT",
+    "github_issues": "bot.sources.kinds.github_issues:GITHUB_ISSUES",
+    "roadmap_feed": "bot.sources.kinds.roadmap_feed:ROADMAP_FEED",
 }
+
+
+class _Kinds(Mapping[str, SourceKind]):
+    """The registry: a kind's module is imported when the kind is first looked up."""
+
+    def __init__(self, targets: Mapping[str, str]) -> None:
+        self._targets = dict(targets)
+        self._loaded: dict[str, SourceKind] = {}
+
+    def __getitem__(self, kind: str) -> SourceKind:
+        loaded = self._loaded.get(kind)
+        if loaded is None:
+            module, _, name = self._targets[kind].partition(":")
+            loaded = self._loaded[kind] = getattr(importlib.import_module(module), name)
+        return loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+
+KINDS: Mapping[str, SourceKind] = _Kinds(_KIND_OBJECTS)
 
 
 def kind_of(source: SourceConfig) -> SourceKind:

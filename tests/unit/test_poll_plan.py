@@ -94,6 +94,7 @@ def no_messages(event: AnyEvent) -> list[OutboxMessage]:
 
 def test_every_configurable_kind_has_one_registry_entry(tmp_path: Path) -> None:
     assert set(KINDS) == set(SOURCE_KINDS)
+    assert all(KINDS[name].kind == name for name in KINDS)  # each kind's module loads when asked for
     config = write_config(tmp_path)
     for source in config.sources:
         kind = kind_of(source)

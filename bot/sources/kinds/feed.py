@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from bot.config import FeedSource
 from bot.model import Document
 from bot.sources.base import own
-from bot.sources.feed import parse_feed
 from bot.sources.kinds.releases import ReleaseKind
 
 if TYPE_CHECKING:
@@ -24,6 +23,8 @@ class FeedKind(ReleaseKind):
         return [("feed", source.url)]
 
     def parse(self, source: SourceConfig, name: str, url: str, body: bytes) -> tuple[Document, list[str]]:
+        from bot.sources.feed import parse_feed  # the parser loads with the first body to read
+
         source = own(source, FeedSource)
         result = parse_feed(
             body,
