@@ -11,12 +11,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.backoff import Streaks
-from bot.commands import StateView, load_state_view
 from bot.config import Config, SourceConfig
-from bot.cputurn import INLINE_RENDERS, RENDER_SLICE, cpu_turn
+from bot.cputurn import INLINE_RENDERS, RENDER_SLICE, cpu_turn, freeze_startup
 from bot.delivery import Deliverer, DeliveryResult
 from bot.errors import ParseError
 from bot.failures import describe_store_error, summarise_errors
@@ -33,6 +33,9 @@ from bot.sources.http import HttpFetcher
 from bot.store import OutboxItem, OutboxMessage, StateStore, ThreadStart
 from bot.store.backend import open_state
 from bot.web import metrics
+
+if TYPE_CHECKING:  # the commands load when a channel first asks one (`state_view`)
+    from bot.commands import StateView
 
 log = logging.getLogger("release-bot")
 
@@ -307,6 +310,8 @@ class Bot:
         """The known state for answering commands; loaded once and again only after a poll recorded
         something, so a busy channel does not read the whole database per question."""
         if self._state_view is None:
+            from bot.commands import load_state_view
+
             self._state_view = load_state_view(self.store)
         return self._state_view
 
@@ -326,8 +331,6 @@ class Bot:
         return self.store.pending(sink, now=self.clock(), limit=100)
 
     async def once(self) -> tuple[list[PollResult], DeliveryResult]:
-        from bot.daemon import freeze_startup
-
         freeze_startup()
         if not any(sink.has_digest for sink in self.sinks):
             return await self.poll_and_deliver()  # no digest output: bot.digest (zoneinfo) not imported

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import weakref
 from collections.abc import AsyncIterator
 
-__all__ = ["INLINE_PARSE_BYTES", "INLINE_RENDERS", "RENDER_SLICE", "cpu_turn"]
+__all__ = ["INLINE_PARSE_BYTES", "INLINE_RENDERS", "RENDER_SLICE", "cpu_turn", "freeze_startup"]
 
 #: a fetched body up to this size is parsed on the loop (a 50 KB Atom feed: ~4 ms; 256 KiB: ~20 ms)
 INLINE_PARSE_BYTES = 256 * 1024
@@ -38,3 +39,12 @@ async def cpu_turn() -> AsyncIterator[None]:
     async with turn:
         await asyncio.sleep(0)
         yield
+
+
+def freeze_startup() -> None:
+    """What start-up made (modules, config, templates) lives as long as the process: moved out of the
+    way of the garbage collector's full collections, which would otherwise walk it again and again
+    (garbage is collected first, so none of it is kept). `once` and `run` call it before their first
+    poll (here, not in `bot.daemon`: `once` does not load the daemon)."""
+    gc.collect()
+    gc.freeze()

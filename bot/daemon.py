@@ -10,7 +10,6 @@ pass) is a task the daemon tracks and cancels, so SIGTERM ends it within a secon
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sqlite3
 from collections.abc import Callable, Coroutine
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.coordination import claim_poll, listen_for_outbox
+from bot.cputurn import freeze_startup
 from bot.errors import BotError
 from bot.pipeline import PollResult
 from bot.sdnotify import Notifier, watchdog_interval, watchdog_loop
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bot.app import Bot
     from bot.config import SourceConfig
 
-__all__ = ["STOP_GRACE", "run", "status_line"]
+__all__ = ["STOP_GRACE", "freeze_startup", "run", "status_line"]
 
 log = logging.getLogger("release-bot")
 
@@ -93,14 +93,6 @@ def make_scheduler() -> Any:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     return AsyncIOScheduler(timezone=UTC, logger=SCHEDULER_LOG)
-
-
-def freeze_startup() -> None:
-    """What start-up made (modules, config, templates) lives as long as the process: moved out of the
-    way of the garbage collector's full collections, which would otherwise walk it again and again
-    (garbage is collected first, so none of it is kept)."""
-    gc.collect()
-    gc.freeze()
 
 
 async def run(bot: Bot, stop: asyncio.Event, *, notifier: Notifier | None = None) -> None:
