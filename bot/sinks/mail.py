@@ -17,33 +17,36 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email import policy
-from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any
 
 from bot.config import MailConfig, MailOutput, secret
 from bot.errors import DeliveryError
 from bot.model import AnyEvent, DeprecationEvent, Event
-from bot.presentation.batch import current as current_batch
-from bot.render import Renderer
 from bot.routing import passes
 from bot.sinks.base import BotHooks, Sink
-from bot.sinks.mailwire import (
-    TEXT_WIDTH,
-    WireMessage,
-    WireWriter,
-    boundary,
-    header_value,
-    set_address_headers,
-    set_extra_headers,
-    wrap_mail_text,
-)
 from bot.store import OutboxItem, OutboxMessage, ThreadKey
 from bot.text import sanitize, sanitize_body
 
-if TYPE_CHECKING:  # the SMTP client (aiosmtplib) is imported when a mail is first sent
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from bot.presentation.render import Renderer
+    from bot.sinks.mailwire import TEXT_WIDTH, WireMessage, WireWriter, wrap_mail_text
     from bot.sinks.smtp import Progress, SmtpSession
+
+# Imported when first used, not with the sink: the message builders (`bot.sinks.mailwire`, the
+# stdlib's `email.message` and `email.policy`) when a mail is first rendered or sent, the SMTP client
+# (aiosmtplib) when one is first sent — a `once` in which nothing changed loads none of them.
+
+
+def __getattr__(name: str) -> object:
+    if name in ("TEXT_WIDTH", "wrap_mail_text"):  # re-exported from bot.sinks.mailwire
+        from bot.sinks import mailwire
+
+        return getattr(mailwire, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TEXT_WIDTH",
@@ -95,6 +98,17 @@ def build_message(
     add a header; the text and HTML parts pass `sanitize_body` (no control, bidi or IRC formatting
     characters; layout kept). `secrets` are the values of `extra_headers_env` (e.g. Mailman's Approved:).
     """
+    from email import policy
+    from email.message import EmailMessage
+
+    from bot.sinks.mailwire import (
+        boundary,
+        header_value,
+        set_address_headers,
+        set_extra_headers,
+        wrap_mail_text,
+    )
+
     message = EmailMessage(policy=policy.default)
     set_address_headers(message, mail, to)
     message["Subject"] = header_value(payload.get("subject", ""))
@@ -130,7 +144,7 @@ class MailSink(Sink):
         self._hooks: BotHooks | None = None
         self._recent: list[tuple[Event, str]] = []  # rendered in this process, maybe not yet stored
         self._session: SmtpSession | None = None  # reused within a pass; made when first needed
-        self.wire = WireWriter(self.mail)
+        self._wire: WireWriter | None = None  # made when a first mail is written
         # an envelope outside ASCII needs SMTPUTF8 and UTF-8 headers: those mails go through `build`
         self._wire_ok = (self.mail.envelope_sender + parseaddr(self.mail.to)[1]).isascii()
         self.max_auth_failures = self.mail.max_auth_failures  # then the Deliverer stops the output
@@ -144,6 +158,15 @@ class MailSink(Sink):
             self._session = SmtpSession(self.name, self.mail, self.tls_context)
         return self._session
 
+    @property
+    def wire(self) -> WireWriter:
+        """The writer of this list's mails (`bot.sinks.mailwire`, imported when first asked for)."""
+        if self._wire is None:
+            from bot.sinks.mailwire import WireWriter
+
+            self._wire = WireWriter(self.mail)
+        return self._wire
+
     # -- enqueue -----------------------------------------------------------------------------------
 
     def attach(self, bot: BotHooks) -> None:
@@ -155,6 +178,7 @@ class MailSink(Sink):
         if not (self.mail.per_release and super().wants(event)):
             return False
         if isinstance(event, DeprecationEvent):
+            from bot.presentation.batch import current as current_batch
             from bot.presentation.mailcontext import release_of
 
             release = release_of(event, current_batch())
@@ -199,7 +223,9 @@ class MailSink(Sink):
 
     def render(self, event: AnyEvent, renderer: Renderer) -> dict[str, object]:
         # the mail contexts (notes, the security list) are imported when a first mail is rendered
+        from bot.presentation.batch import current as current_batch
         from bot.presentation.mailcontext import mail_context
+        from bot.sinks.mailwire import wrap_mail_text
 
         batch = current_batch()
         if isinstance(event, Event):  # the notices it brings, if this list gets them with it
@@ -218,6 +244,8 @@ class MailSink(Sink):
         }
 
     def render_digest(self, context: Mapping[str, Any], renderer: Renderer) -> dict[str, object]:
+        from bot.sinks.mailwire import wrap_mail_text
+
         return {
             "kind": "digest",
             "subject": sanitize(renderer.render("mail/digest.subject.j2", **context)),
