@@ -8,7 +8,6 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from html.parser import HTMLParser
 
 __all__ = [
     "html_to_text",
@@ -24,95 +23,8 @@ __all__ = [
 # HTML → text
 # --------------------------------------------------------------------------------------------------------
 
-#: Elements whose text is never shown.
-_SKIP_CONTENT = frozenset({"script", "style", "head", "title", "template", "noscript"})
-#: Elements that start and end a paragraph (a blank line around them).
-_PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "table"})
-#: Elements that start and end a line.
-_LINE = frozenset({"div", "br", "tr", "hr", "dl", "dt", "dd", "section", "article", "header", "footer"})
-_LISTS = frozenset({"ul", "ol"})
-
 _HSPACE = re.compile(r"[^\S\n]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
-
-
-class _TextExtractor(HTMLParser):
-    """Collects text; line breaks are "pending" until the next visible text, so whitespace between
-    tags never produces stray blank lines."""
-
-    def __init__(self) -> None:
-        # convert_charrefs=True: entities are unescaped exactly once, by the parser, in handle_data.
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._pending = 0  # newlines to emit before the next visible text
-        self._prefix = ""  # list bullet to emit at the start of the next visible text
-        self._skip_depth = 0
-        self._pre_depth = 0
-        self._list_depth = 0
-
-    def _break(self, count: int) -> None:
-        if self._list_depth and count > 1:
-            count = 1  # paragraphs inside a list item do not open blank lines between items
-        self._pending = max(self._pending, count)
-
-    def _emit(self, text: str) -> None:
-        if self._pending:
-            self.parts.append("\n" * self._pending)
-            self._pending = 0
-        if self._prefix:
-            self.parts.append(self._prefix)
-            self._prefix = ""
-        self.parts.append(text)
-
-    def _block(self, tag: str, opening: bool) -> None:
-        if tag == "li":
-            self._break(1)
-            if opening:
-                self._prefix = "  " * max(self._list_depth - 1, 0) + "- "
-        elif tag in _LISTS:
-            if not opening:
-                self._list_depth = max(self._list_depth - 1, 0)
-            self._break(1 if self._list_depth else 2)
-            if opening:
-                self._list_depth += 1
-        elif tag in _PARAGRAPH:
-            if tag == "pre":
-                self._pre_depth = self._pre_depth + 1 if opening else max(self._pre_depth - 1, 0)
-            self._break(2)
-        elif tag in _LINE:
-            self._break(1)
-        elif tag in ("td", "th") and self.parts and not self._pending:
-            self.parts.append(" ")
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_CONTENT:
-            self._skip_depth += 1
-        else:
-            self._block(tag, opening=True)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # <br/>, <hr/>, <script/>: no content, so they must not open a skip region.
-        if tag not in _SKIP_CONTENT:
-            self._block(tag, opening=True)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_CONTENT:
-            self._skip_depth = max(self._skip_depth - 1, 0)
-        else:
-            self._block(tag, opening=False)
-
-    def handle_data(self, data: str) -> None:
-        if self._skip_depth:
-            return
-        data = data.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-        if self._pre_depth:
-            self._emit(data)
-            return
-        data = re.sub(r"\s+", " ", data)
-        if data.strip():
-            self._emit(data)
-        elif data and not self._pending and self.parts:
-            self.parts.append(" ")
 
 
 def html_to_text(html: str) -> str:
@@ -122,7 +34,9 @@ def html_to_text(html: str) -> str:
     prefix, links keep their text only, entities are unescaped exactly once, runs of spaces collapse and
     there is at most one blank line in a row.
     """
-    parser = _TextExtractor()
+    from bot.htmltext import TextExtractor  # html.parser loads with the first HTML to read
+
+    parser = TextExtractor()
     parser.feed(html)
     parser.close()
     return _tidy_lines("".join(parser.parts))

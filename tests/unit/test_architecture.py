@@ -26,6 +26,7 @@ PURE = (
     "bot.commands.*",
     "bot.channels",
     "bot.text",
+    "bot.htmltext",
     "bot.pipeline",
     "bot.fetched",
     "bot.backoff",
