@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from bot.cli.parser import build_parser
+from bot.cli.parser import build_parser, verb_named
 from bot.errors import BotError
 
 __all__ = ["EXIT_BROKEN_PIPE", "Terminated", "build_parser", "main", "setup_logging"]
@@ -63,8 +63,8 @@ def _expected(exc: Exception) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    line = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(verb_named(line)).parse_args(line)
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (an embedding program): leave its signals alone

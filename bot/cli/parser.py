@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
@@ -16,7 +16,7 @@ from bot import __version__
 if TYPE_CHECKING:
     from bot.config import Config
 
-__all__ = ["build_parser"]
+__all__ = ["VERBS", "build_parser", "verb_named"]
 
 Verb = Callable[[argparse.Namespace], int]
 
@@ -88,7 +88,53 @@ def _verb(
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Verbs other modules add, by the function that adds them (their module is imported only when the
+#: parser is built for one of its verbs, or for every verb).
+_ADDED_BY = {
+    "send-test-mail": "mail",
+    "digest": "mail",
+    "deliver": "mail",
+    "send-test-message": "chat",
+    "discord": "chat",
+    "migrate": "migrate",
+    "migrate-state": "migrate",
+}
+#: Every verb, in the order of `--help`.
+VERBS = ("run", "once", "check-config", "preview", "query", "status", "retry", "demo", *_ADDED_BY)
+
+
+def verb_named(argv: Sequence[str]) -> str | None:
+    """The verb a command line names, when that is certain without parsing it (the global options
+    before it skipped, with their values); else None. `main` then builds only that verb's parser:
+    the same parse, without building — and importing — every other verb's. Anything unusual (an
+    unknown option before the verb, `--help`, `--version`, an unknown verb) gives None: every verb."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "-c":
+            next(tokens, None)  # its value
+            continue
+        if token.startswith("-c") and not token.startswith("--"):
+            continue  # -cFILE
+        if token.startswith("--") and len(token) > 2:
+            name, equals, _ = token.partition("=")
+            # a long option may be abbreviated (argparse's allow_abbrev); --c… and --l… are unique
+            if len(name) > 2 and ("--config".startswith(name) or "--log-level".startswith(name)):
+                if not equals:
+                    next(tokens, None)  # its value
+                continue
+            return None
+        if token.startswith("-"):
+            return None
+        return token if token in VERBS else None
+    return None
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: with `verb` (one of `VERBS`), only that verb's; else every verb's."""
+
+    def wanted(name: str) -> bool:
+        return verb is None or verb == name
+
     parser = argparse.ArgumentParser(
         prog="release-bot",
         description=DESCRIPTION,
@@ -102,94 +148,107 @@ def build_parser() -> argparse.ArgumentParser:
     assert isinstance(sub, _VerbAction)
     sub.common = _common(argparse.SUPPRESS)
     verbs = "bot.cli.verbs"
-    _verb(
-        sub,
-        "run",
-        f"{verbs}:cmd_run",
-        "the daemon: poll every source on its interval and deliver, until SIGTERM/SIGINT",
-        "release-bot -c /etc/release-bot/config.toml run",
-    )
-    _verb(
-        sub,
-        "once",
-        f"{verbs}:cmd_once",
-        "one poll of every source and one delivery pass, then exit (1 when something failed)",
-        "release-bot once --log-level debug",
-    )
-    _verb(
-        sub,
-        "check-config",
-        f"{verbs}:cmd_check_config",
-        "validate the config and templates; print the effective config (defaults filled in, secrets masked)",
-        "release-bot -c config.toml check-config",
-    )
-    p = _verb(
-        sub,
-        "preview",
-        f"{verbs}:cmd_preview",
-        "fetch a source now and show what would be announced; nothing is written or sent",
-        "release-bot preview flatcar --last 2",
-    )
-    p.add_argument("source", help="a source name from the config ([[sources]] name)")
-    p.add_argument(
-        "--last",
-        type=int,
-        default=1,
-        help="when nothing is new, render the newest N releases per document (default 1)",
-    )
-    p = _verb(
-        sub,
-        "query",
-        f"{verbs}:cmd_query",
-        "answer a channel command from the stored state, as the bot would in a channel",
-        "release-bot query '!release stable'",
-    )
-    p.add_argument(
-        "line",
-        nargs="+",
-        metavar="COMMAND",
-        help="a channel command with its arguments, e.g. '!release stable', '!changes beta', "
-        "'!deprecations', '!roadmap', '!help' (the leading ! is optional; quote it in the shell)",
-    )
-    p = _verb(
-        sub,
-        "status",
-        "bot.cli.status:cmd_status",
-        "per source: last fetch, success, change and error; per output: queued, delivered, failed",
-        "release-bot status --check || echo unhealthy",
-    )
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--check",
-        action="store_true",
-        help="print only the health verdict and why; exit 0 healthy, 1 degraded, 2 unusable",
-    )
-    mode.add_argument("--json", action="store_true", help="the status and the health verdict as JSON")
-    p = _verb(
-        sub,
-        "retry",
-        f"{verbs}:cmd_retry",
-        "queue messages that failed permanently again, after the cause is fixed",
-        "release-bot retry mailing-list",
-    )
-    p.add_argument("output", nargs="?", help="only this output (default: all)")
-    p = _verb(
-        sub,
-        "demo",
-        f"{verbs}:cmd_demo",
-        "the offline demo over two bundled real Flatcar snapshots",
-        "release-bot demo --keep /tmp/release-bot-demo",
-    )
-    p.add_argument("--keep", metavar="DIR", help="keep the demo's state, mbox and config in DIR")
-    from bot.mailcli import add_mail_verbs
+    if wanted("run"):
+        _verb(
+            sub,
+            "run",
+            f"{verbs}:cmd_run",
+            "the daemon: poll every source on its interval and deliver, until SIGTERM/SIGINT",
+            "release-bot -c /etc/release-bot/config.toml run",
+        )
+    if wanted("once"):
+        _verb(
+            sub,
+            "once",
+            f"{verbs}:cmd_once",
+            "one poll of every source and one delivery pass, then exit (1 when something failed)",
+            "release-bot once --log-level debug",
+        )
+    if wanted("check-config"):
+        _verb(
+            sub,
+            "check-config",
+            f"{verbs}:cmd_check_config",
+            "validate the config and templates; print the effective config "
+            "(defaults filled in, secrets masked)",
+            "release-bot -c config.toml check-config",
+        )
+    if wanted("preview"):
+        p = _verb(
+            sub,
+            "preview",
+            f"{verbs}:cmd_preview",
+            "fetch a source now and show what would be announced; nothing is written or sent",
+            "release-bot preview flatcar --last 2",
+        )
+        p.add_argument("source", help="a source name from the config ([[sources]] name)")
+        p.add_argument(
+            "--last",
+            type=int,
+            default=1,
+            help="when nothing is new, render the newest N releases per document (default 1)",
+        )
+    if wanted("query"):
+        p = _verb(
+            sub,
+            "query",
+            f"{verbs}:cmd_query",
+            "answer a channel command from the stored state, as the bot would in a channel",
+            "release-bot query '!release stable'",
+        )
+        p.add_argument(
+            "line",
+            nargs="+",
+            metavar="COMMAND",
+            help="a channel command with its arguments, e.g. '!release stable', '!changes beta', "
+            "'!deprecations', '!roadmap', '!help' (the leading ! is optional; quote it in the shell)",
+        )
+    if wanted("status"):
+        p = _verb(
+            sub,
+            "status",
+            "bot.cli.status:cmd_status",
+            "per source: last fetch, success, change and error; per output: queued, delivered, failed",
+            "release-bot status --check || echo unhealthy",
+        )
+        mode = p.add_mutually_exclusive_group()
+        mode.add_argument(
+            "--check",
+            action="store_true",
+            help="print only the health verdict and why; exit 0 healthy, 1 degraded, 2 unusable",
+        )
+        mode.add_argument("--json", action="store_true", help="the status and the health verdict as JSON")
+    if wanted("retry"):
+        p = _verb(
+            sub,
+            "retry",
+            f"{verbs}:cmd_retry",
+            "queue messages that failed permanently again, after the cause is fixed",
+            "release-bot retry mailing-list",
+        )
+        p.add_argument("output", nargs="?", help="only this output (default: all)")
+    if wanted("demo"):
+        p = _verb(
+            sub,
+            "demo",
+            f"{verbs}:cmd_demo",
+            "the offline demo over two bundled real Flatcar snapshots",
+            "release-bot demo --keep /tmp/release-bot-demo",
+        )
+        p.add_argument("--keep", metavar="DIR", help="keep the demo's state, mbox and config in DIR")
+    added = set(_ADDED_BY.values()) if verb is None else {_ADDED_BY.get(verb)}
+    if "mail" in added:
+        from bot.mailcli import add_mail_verbs
 
-    add_mail_verbs(sub, _load_config)  # send-test-mail, digest
-    from bot.chat.cli import add_chat_verbs
+        add_mail_verbs(sub, _load_config)  # send-test-mail, digest, deliver
+    if "chat" in added:
+        from bot.chat.cli import add_chat_verbs
 
-    add_chat_verbs(sub, _load_config)  # send-test-message, discord register-commands
-    from bot.cli.migrate import add_migrate_verbs
+        add_chat_verbs(sub, _load_config)  # send-test-message, discord register-commands
+    if "migrate" in added:
+        from bot.cli.migrate import add_migrate_verbs
 
-    add_migrate_verbs(sub, _verb)  # migrate, migrate-state
+        add_migrate_verbs(sub, _verb)  # migrate, migrate-state
     for name, example in MAIL_EXAMPLES.items():
         if name in sub.choices:
             sub.choices[name].epilog = f"example:\n  {example}"
