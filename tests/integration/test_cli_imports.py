@@ -133,6 +133,36 @@ NOT_FOR_QUIET_ONCE = (
     "bot.sinks.mbox",
     "bot.sinks.console",
     "bot.digest",  # no output has a digest
+    # nothing was read: no parser, no detection, no render batch, no message writer
+    "feedparser",
+    "bot.sources.feed",
+    "bot.sources.atomfast",
+    "xml.etree",
+    "bot.detect",
+    "bot.flood",
+    "bot.deprecations",
+    "bot.roadmap",
+    "bot.presentation.batch",
+    "bot.sinks.mailwire",
+    "email.message",
+    "email.policy",
+    "html.parser",  # bot.text's HTML reader (bot.htmltext) loads with the first HTML to read
+    "bot.htmltext",
+    # the source kinds the file does not have
+    "bot.sources.kinds.flatcar",
+    "bot.sources.flatcar",
+    "bot.sources.kinds.github_issues",
+    "bot.sources.kinds.github_project",
+    "bot.sources.github",
+    "bot.sources.kinds.roadmap_feed",
+    # no channel asked anything; not the daemon; no other verb's parser or module
+    "bot.commands",
+    "bot.daemon",
+    "bot.sdnotify",
+    "bot.mailcli",
+    "bot.delivercli",
+    "bot.chat",
+    "bot.cli.migrate",
 )
 
 _ONCE = """
@@ -186,3 +216,4 @@ def test_once_where_every_feed_is_unchanged_loads_no_templates_markdown_metrics_
     code, out, modules = _once(config)
     assert "1 announced" in out, out
     assert {"jinja2", "nh3", "aiosmtplib", "bot.presentation.engine"} <= modules
+    assert {"bot.sources.feed", "bot.detect", "bot.presentation.batch", "bot.sinks.mailwire"} <= modules
