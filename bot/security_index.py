@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 
 from bot.model import Release
 from bot.text import html_to_text
@@ -24,16 +24,33 @@ from bot.text import html_to_text
 #: The most notes text looked at (the longest real notes are ~120 kB).
 MAX_NOTES_CHARS = 2_000_000
 
-_ID = re.compile(r"(?<![A-Za-z0-9])(?:CVE-\d{4}-\d{4,7}|GHSA(?:-[0-9a-z]{4}){3})(?![0-9A-Za-z])", re.I)
-_STRICT_CVE = re.compile(r"^CVE-\d{4}-\d{4,7}$", re.I)
-_STRICT_GHSA = re.compile(r"^GHSA(?:-[0-9a-z]{4}){3}$", re.I)
-_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\(([^()\s]{0,2000})\)")
-_ITEM = re.compile(r"^(?P<indent>\s*)(?:[-*+•]|\d{1,3}[.)])\s+(?P<t>\S.*)$")
-_HEADING = re.compile(
-    r"^\s{0,3}(?:#{1,6}\s+.*|(?:\*\*|__)[^*_].{0,80}(?:\*\*|__)\s*:?|[A-Za-z][A-Za-z /-]{1,38}:?)\s*$"
-)
-_NAME = re.compile(r"^[A-Za-z0-9][\w.+/@-]*(?:(?:\s*,\s*|\s+and\s+|:\s+|\s+)[A-Za-z0-9][\w.+/@-]*){0,5}$")
-_TOKEN = re.compile(r"[A-Za-z0-9][\w.+/-]*")
+
+class _Patterns:
+    """The regexes of extraction, compiled when notes are first read (`_re()`), not at import: the
+    store and the routing import this module for `SecurityIndex` and `release_security`."""
+
+    def __init__(self) -> None:
+        self.id = re.compile(
+            r"(?<![A-Za-z0-9])(?:CVE-\d{4}-\d{4,7}|GHSA(?:-[0-9a-z]{4}){3})(?![0-9A-Za-z])", re.I
+        )
+        self.strict_cve = re.compile(r"^CVE-\d{4}-\d{4,7}$", re.I)
+        self.strict_ghsa = re.compile(r"^GHSA(?:-[0-9a-z]{4}){3}$", re.I)
+        self.link = re.compile(r"\[([^\[\]\n]{0,300})\]\(([^()\s]{0,2000})\)")
+        self.item = re.compile(r"^(?P<indent>\s*)(?:[-*+•]|\d{1,3}[.)])\s+(?P<t>\S.*)$")
+        self.heading = re.compile(
+            r"^\s{0,3}(?:#{1,6}\s+.*|(?:\*\*|__)[^*_].{0,80}(?:\*\*|__)\s*:?|[A-Za-z][A-Za-z /-]{1,38}:?)\s*$"
+        )
+        self.name = re.compile(
+            r"^[A-Za-z0-9][\w.+/@-]*(?:(?:\s*,\s*|\s+and\s+|:\s+|\s+)[A-Za-z0-9][\w.+/@-]*){0,5}$"
+        )
+        self.token = re.compile(r"[A-Za-z0-9][\w.+/-]*")
+
+
+@cache
+def _re() -> _Patterns:
+    return _Patterns()
+
+
 #: Words that make a head prose rather than a package name.
 _PROSE_WORDS = "fix fixes fixed for to of in the a an can via with from by on is are was not similar when use"
 _PROSE = frozenset(_PROSE_WORDS.split())
@@ -115,9 +132,10 @@ def _ids(values: object) -> tuple[str, ...]:
 def normalize_id(text: str) -> str | None:
     """`CVE-2024-6387` / `GHSA-xxxx-xxxx-xxxx` in canonical case, or None when `text` is not one."""
     text = text.strip()
-    if _STRICT_CVE.match(text):
+    patterns = _re()
+    if patterns.strict_cve.match(text):
         return text.upper()
-    if _STRICT_GHSA.match(text):
+    if patterns.strict_ghsa.match(text):
         return "GHSA-" + text[5:].lower()
     return None
 
@@ -135,16 +153,17 @@ def id_link(ident: str) -> str:
 def _shown(text: str) -> tuple[str, list[str]]:
     """The text before the first id, as shown (links → their text), and the ids shown, in order."""
     text = text.replace("\x00", "")  # the marker of link targets below
+    patterns = _re()
     out: list[str] = []
     pos = 0
-    for match in _LINK.finditer(text):
+    for match in patterns.link.finditer(text):
         out.append(text[pos : match.start()])
         label, target = match.group(1), match.group(2)
-        out.append(f" {label} " if _ID.search(label) else f" {label}\x00{target}\x00 ")
+        out.append(f" {label} " if patterns.id.search(label) else f" {label}\x00{target}\x00 ")
         pos = match.end()
     out.append(text[pos:])
     shown = "".join(out)
-    found = list(_ID.finditer(shown))
+    found = list(patterns.id.finditer(shown))
     head = shown[: found[0].start()] if found else shown
     return re.sub(r"\x00[^\x00]*\x00?", "", head), [normalize_id(m.group(0)) or m.group(0) for m in found]
 
@@ -152,7 +171,7 @@ def _shown(text: str) -> tuple[str, list[str]]:
 def _name(head: str) -> str | None:
     """`head` itself when it reads as a package name ("Linux", "SDK: qemu", "tcpdump and libpcap")."""
     head = " ".join(head.replace("`", "").replace("*", "").split()).strip(" -–:,")
-    if not head or len(head) > 60 or not _NAME.match(head):
+    if not head or len(head) > 60 or not _re().name.match(head):
         return None
     words = {w.casefold() for w in re.split(r"[\s,:]+", head)}
     return None if words & _PROSE else head
@@ -176,7 +195,7 @@ def _package(head: str) -> str | None:
     if words and words[0].casefold() in ("fix", "fixes", "fixed"):
         rest = [w for w in words[1:] if w.casefold() not in ("the", "multiple")]
         if rest and rest[0].strip(".,;").casefold() not in _NOT_PACKAGE:
-            word = _TOKEN.match(rest[0])
+            word = _re().token.match(rest[0])
             if word:
                 return word.group(0).rstrip(".,;")
     found = [m for m in re.finditer(r"\sin\s+(?:the\s+)?([A-Za-z][\w.+/-]*)", first)]
@@ -189,6 +208,8 @@ def _package(head: str) -> str | None:
 
 @dataclass
 class _Unit:
+    """A list item (with its continuation lines) or a paragraph of the notes."""
+
     indent: int
     item: bool
     text: str
@@ -196,6 +217,7 @@ class _Unit:
 
 def _units(notes: str) -> list[_Unit | None]:
     """List items (with their continuation lines) and paragraphs; None marks a heading."""
+    patterns = _re()
     units: list[_Unit | None] = []
     current: _Unit | None = None
     for raw in notes.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
@@ -203,11 +225,11 @@ def _units(notes: str) -> list[_Unit | None]:
         if not line.strip():
             current = None
             continue
-        if _HEADING.match(line) and not _ID.search(line):
+        if patterns.heading.match(line) and not patterns.id.search(line):
             units.append(None)
             current = None
             continue
-        item = _ITEM.match(line)
+        item = patterns.item.match(line)
         if item:
             current = _Unit(len(item.group("indent")), True, item.group("t"))
             units.append(current)
@@ -222,7 +244,7 @@ def _units(notes: str) -> list[_Unit | None]:
 def extract_security(notes: str) -> SecurityIndex:
     """The CVE and GHSA ids of one release's notes, per package (see the module doc)."""
     notes = notes[:MAX_NOTES_CHARS]
-    if not _ID.search(notes):
+    if not _re().id.search(notes):
         return SecurityIndex()
     by_package: dict[str, dict[str, None]] = {}
     loose: dict[str, None] = {}
