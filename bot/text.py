@@ -6,6 +6,7 @@ Nothing here does I/O. Every function takes and returns ``str``.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 
@@ -60,35 +61,48 @@ def _tidy_lines(text: str) -> str:
 
 _MD_ESCAPABLE = "\\`*_{}[]()#+-.!|<>~"
 _ESC_BASE = 0xF0000  # Supplementary Private Use Area-A: placeholders for backslash-escaped characters.
-_MD_ESCAPE = re.compile(r"\\([" + re.escape(_MD_ESCAPABLE) + r"])")
-_MD_FENCE = re.compile(r"^\s*(```|~~~)")
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s+|$)")
-_MD_HEADING_TAIL = re.compile(r"\s+#+\s*$")
-_MD_BULLET = re.compile(r"^(\s*)[-*+]\s+")
-_MD_ORDERED = re.compile(r"^(\s*)(\d{1,9}[.)])\s+")
-_MD_RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
-_MD_QUOTE = re.compile(r"^\s{0,3}>\s?")
-# [text](url) and ![alt](url); the URL may contain one level of balanced parentheses.
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
-_MD_REF_LINK = re.compile(r"!?\[([^\]]+)\]\[[^\]]*\]")
-_MD_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>")
-_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_MD_EMPH_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
-_MD_EMPH_UNDER = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
-_MD_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+
+
+class _Markdown:
+    """The regexes of `markdown_to_text`, compiled when Markdown is first read (`_md()`), not when
+    `bot.text` is imported (nearly everything imports it, for the sanitiser)."""
+
+    def __init__(self) -> None:
+        self.escape = re.compile(r"\\([" + re.escape(_MD_ESCAPABLE) + r"])")
+        self.fence = re.compile(r"^\s*(```|~~~)")
+        self.heading = re.compile(r"^\s{0,3}#{1,6}(?:\s+|$)")
+        self.heading_tail = re.compile(r"\s+#+\s*$")
+        self.bullet = re.compile(r"^(\s*)[-*+]\s+")
+        self.ordered = re.compile(r"^(\s*)(\d{1,9}[.)])\s+")
+        self.rule = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
+        self.quote = re.compile(r"^\s{0,3}>\s?")
+        # [text](url) and ![alt](url); the URL may contain one level of balanced parentheses.
+        self.link = re.compile(r"!?\[([^\]]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
+        self.ref_link = re.compile(r"!?\[([^\]]+)\]\[[^\]]*\]")
+        self.autolink = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>")
+        self.strong = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+        self.emph_star = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
+        self.emph_under = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
+        self.strike = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+
+
+@functools.cache
+def _md() -> _Markdown:
+    return _Markdown()
 
 
 def _md_inline(text: str) -> str:
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_REF_LINK.sub(r"\1", text)
-    text = _MD_AUTOLINK.sub(r"\1", text)
+    md = _md()
+    text = md.link.sub(r"\1", text)
+    text = md.ref_link.sub(r"\1", text)
+    text = md.autolink.sub(r"\1", text)
     text = text.replace("`", "")
     for _ in range(3):  # nested emphasis, e.g. _Changes since **Stable 1.2.3**_
         before = text
-        text = _MD_STRONG.sub(r"\2", text)
-        text = _MD_STRIKE.sub(r"\1", text)
-        text = _MD_EMPH_STAR.sub(r"\1", text)
-        text = _MD_EMPH_UNDER.sub(r"\1", text)
+        text = md.strong.sub(r"\2", text)
+        text = md.strike.sub(r"\1", text)
+        text = md.emph_star.sub(r"\1", text)
+        text = md.emph_under.sub(r"\1", text)
         if text == before:
             break
     return text
@@ -100,12 +114,13 @@ def markdown_to_text(md: str) -> str:
     ``[text](url)`` → ``text``; ``**``, ``__``, ``_emph_``, ``*emph*`` and backticks are stripped;
     heading hashes removed; "- " bullets kept ("*"/"+" bullets become "- "); blank lines collapse.
     """
+    patterns = _md()
     md = md.replace("\r\n", "\n").replace("\r", "\n")
-    md = _MD_ESCAPE.sub(lambda m: chr(_ESC_BASE + _MD_ESCAPABLE.index(m.group(1))), md)
+    md = patterns.escape.sub(lambda m: chr(_ESC_BASE + _MD_ESCAPABLE.index(m.group(1))), md)
     out: list[str] = []
     in_fence = False
     for line in md.split("\n"):
-        if _MD_FENCE.match(line):
+        if patterns.fence.match(line):
             in_fence = not in_fence
             continue
         if in_fence:
@@ -114,17 +129,17 @@ def markdown_to_text(md: str) -> str:
         if not line.strip():
             out.append("")
             continue
-        if _MD_RULE.match(line):
+        if patterns.rule.match(line):
             out.append("")
             continue
-        line = _MD_QUOTE.sub("", line)
-        if _MD_HEADING.match(line):
-            line = _MD_HEADING_TAIL.sub("", _MD_HEADING.sub("", line))
+        line = patterns.quote.sub("", line)
+        if patterns.heading.match(line):
+            line = patterns.heading_tail.sub("", patterns.heading.sub("", line))
             out.append(_HSPACE.sub(" ", _md_inline(line)).strip())
             continue
         prefix = ""
-        bullet = _MD_BULLET.match(line)
-        ordered = _MD_ORDERED.match(line)
+        bullet = patterns.bullet.match(line)
+        ordered = patterns.ordered.match(line)
         if bullet:
             prefix = ("  " if len(bullet.group(1)) >= 2 else "") + "- "
             line = line[bullet.end() :]
