@@ -42,6 +42,8 @@ class PassAware(Protocol):
 
 @dataclass
 class DeliveryResult:
+    """What a delivery pass did: delivered, failed (with the errors) and held back per output."""
+
     delivered: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)

@@ -61,6 +61,8 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class PackageChange:
+    """A package whose version changed in a release: old → new (None: added or removed)."""
+
     name: str
     old: str | None
     new: str | None

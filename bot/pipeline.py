@@ -82,6 +82,8 @@ class PollPlan:
 
 @dataclass
 class PollResult:
+    """What one poll did, as `once`, the daemon and the logs report it."""
+
     source: str
     ok: bool
     error: str | None = None

@@ -112,6 +112,8 @@ class StreamStatus:
 
 @dataclass(frozen=True)
 class CveStatus:
+    """Where one CVE or GHSA id stands: the packages it was fixed in, per stream."""
+
     ident: str
     packages: tuple[str, ...]
     streams: tuple[StreamStatus, ...]

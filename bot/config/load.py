@@ -30,6 +30,8 @@ _LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 @dataclass(frozen=True)
 class HttpConfig:
+    """`[http]`: how sources are fetched."""
+
     timeout: float = 30.0
     max_bytes: int = 32 * 1024 * 1024
     concurrency: int = 4
@@ -40,6 +42,8 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole config file, typed (`load_config`)."""
+
     path: Path
     state: Path
     templates: Path | None

@@ -23,6 +23,8 @@ def is_postgresql_url(value: str | None) -> bool:
 
 @dataclass(frozen=True)
 class PostgresState:
+    """`[bot] state` naming a PostgreSQL database: where, the password's variable, the takeover time."""
+
     url: str  # libpq URL, without a password
     password_env: str | None = None
     #: a standby instance drives the outputs of a dead one within this many seconds

@@ -18,6 +18,8 @@ __all__ = ["Announcement", "AnnouncementStore"]
 
 @dataclass(frozen=True)
 class Announcement:
+    """An event recorded for announcement, with its id and when it was recorded."""
+
     id: int  # the event id: increasing in the order the bot recorded them
     key: str  # the event key (stable: built from meaning)
     announced_at: datetime  # when the bot recorded it for announcement; never changes

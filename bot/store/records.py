@@ -12,6 +12,8 @@ from bot.model import AnyEvent, Notice, Reach, Release, RoadmapItem
 
 @dataclass(frozen=True)
 class DocumentState:
+    """What the store knows of one fetched document: its validators and body hash."""
+
     source: str
     name: str
     url: str
@@ -56,6 +58,8 @@ class OutboxMessage:
 
 @dataclass(frozen=True)
 class OutboxItem:
+    """A queued (or delivered, or failed) outbox message, as the store holds it."""
+
     id: int
     event_id: int
     event_key: str
@@ -77,6 +81,8 @@ class ThreadStart:
 
 @dataclass(frozen=True)
 class SourceStatus:
+    """The last poll of a source: when attempted, succeeded, changed, failed and why."""
+
     source: str
     last_attempt_at: datetime | None
     last_success_at: datetime | None
@@ -88,6 +94,8 @@ class SourceStatus:
 
 @dataclass(frozen=True)
 class DigestRecord:
+    """One digest of a mail output: the period it covered and what became of it."""
+
     output: str
     period_start: datetime | None
     period_end: datetime

@@ -31,6 +31,8 @@ class Executor(Protocol):
 
 @dataclass(frozen=True)
 class Migration:
+    """One versioned schema step."""
+
     version: int
     summary: str
     statements: tuple[str, ...]
