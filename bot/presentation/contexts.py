@@ -6,7 +6,6 @@ from typing import Any
 
 from bot.channels import stream_label
 from bot.model import KEY_PACKAGES, AnyEvent, DeprecationEvent, RoadmapEvent, SummaryEvent
-from bot.security import release_security, template_vars
 
 #: Bytes of the security summary in a one-line announcement (shortened further when the line is long).
 SECURITY_SUMMARY_BYTES = 120
@@ -27,6 +26,10 @@ def event_context(event: AnyEvent, *, summary_bytes: int = SECURITY_SUMMARY_BYTE
         return roadmap_context(event)
     if isinstance(event, SummaryEvent):
         return summary_context(event)
+    # the security answers load when an event is first rendered (`key_packages` alone, for `!release`,
+    # does not need them)
+    from bot.security import release_security, template_vars
+
     release = event.release
     return {
         "event": event,
