@@ -24,6 +24,12 @@ class FeedKind(ReleaseKind):
         return [("feed", source.url)]
 
     def parse(self, source: SourceConfig, name: str, url: str, body: bytes) -> tuple[Document, list[str]]:
+        document, notes, _ = self.read(source, name, url, body, None)
+        return document, notes
+
+    def read(
+        self, source: SourceConfig, name: str, url: str, body: bytes, remembered: bytes | None
+    ) -> tuple[Document, list[str], bytes | None]:
         source = own(source, FeedSource)
         result = parse_feed(
             body,
@@ -33,8 +39,9 @@ class FeedKind(ReleaseKind):
             url=url,
             version_pattern=source.version_pattern,
             doc_name=name,
+            remembered=remembered,
         )
-        return result.document, list(result.warnings)
+        return result.document, list(result.warnings), result.entries
 
 
 FEED = FeedKind()
