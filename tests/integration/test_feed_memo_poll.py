@@ -15,6 +15,7 @@ import bot.sources.feedmemo
 from bot.app import Bot
 from bot.config import load_config
 from bot.pipeline import PollResult
+from bot.sources.atomfast import read_atom
 from bot.sources.atomsplit import cut_atom
 from tests.helpers import DATA
 from tests.httpserver import LocalHTTPServer
@@ -46,7 +47,7 @@ def test_a_changed_feed_is_read_for_its_new_entry_only(
     tmp_path: Path, http_server: LocalHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[int] = []  # entries handed to the reader per reading
-    original = bot.sources.feedmemo.read_atom
+    original = read_atom
 
     def counting(body: bytes) -> object:
         out = original(body)
