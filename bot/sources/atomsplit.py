@@ -50,7 +50,7 @@ class AtomCut:
 def cut_atom(body: bytes) -> AtomCut | None:
     """The entries' byte ranges of a plain Atom body, or None where a cut could be wrong."""
     opaque = _opaque(body)
-    if opaque is None or _PREFIXED_ENTRY.search(body):
+    if opaque is None or (b":entry" in body and _PREFIXED_ENTRY.search(body)):
         return None
     starts = [start for start, _ in opaque]
     root = _ROOT.search(body)
