@@ -182,7 +182,8 @@ def _parse_head(raw: bytes | bytearray, last: int) -> Head:
     eol = text.find("\n")
     status = _STATUS_RE.fullmatch(text, 0, eol)
     if status is None:
-        raise ProtocolError(f"illegal status line: {bytes(raw[: min(eol, 100)])!r}")
+        line = bytes(raw[:eol]).removesuffix(b"\r")
+        raise ProtocolError(f"illegal status line: {line[:100]!r}")
     version, code, reason = status.groups()
     headers: dict[str, str] = {}
     for name, value in _fields(text[eol + 1 :]):
