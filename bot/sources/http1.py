@@ -52,7 +52,7 @@ _FIELD = rf"({_TOKEN}):[ \t]*((?:{_CONTENT})?)[ \t]*"
 _FIELDS_RE = re.compile(rf"^{_FIELD}\r?$", re.MULTILINE | re.ASCII)  # every line of a head at once
 _FIELD_RE = re.compile(_FIELD, re.ASCII)
 _FOLD_RE = re.compile(r"[ \t]+")
-_STATUS_RE = re.compile(rf"HTTP/([0-9]\.[0-9]) ([0-9]{{3}})(?: ((?:[ \t]|{_VCHAR})*))?\r?", re.ASCII)
+_STATUS_RE = re.compile(r"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?: ([^\x00\n\r\x0b\x0c]*))?\r?")  # SP/HTAB/VCHAR
 _TOKEN_RE = re.compile(_TOKEN, re.ASCII)
 _TARGET_RE = re.compile(r"[\x21-\x7e]+")
 _VALUE_RE = re.compile(rf"(?:{_CONTENT})?", re.ASCII)
@@ -80,7 +80,8 @@ def _local(message: str) -> ProtocolError:
 
 
 def _has_close(value: str) -> bool:
-    return "close" in (part.strip() for part in value.lower().split(","))
+    value = value.lower()
+    return "close" in value and "close" in (part.strip() for part in value.split(","))
 
 
 def _content_length(value: str, local: bool = False) -> int:
@@ -148,11 +149,43 @@ def _text(value: str) -> str:
         return value
 
 
+_NAMES: dict[str, str] = {}  # header names found valid → lower case (the few a server sends)
+
+
+def _plain_fields(block: str) -> dict[str, str] | None:
+    """The common case, cheaply: ASCII header lines, each ending CR LF; None when anything else
+    (bare CR or LF, NUL, VT, FF, a name never seen, a folded or bad line) needs `_fields`."""
+    lines = block.split("\r\n")
+    count = len(lines) - 1
+    if lines.pop() or block.count("\n") != count or block.count("\r") != count:
+        return None
+    if "\x00" in block or "\x0b" in block or "\x0c" in block:
+        return None  # no field-vchar: whitespace other than SP/HTAB, or NUL
+    headers: dict[str, str] = {}
+    names = _NAMES
+    for line in lines:
+        name, colon, value = line.partition(":")
+        key = names.get(name)
+        if key is None:
+            if not _TOKEN_RE.fullmatch(name):
+                return None
+            key = name.lower()
+            if len(names) < 1024:
+                names[name] = key
+        if not colon:
+            return None
+        if key in headers:
+            headers[key] += ", " + value.strip(" \t")
+        else:
+            headers[key] = value.strip(" \t")
+    return headers
+
+
 def _fields(block: str) -> list[tuple[str, str]]:
     """Header lines (each ending in LF, maybe CR LF) as (name, value) pairs, strictly checked."""
     pairs: list[tuple[str, str]] = _FIELDS_RE.findall(block)
     if len(pairs) == block.count("\n"):
-        return pairs  # every line matched: the common case, one regex call for all
+        return pairs  # every line matched: one regex call for all
     lines: list[str] = []
     for line in block.split("\n")[:-1]:  # obsolete line folding, then each line on its own
         line = line[:-1] if line.endswith("\r") else line
@@ -185,13 +218,16 @@ def _parse_head(raw: bytes | bytearray, last: int) -> Head:
         line = bytes(raw[:eol]).removesuffix(b"\r")
         raise ProtocolError(f"illegal status line: {line[:100]!r}")
     version, code, reason = status.groups()
-    headers: dict[str, str] = {}
-    for name, value in _fields(text[eol + 1 :]):
-        name = name.lower()
-        if not ascii:
-            value = _text(value)
-        old = headers.get(name)
-        headers[name] = value if old is None else f"{old}, {value}"
+    block = text[eol + 1 :]
+    headers = _plain_fields(block) if ascii else None
+    if headers is None:
+        headers = {}
+        for name, value in _fields(block):
+            name = name.lower()
+            if not ascii:
+                value = _text(value)
+            old = headers.get(name)
+            headers[name] = value if old is None else f"{old}, {value}"
     return Head(version, int(code), _text(reason) if reason else "", headers)
 
 

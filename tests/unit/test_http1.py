@@ -4,6 +4,7 @@ framing and keep-alive decisions, fed whole and one byte at a time."""
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,36 @@ def test_non_ascii_values_are_read_as_utf8_else_latin1() -> None:
 )
 def test_a_bad_header_line_is_an_error(lines: bytes, message: str) -> None:
     assert message in error(b"HTTP/1.1 200 OK\r\n" + lines + b"\r\n")
+
+
+def test_the_quick_header_path_agrees_with_the_strict_one() -> None:
+    lines = [
+        *("A: b\r\n", "a:b\r\n", "Date:  b c \t\r\n", "A:\r\n", "X: a\x01b\x7f\r\n", "X: y\n", "Date\r\n"),
+        *(
+            "Bad Name: x\r\n",
+            " folded\r\n",
+            "\tfolded\r\n",
+            "X: a\x00b\r\n",
+            "X: a\x0bb\r\n",
+            "X: a\x0cb\r\n",
+        ),
+        *("X: a\rb\r\n", "X: a\r\r\n", "NoColon\r\n", "X : y\r\n", ":v\r\n", "X\x00: y\r\n"),
+    ]
+    quick = 0
+    for count in (1, 2, 3):
+        for block in map("".join, itertools.product(lines, repeat=count)):
+            fast = http1._plain_fields(block)
+            try:
+                strict: dict[str, str] = {}
+                for name, value in http1._fields(block):
+                    key = name.lower()
+                    strict[key] = f"{strict[key]}, {value}" if key in strict else value
+            except ProtocolError:
+                assert fast is None, block
+                continue
+            assert fast is None or fast == strict, block
+            quick += fast is not None
+    assert quick > 100  # the quick path is taken where it can be
 
 
 def test_a_head_too_large_or_cut_short_is_an_error() -> None:
