@@ -409,7 +409,7 @@ class ResponseParser:
                 break
         self._buf, self._state = buf[pos:], state
         if pieces:
-            return b"".join(pieces)
+            return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
         if state == _DONE:
             return None
         if self._eof:

@@ -1,6 +1,6 @@
-"""HTTP/1.1 on asyncio streams: the protocol of `bot.sources.http1`, a keep-alive pool, and the SSRF guard of
-`bot.sources.netguard` at connect time. `bot.sources.http` builds fetches (redirects, validators,
-decoded-size caps, deadlines) on it.
+"""HTTP/1.1 on asyncio streams: the sans-IO protocol of `bot.sources.http1`, a keep-alive pool, and
+the SSRF guard of `bot.sources.netguard` at connect time. `bot.sources.http` builds fetches
+(redirects, validators, decoded-size caps, deadlines) on it.
 
 Why not httpx: a conditional GET answered 304 cost about 2 ms of CPU through httpx/httpcore/anyio and
 0.25 ms here with h11 (bench/README.md, "Speed levers"), less with our own protocol module (h11's
