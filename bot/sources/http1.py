@@ -106,7 +106,8 @@ def request(method: str, target: str, headers: tuple[tuple[str, str], ...]) -> R
         raise _local(f"illegal request target {target[:100]!r} (a space, control or non-ASCII character)")
     hosts: list[str] = []
     lines = [f"{method} {target} HTTP/1.1\r\n"]
-    length, keep_alive = 0, True
+    length: int | None = None
+    keep_alive = True
     for name, value in headers:
         if not _TOKEN_RE.fullmatch(name):
             raise _local(f"illegal header name {name[:40]!r}")
@@ -116,8 +117,10 @@ def request(method: str, target: str, headers: tuple[tuple[str, str], ...]) -> R
             raise _local(f"header {name}: the value has a CR, LF or NUL, or whitespace at its ends")
         key = name.lower()
         if key == "content-length":
-            length = _content_length(value, local=True)
-            value = str(length)
+            value = str(_content_length(value, local=True))
+            if length is not None and int(value) != length:
+                raise _local("conflicting Content-Length headers")
+            length = int(value)
         elif key == "transfer-encoding":
             raise _local("a request with Transfer-Encoding is not supported (bodies go with Content-Length)")
         elif key == "connection" and _has_close(value):
@@ -127,7 +130,7 @@ def request(method: str, target: str, headers: tuple[tuple[str, str], ...]) -> R
         raise _local("missing mandatory Host header" if not hosts else "multiple Host headers")
     lines.insert(1, hosts[0])  # "a user agent SHOULD generate Host as the first header field"
     lines.append("\r\n")
-    return Request("".join(lines).encode("ascii"), method, length, keep_alive)
+    return Request("".join(lines).encode("ascii"), method, length or 0, keep_alive)
 
 
 def request_bytes(req: Request, content: bytes | None) -> bytes:

@@ -109,6 +109,7 @@ def test_connection_close_in_the_request_is_remembered() -> None:
         ("GET", "/", (("User-Agent", "x"),), "missing mandatory Host header"),
         ("GET", "/", (*HOST, ("host", "other")), "multiple Host headers"),
         ("GET", "/", (*HOST, ("Content-Length", "1, 2")), "conflicting Content-Length headers"),
+        ("GET", "/", (*HOST, ("Content-Length", "1"), ("Content-Length", "2")), "conflicting Content-Length"),
         ("GET", "/", (*HOST, ("Content-Length", "-1")), "bad Content-Length '-1'"),
         ("GET", "/", (*HOST, ("Transfer-Encoding", "chunked")), "Transfer-Encoding is not supported"),
     ],
