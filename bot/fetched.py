@@ -34,6 +34,8 @@ class DocumentUpdate:
     last_modified: str | None
     body_sha256: str | None
     changed: bool
+    #: the memo of a plain Atom body's entries (`bot.sources.feedmemo`); None keeps the stored one
+    entries: bytes | None = None
 
 
 @dataclass

@@ -50,4 +50,4 @@ def record(store: StateStore, plan: PollPlan, *, now: datetime) -> list[int]:
 
 
 def _stored(u: FetchedUpdate) -> DocumentUpdate:
-    return DocumentUpdate(u.name, u.url, u.etag, u.last_modified, u.body_sha256, u.changed)
+    return DocumentUpdate(u.name, u.url, u.etag, u.last_modified, u.body_sha256, u.changed, u.entries)

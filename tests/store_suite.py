@@ -54,6 +54,23 @@ def test_commit_poll_is_one_transaction(store: StateStore) -> None:
     assert store.events() == []
 
 
+def test_a_document_remembers_its_entries_until_a_reading_gives_new_ones(store: StateStore) -> None:
+    """The memo of a document's entries (`bot.sources.feedmemo`) is stored with the releases they gave,
+    kept by a poll that read nothing (a 304: None), replaced by the next reading's."""
+    memo = bytes(range(256)) * 4  # every byte value: stored and read back as it is
+
+    def poll(entries: bytes | None, changed: bool) -> None:
+        update = DocumentUpdate("feed", "http://x/f", '"e"', None, "h", changed, entries)
+        store.commit_poll(PollRecord("s", now=NOW, documents=[update], new_releases=[], events=[]))
+
+    poll(memo, True)
+    assert store.documents("s")["feed"].entries == memo
+    poll(None, False)
+    assert store.documents("s")["feed"].entries == memo
+    poll(b"next", True)
+    assert store.documents("s")["feed"].entries == b"next"
+
+
 def test_event_keys_are_unique_and_outbox_rows_follow_them(store: StateStore) -> None:
     event = sample_events()[0]
     message = OutboxMessage(sink="mbox", message_id="<m@x>", payload={"text": "t"})

@@ -30,7 +30,7 @@ from types import ModuleType
 from typing import Any
 from xml.etree import ElementTree as ET
 
-__all__ = ["load_feedparser", "parse_atom"]
+__all__ = ["as_parsed", "load_feedparser", "parse_atom", "read_atom"]
 
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA = "http://search.yahoo.com/mrss/"
@@ -267,9 +267,9 @@ def _has_base(root: ET.Element) -> bool:
     return any(_name(key)[1] == "base" for element in root.iter() for key in element.attrib)
 
 
-def parse_atom(body: bytes) -> dict[str, Any] | None:
-    """feedparser's reading of a plain Atom 1.0 feed with at least one entry (the keys `parse_feed` uses),
-    or None when feedparser itself should read it."""
+def read_atom(body: bytes) -> list[dict[str, Any]] | None:
+    """The entries (none, one or more) of a plain Atom 1.0 document as feedparser reads them, or None
+    when feedparser itself should read it."""
     declared = _DECLARED.match(body[:512])
     if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
         return None
@@ -281,9 +281,18 @@ def parse_atom(body: bytes) -> dict[str, Any] | None:
         root = parser.close()
         if b"base" in body.lower() and _has_base(root):
             return None
-        entries = _Reader().feed(root)
+        return _Reader().feed(root)
     except (_Unsupported, ET.ParseError, RecursionError):
         return None
-    if not entries:
-        return None
+
+
+def as_parsed(entries: list[Any]) -> dict[str, Any]:
+    """Entries read by `read_atom` in the shape feedparser gives (the keys `parse_feed` uses)."""
     return {"entries": entries, "feed": {}, "bozo": False, "version": "atom10", "encoding": "utf-8"}
+
+
+def parse_atom(body: bytes) -> dict[str, Any] | None:
+    """feedparser's reading of a plain Atom 1.0 feed with at least one entry (the keys `parse_feed` uses),
+    or None when feedparser itself should read it."""
+    entries = read_atom(body)
+    return as_parsed(entries) if entries else None

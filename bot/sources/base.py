@@ -55,6 +55,10 @@ class KnownDocument(Protocol):
     def last_modified(self) -> str | None: ...
     @property
     def body_sha256(self) -> str | None: ...
+    @property
+    def entries(self) -> bytes | None:
+        """The memo of the entries at the last reading (`bot.sources.feedmemo`)."""
+        ...
 
 
 class SourceKind(Protocol):

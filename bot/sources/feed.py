@@ -28,7 +28,8 @@ from urllib.parse import urljoin, urlsplit
 
 from bot.errors import ConfigError, ParseError
 from bot.model import Document, Release
-from bot.sources.atomfast import load_feedparser, parse_atom
+from bot.sources.atomfast import as_parsed, load_feedparser, parse_atom
+from bot.sources.feedmemo import read_remembered
 from bot.sources.limits import MAX_LINK, MAX_RECORDS, MAX_TITLE, cap_identity, cap_notes, cap_text, shown
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
@@ -46,6 +47,8 @@ _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:entry|item)\s*>", re.I)
 class FeedParseResult:
     document: Document
     warnings: tuple[str, ...]
+    #: the memo of this reading's entries, to store with the document (`bot.sources.feedmemo`)
+    entries: bytes | None = None
 
 
 def _text(value: Any) -> str:
@@ -169,12 +172,18 @@ def parse_feed(
     url: str,
     version_pattern: str | None = None,
     doc_name: str = "feed",
+    remembered: bytes | None = None,
 ) -> FeedParseResult:
     """Parse an Atom/RSS feed into one Document of Releases, in feed order.
 
     Raises ParseError when the body is no feed at all (empty, HTML, garbage). A malformed feed that
     still yields entries is parsed, with a warning; a valid feed without entries is an empty Document.
     Fields are bounded as `bot.sources.limits` says (title, version, link, notes, number of entries).
+
+    `remembered` is the memo stored from the document's last reading (`FeedParseResult.entries`): a
+    plain Atom feed's entries whose bytes it remembers are not read again — their versions are
+    recorded already, so they are left out of the Document (detection would find them known) but
+    still count for the warnings about duplicates and entries without a version.
     """
     pattern: re.Pattern[str] | None = None
     if version_pattern is not None:
@@ -185,7 +194,11 @@ def parse_feed(
                 f"invalid regular expression {version_pattern!r}: {exc}", key="version_pattern"
             ) from exc
 
-    parsed = parse_atom(body) if FAST_ATOM else None
+    reading = read_remembered(body, remembered, url, project, stream, version_pattern) if FAST_ATOM else None
+    if reading is not None and reading.items:
+        parsed: Any = as_parsed(reading.items)
+    else:
+        parsed = parse_atom(body) if FAST_ATOM and reading is None else None
     if parsed is None:
         feedparser = load_feedparser()  # when a feed is read: a poll with nothing new does not load it
         try:
@@ -222,18 +235,30 @@ def parse_feed(
     seen: set[str] = set()
     unmatched = 0
     duplicates: list[str] = []
+    versions: list[str] = []  # each entry's version ("" for none): the memo of this reading
     for entry in entries:
+        if isinstance(entry, str):  # remembered: recorded when it was read, not read again
+            versions.append(entry)
+            if not entry:
+                unmatched += 1
+            elif entry in seen:
+                duplicates.append(entry)
+            else:
+                seen.add(entry)
+            continue
         link = entry_link(entry, base=url)
         title = _text(entry.get("title"))
         if pattern is not None:
             matched = _match_version(pattern, entry, link)
             if matched is None:
                 unmatched += 1
+                versions.append("")
                 continue
             version = matched
         else:
             version = title or entry_identity(entry)
         version = cap_identity(version)
+        versions.append(version)
         if link is not None and len(link) > MAX_LINK:
             link = None
         if version in seen:
@@ -266,7 +291,8 @@ def parse_feed(
         warnings.append(
             f"{len(duplicates)} duplicate versions in feed, kept the first entry of each: {listed}"
         )
-    return FeedParseResult(Document(name=doc_name, releases=tuple(releases)), tuple(warnings))
+    memo = reading.memo(versions) if reading is not None and reading.items else None
+    return FeedParseResult(Document(name=doc_name, releases=tuple(releases)), tuple(warnings), memo)
 
 
 async def parse_feed_async(

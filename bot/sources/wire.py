@@ -1,9 +1,10 @@
-"""HTTP/1.1 on asyncio streams: h11's protocol state machine, a keep-alive pool, and the SSRF guard of
-`bot.sources.netguard` at connect time. `bot.sources.http` builds fetches (redirects, validators,
-decoded-size caps, deadlines) on it.
+"""HTTP/1.1 on asyncio streams: the sans-IO protocol of `bot.sources.http1`, a keep-alive pool, and
+the SSRF guard of `bot.sources.netguard` at connect time. `bot.sources.http` builds fetches
+(redirects, validators, decoded-size caps, deadlines) on it.
 
 Why not httpx: a conditional GET answered 304 cost about 2 ms of CPU through httpx/httpcore/anyio and
-0.25 ms here (bench/README.md, "Speed levers"); importing httpx also cost 0.1–0.2 s of every start.
+0.25 ms here with h11 (bench/README.md, "Speed levers"), less with our own protocol module (h11's
+state machine was a quarter of a 304 poll cycle); importing httpx also cost 0.1–0.2 s of every start.
 
 A connection is opened by a `Connector` to an address the policy allows (the host is resolved here,
 each address classed, refused ones never dialled), then wrapped in TLS with the host name verified.
@@ -15,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import h11
-
+from bot.sources import http1
 from bot.sources.netguard import AddressRefused, Resolver, address_class, resolve
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
 #: (address, port) → an open TCP stream pair. Tests map addresses to loopback servers with their own.
 Connector = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
-MAX_HEADER_BYTES = 100 * 1024  # a response head larger than this is a protocol error (as httpcore)
 READ_SIZE = 64 * 1024
 IDLE_EXPIRY = 60.0  # seconds a pooled connection may sit unused
 MAX_IDLE = 64  # pooled connections kept in all
@@ -77,7 +75,7 @@ class _Conn:
     key: tuple[frozenset[str], str, str, int]
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    h11: h11.Connection = field(default_factory=lambda: h11.Connection(h11.CLIENT, MAX_HEADER_BYTES))
+    parser: http1.ResponseParser | None = None  # the current exchange's answer
     idle_since: float = 0.0
     reused: bool = False
     received: bool = False  # a byte of the current exchange's answer has arrived
@@ -95,41 +93,33 @@ class _Conn:
             self.writer.close()
 
 
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("ascii")
-    except UnicodeDecodeError:
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw.decode("latin-1")
-
-
 class Response:
     """A response head; read its body with `chunks()` (raw, still content-coded) or `drain()`."""
 
-    def __init__(self, conn: _Conn, pool: Pool, head: h11.Response) -> None:
+    def __init__(self, conn: _Conn, pool: Pool, head: http1.Head) -> None:
         self._conn: _Conn | None = conn
         self._pool = pool
-        self.status = head.status_code
-        self.reason = _text(head.reason)
-        headers: dict[str, str] = {}
-        for name, value in head.headers:
-            key, text = _text(name).lower(), _text(value)
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        self.headers = headers  # names lower-case; repeated fields joined with ", " (as httpx did)
+        self.status = head.status
+        self.reason = head.reason
+        self.headers = head.headers  # names lower-case; repeated fields joined with ", " (as httpx did)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         conn = self._conn
-        if conn is None:
+        if conn is None or conn.parser is None:
             return
+        parser = conn.parser
         while True:
-            event = await _next_event(conn)
-            if isinstance(event, h11.Data):
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
+            try:
+                piece = parser.read()
+            except http1.ProtocolError as exc:
+                raise ProtocolFailure(str(exc)) from None
+            if piece is None:
                 self._finish(reuse=True)
                 return
+            if piece:
+                yield piece
+            else:
+                await _receive(conn, parser)
 
     async def drain(self, limit: int = DRAIN_LIMIT) -> None:
         """Read and drop a small body so the connection can be reused; a larger one closes it."""
@@ -150,26 +140,23 @@ class Response:
         self._finish(reuse=False)
 
 
-async def _next_event(conn: _Conn) -> object:
+async def _receive(conn: _Conn, parser: http1.ResponseParser) -> None:
+    """Feed what arrives next (b"" at EOF) to the parser."""
     try:
-        while True:
-            event = conn.h11.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            data = await conn.reader.read(READ_SIZE)
-            conn.received = conn.received or bool(data)
-            conn.h11.receive_data(data)
-    except h11.RemoteProtocolError as exc:
-        raise ProtocolFailure(f"RemoteProtocolError: {exc}") from None
+        data = await conn.reader.read(READ_SIZE)
     except (ssl.SSLError, OSError) as exc:
         raise ProtocolFailure(f"ReadError: {type(exc).__name__}: {exc}") from exc
+    conn.received = conn.received or bool(data)
+    parser.feed(data)
 
 
-@functools.lru_cache(maxsize=2048)
-def _request(method: str, target: str, headers: tuple[tuple[str, str], ...]) -> h11.Request:
-    """The request event, validated once: a source asks with the same head on every poll while it
-    is unchanged (h11's events are immutable, so one is sent again as it is)."""
-    return h11.Request(method=method, target=target, headers=list(headers))
+async def _read_head(conn: _Conn, parser: http1.ResponseParser) -> http1.Head:
+    try:
+        while (head := parser.head()) is None:
+            await _receive(conn, parser)
+    except http1.ProtocolError as exc:
+        raise ProtocolFailure(str(exc)) from None
+    return head
 
 
 class Pool:
@@ -218,11 +205,10 @@ class Pool:
         return None
 
     def release(self, conn: _Conn, *, reuse: bool) -> None:
-        state = conn.h11
-        if not (reuse and state.our_state is h11.DONE and state.their_state is h11.DONE):
+        parser, conn.parser = conn.parser, None
+        if not (reuse and parser is not None and parser.reusable):
             conn.close()
             return
-        state.start_next_cycle()
         conn.idle_since = time.monotonic()
         self._idle.setdefault(conn.key, []).append(conn)
         if sum(len(c) for c in self._idle.values()) > MAX_IDLE:
@@ -274,29 +260,21 @@ class Pool:
         """Send one request and read the response head. Raises ConnectFailed, AddressRefused or
         ProtocolFailure. The caller reads the body (`chunks`, `drain`) or `close`s the response."""
         key = (allowed, scheme, host.lower(), port)
-        try:
-            request = _request(method, target, tuple(headers))
-        except h11.LocalProtocolError as exc:  # a header value or target we were given is not sendable
-            raise ProtocolFailure(f"LocalProtocolError: {exc}") from None
+        try:  # validated and serialised once per head (cached): the same every poll while unchanged
+            request = http1.request(method, target, tuple(headers))
+            data = http1.request_bytes(request, content)
+        except http1.ProtocolError as exc:  # a header value or target we were given is not sendable
+            raise ProtocolFailure(f"invalid request: {exc}") from None
         for attempt in range(2):
             # a retry goes to a new connection: the pool may hold more that the server closed
             conn = (self._take_idle(key) if attempt == 0 else None) or await self._open(key)
             conn.received = False
+            conn.parser = parser = http1.ResponseParser(request)
             try:
-                data = conn.h11.send(request)
-                if content:
-                    data += conn.h11.send(h11.Data(data=content))
-                data += conn.h11.send(h11.EndOfMessage())
                 conn.writer.write(data)
                 await conn.writer.drain()
-                while True:
-                    event = await _next_event(conn)
-                    if isinstance(event, h11.Response):
-                        return Response(conn, self, event)
-                    # an informational (1xx) answer: the final one follows
-            except h11.LocalProtocolError as exc:
-                conn.close()
-                raise ProtocolFailure(f"LocalProtocolError: {exc}") from None
+                # informational (1xx) answers are skipped: this is the final one
+                return Response(conn, self, await _read_head(conn, parser))
             except (ProtocolFailure, OSError) as exc:
                 conn.close()
                 # a pooled connection the server had closed meanwhile: once more on a new one

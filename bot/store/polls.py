@@ -57,10 +57,17 @@ def _release(row: Any) -> Release:
 class PollStore(StoreCore):
     def documents(self, source: str) -> dict[str, DocumentState]:
         rows = self._db.execute(
-            "SELECT source, name, url, etag, last_modified, body_sha256 FROM documents WHERE source = ?",
+            "SELECT source, name, url, etag, last_modified, body_sha256, entries FROM documents"
+            " WHERE source = ?",
             (source,),
         )
-        return {row["name"]: DocumentState(**dict(row)) for row in rows}
+        out: dict[str, DocumentState] = {}
+        for row in rows:
+            data = dict(row)
+            if data["entries"] is not None:
+                data["entries"] = bytes(data["entries"])  # a memoryview from some drivers
+            out[row["name"]] = DocumentState(**data)
+        return out
 
     def document_baselines(self, source: str) -> dict[str, datetime | None]:
         """Document name → when it was first read (its baseline)."""
@@ -101,13 +108,14 @@ class PollStore(StoreCore):
             for doc in poll.documents:
                 db.execute(
                     """INSERT INTO documents (source, name, url, etag, last_modified, body_sha256,
-                                              baselined_at, fetched_at, changed_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              baselined_at, fetched_at, changed_at, entries)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (source, name) DO UPDATE SET
                            url = excluded.url, etag = excluded.etag,
                            last_modified = excluded.last_modified, body_sha256 = excluded.body_sha256,
                            fetched_at = excluded.fetched_at,
-                           changed_at = COALESCE(excluded.changed_at, documents.changed_at)""",
+                           changed_at = COALESCE(excluded.changed_at, documents.changed_at),
+                           entries = COALESCE(excluded.entries, documents.entries)""",
                     (
                         source,
                         doc.name,
@@ -118,6 +126,7 @@ class PollStore(StoreCore):
                         stamp,
                         stamp,
                         stamp if doc.changed else None,
+                        doc.entries,
                     ),
                 )
             for release in poll.new_releases:

@@ -20,6 +20,7 @@ class DocumentState:
     etag: str | None
     last_modified: str | None
     body_sha256: str | None
+    entries: bytes | None = None  # the memo of its entries at the last reading (`bot.sources.feedmemo`)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class DocumentUpdate:
     last_modified: str | None
     body_sha256: str | None
     changed: bool
+    entries: bytes | None = None  # None: the stored memo is kept
 
 
 @dataclass(frozen=True)

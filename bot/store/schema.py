@@ -309,6 +309,11 @@ V8 = """
     CREATE INDEX outbox_open ON outbox (sink_group, state) WHERE state != 'delivered';
 """
 
+# 9: each document remembers its entries at the last reading (`bot.sources.feedmemo`)
+V9 = """
+    ALTER TABLE documents ADD COLUMN entries BLOB;
+"""
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, source status, releases, events, outbox", _statements(V1), postgresql=_pg(V1)),
@@ -340,6 +345,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         8, "delivered rows without index entries they do not need", _statements(V8), postgresql=_pg(V8)
+    ),
+    Migration(
+        9,
+        "the entries each document had when it was last read",
+        _statements(V9),
+        postgresql=_statements(V9.replace("BLOB", "BYTEA")),
     ),
 )
 

@@ -11,21 +11,27 @@ import pytest
 import bot.sources.feed as feed_module
 from bot.errors import ParseError
 from bot.sources.atomfast import parse_atom
-from bot.sources.feed import FeedParseResult, parse_feed
+from bot.sources.feed import parse_feed
 
 FEEDS = Path(__file__).resolve().parents[1] / "data" / "feeds"
 URL = "https://example.org/releases/feed.atom"
 
 
-def both(body: bytes, monkeypatch: pytest.MonkeyPatch, **options: str) -> tuple[object, object]:
-    """parse_feed's result (or its ParseError text) with the fast path and with feedparser alone."""
+def both(
+    body: bytes, monkeypatch: pytest.MonkeyPatch, version_pattern: str | None = None
+) -> tuple[object, object]:
+    """parse_feed's result (or its ParseError text) with the fast path and with feedparser alone (the
+    document and the warnings: only the fast path remembers the entries it read)."""
 
-    def one(fast: bool) -> FeedParseResult | str:
+    def one(fast: bool) -> tuple[object, ...] | str:
         monkeypatch.setattr(feed_module, "FAST_ATOM", fast)
         try:
-            return parse_feed(body, source="s", project="p", stream="main", url=URL, **options)
+            result = parse_feed(
+                body, source="s", project="p", stream="main", url=URL, version_pattern=version_pattern
+            )
         except ParseError as exc:
             return f"ParseError: {exc}"
+        return result.document, result.warnings
 
     return one(True), one(False)
 

@@ -73,7 +73,8 @@ def test_the_step_to_schema_8_marks_the_bodies_already_pruned(tmp_path: Path) ->
     raw.executescript(
         """DROP INDEX outbox_unpruned; DROP INDEX outbox_open; ALTER TABLE outbox DROP COLUMN has_body;
            CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE state = 'delivered';
-           CREATE INDEX outbox_by_group ON outbox (sink_group, state); PRAGMA user_version = 7;"""
+           CREATE INDEX outbox_by_group ON outbox (sink_group, state);
+           ALTER TABLE documents DROP COLUMN entries; PRAGMA user_version = 7;"""
     )
     raw.close()
     with Store(path) as store:

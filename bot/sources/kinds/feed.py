@@ -23,6 +23,12 @@ class FeedKind(ReleaseKind):
         return [("feed", source.url)]
 
     def parse(self, source: SourceConfig, name: str, url: str, body: bytes) -> tuple[Document, list[str]]:
+        document, notes, _ = self.read(source, name, url, body, None)
+        return document, notes
+
+    def read(
+        self, source: SourceConfig, name: str, url: str, body: bytes, remembered: bytes | None
+    ) -> tuple[Document, list[str], bytes | None]:
         from bot.sources.feed import parse_feed  # the parser loads with the first body to read
 
         source = own(source, FeedSource)
@@ -34,8 +40,9 @@ class FeedKind(ReleaseKind):
             url=url,
             version_pattern=source.version_pattern,
             doc_name=name,
+            remembered=remembered,
         )
-        return result.document, list(result.warnings)
+        return result.document, list(result.warnings), result.entries
 
 
 FEED = FeedKind()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.cputurn import INLINE_PARSE_BYTES, cpu_turn
@@ -35,6 +36,14 @@ class ReleaseKind(ABC):
         """One fetched body → (document, parser warnings). CPU-bound: a large body is parsed in a
         worker thread, a small one on the loop in its CPU turn."""
 
+    def read(
+        self, source: SourceConfig, name: str, url: str, body: bytes, remembered: bytes | None
+    ) -> tuple[Document, list[str], bytes | None]:
+        """`parse`, given the memo stored from the document's last reading and giving the memo of
+        this one (`bot.sources.feedmemo`); kinds without one keep none."""
+        document, notes = self.parse(source, name, url, body)
+        return document, notes, None
+
     async def fetch(
         self,
         fetcher: HttpFetcher,
@@ -56,11 +65,17 @@ class ReleaseKind(ABC):
                     return
                 body = result.body
                 assert body is not None
+                state = states.get(name)
+                remembered = state.entries if state is not None and state.url == url else None
                 if len(body) <= INLINE_PARSE_BYTES:  # cheaper on the loop than a hop to a thread
                     async with cpu_turn():
-                        document, notes = self.parse(source, name, url, body)
+                        document, notes, entries = self.read(source, name, url, body, remembered)
                 else:
-                    document, notes = await asyncio.to_thread(self.parse, source, name, url, body)
+                    document, notes, entries = await asyncio.to_thread(
+                        self.read, source, name, url, body, remembered
+                    )
+                if entries is not None:
+                    update = replace(update, entries=entries)
             except SourceError as exc:
                 out.errors.append(str(exc))
                 return
